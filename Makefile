@@ -1,0 +1,96 @@
+# Mamori — one command each: `make run` (demo server), `make test` (whole suite), `make install`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+PO := src/mamori/locale/ja/LC_MESSAGES/django.po
+MO := $(PO:.po=.mo)
+PG_URL ?= postgres://postgres@127.0.0.1:5432/mamori
+PYTEST_ARGS ?=
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# System packages: Pango and Japanese fonts for PDFs, gettext for translations, Chromium for
+# the browser tests. Installed with apt-get only when missing.
+RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-ipaexfont-gothic gettext
+TEST_PACKAGES := $(RUN_PACKAGES) chromium
+
+.PHONY: install run test lint check-django test-sqlite test-postgres sysdeps-run sysdeps-test services bench
+
+install: $(STAMP) $(MO)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' \
+		|| { echo "Mamori needs Python 3.11 as '$(PYTHON)' (set PYTHON=...)"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]' 2> >(grep -v "is ignored: it is neither" >&2)
+	@touch $(STAMP)
+
+$(MO): $(PO)
+	@command -v msgfmt >/dev/null || $(MAKE) --no-print-directory sysdeps-run
+	msgfmt --check -o $@ $<
+
+define apt_install
+	@missing=""; for package in $(1); do \
+		dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
+		sudo_cmd=""; [ "$$(id -u)" = 0 ] || sudo_cmd="sudo"; \
+		$$sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo_cmd apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
+
+sysdeps-run:
+	$(call apt_install,$(RUN_PACKAGES))
+
+sysdeps-test:
+	$(call apt_install,$(TEST_PACKAGES))
+
+# PostgreSQL and Redis for the suite: started here when they are not running.
+services:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start; \
+		for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { mkdir -p /var/lib/redis /var/log/redis; \
+		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log; \
+		for i in $$(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done; }
+
+run: install sysdeps-run
+	@mkdir -p var
+	@test -s var/secret_key || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(48))" > var/secret_key
+	@chmod 600 var/secret_key
+	export SECRET_KEY_FILE=var/secret_key MAMORI_HTTPS=0 ALLOWED_HOSTS=127.0.0.1,localhost; \
+	$(BIN)/mamori migrate --noinput && \
+	$(BIN)/mamori catalogue load && \
+	$(BIN)/mamori demo && \
+	exec $(BIN)/mamori serve --port $(PORT)
+
+# Settings for the checks and the suite: production mode with a throwaway key.
+TEST_ENV := SECRET_KEY=test-only-key-0123456789abcdefghijklmnopqrstuvwxyz ALLOWED_HOSTS=testserver,127.0.0.1,localhost
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+check-django: install
+	$(TEST_ENV) MAMORI_VAR_DIR=var/check $(BIN)/mamori check --fail-level WARNING
+	$(TEST_ENV) MAMORI_VAR_DIR=var/check $(BIN)/mamori makemigrations --check --dry-run
+
+test-sqlite: install
+	rm -rf var/test-sqlite
+	$(TEST_ENV) MAMORI_VAR_DIR=var/test-sqlite DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite/mamori.sqlite3 \
+		$(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgres: install services
+	rm -rf var/test-postgres
+	$(TEST_ENV) MAMORI_VAR_DIR=var/test-postgres DATABASE_URL=$(PG_URL) \
+		$(BIN)/pytest $(PYTEST_ARGS)
+
+test: install sysdeps-test services lint check-django
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+bench: install services
+	$(TEST_ENV) MAMORI_VAR_DIR=var/bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/mamori_bench \
+		$(BIN)/python bench/scheme_core.py

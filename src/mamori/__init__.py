@@ -1,0 +1,3 @@
+"""Mamori: a Cyber-Essentials-style cyber-hygiene scheme for a whole sector."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import segno
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from mamori.accounts.forms import LoginForm, TokenForm, TotpForm
+from mamori.accounts.models import ApiToken
+from mamori.audit.services import record
+from mamori.core.access import Access
+from mamori.organisations.models import Organisation
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+
+@require_POST
+def logout_view(request):
+    return auth_views.LogoutView.as_view()(request)
+
+
+def _next_url(request) -> str:
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, {request.get_host()}, request.is_secure()
+    ):
+        return target
+    return "/"
+
+
+@login_required
+def mfa_setup(request):
+    """Enrol a TOTP authenticator. A user with a confirmed device verifies instead."""
+    if TOTPDevice.objects.filter(user=request.user, confirmed=True).exists():
+        return redirect("accounts:mfa_verify")
+    device = TOTPDevice.objects.filter(user=request.user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=request.user, name="authenticator", confirmed=False)
+    form = TotpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["code"]):
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            otp_login(request, device)
+            record(request.user, "account.mfa_enrolled", request.user)
+            messages.success(request, _("Two-factor authentication is on."))
+            return redirect(_next_url(request))
+        form.add_error("code", _("That code is not valid. Check your app's clock and try again."))
+    qr = segno.make(device.config_url, error="m")
+    return render(
+        request,
+        "accounts/mfa_setup.html",
+        {
+            "form": form,
+            "qr_data_uri": qr.svg_data_uri(scale=4),
+            "secret": _base32(device),
+        },
+    )
+
+
+def _base32(device: TOTPDevice) -> str:
+    import base64
+
+    return base64.b32encode(device.bin_key).decode("ascii").rstrip("=")
+
+
+@login_required
+def mfa_verify(request):
+    device = TOTPDevice.objects.filter(user=request.user, confirmed=True).first()
+    if device is None:
+        return redirect("accounts:mfa_setup")
+    form = TotpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        allowed, _details = device.verify_is_allowed()
+        if allowed and device.verify_token(form.cleaned_data["code"]):
+            otp_login(request, device)
+            return redirect(_next_url(request))
+        if not allowed:
+            form.add_error("code", _("Too many wrong codes. Wait a moment and try again."))
+        else:
+            form.add_error(
+                "code", _("That code is not valid. Check your app's clock and try again.")
+            )
+    return render(request, "accounts/mfa_verify.html", {"form": form})
+
+
+@login_required
+def tokens(request):
+    access = Access.for_user(request.user)
+    organisations = Organisation.objects.filter(pk__in=access.organisation_ids)
+    form = TokenForm(request.POST or None, organisations=organisations)
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            token, new_key = ApiToken.issue(
+                user=request.user,
+                organisation=form.cleaned_data["organisation"],
+                name=form.cleaned_data["name"],
+                kind=form.cleaned_data["kind"],
+            )
+            record(
+                request.user,
+                "token.issued",
+                token,
+                organisation=token.organisation,
+                details={"kind": token.kind, "name": token.name},
+            )
+        form = TokenForm(organisations=organisations)
+    return render(
+        request,
+        "accounts/tokens.html",
+        {
+            "form": form,
+            "new_key": new_key,
+            "tokens": ApiToken.objects.filter(user=request.user).select_related("organisation"),
+        },
+    )
+
+
+@login_required
+@require_POST
+def revoke_token(request, pk: int):
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user, revoked_at__isnull=True)
+    with transaction.atomic():
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        record(request.user, "token.revoked", token, organisation=token.organisation)
+    messages.success(request, _("The token was revoked."))
+    return redirect("accounts:tokens")
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    success_url = "/"
+
+    def form_valid(self, form):
+        messages.success(self.request, _("Your password was changed."))
+        return super().form_valid(form)

@@ -1,0 +1,106 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from mamori.assessments.models import Assessment, Decision, Level, Outcome, Verdict
+
+
+class ProgressSerializer(serializers.Serializer):
+    answered = serializers.IntegerField()
+    required = serializers.IntegerField()
+
+
+class DeclarationSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    title = serializers.CharField()
+    declared_at = serializers.DateTimeField(allow_null=True)
+    valid = serializers.BooleanField()
+
+
+class AssessmentSerializer(serializers.ModelSerializer):
+    reference = serializers.CharField(read_only=True)
+    organisation_name = serializers.CharField(source="organisation.name_ja", read_only=True)
+    catalogue = serializers.CharField(source="catalogue.version", read_only=True)
+    assessor = serializers.CharField(
+        source="assessor.username", read_only=True, allow_null=True, default=None
+    )
+    declaration = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Assessment
+        fields = [
+            "id",
+            "reference",
+            "organisation",
+            "organisation_name",
+            "catalogue",
+            "level",
+            "state",
+            "round",
+            "certification_body",
+            "assessor",
+            "complete_by",
+            "submitted_at",
+            "feedback_due",
+            "decided_at",
+            "declaration",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(DeclarationSerializer)
+    def get_declaration(self, assessment) -> dict:
+        return {
+            "name": assessment.declared_name,
+            "title": assessment.declared_title,
+            "declared_at": assessment.declared_at,
+            "valid": assessment.declaration_valid,
+        }
+
+
+class AssessmentCreateSerializer(serializers.Serializer):
+    organisation = serializers.IntegerField(min_value=1)
+    certification_body = serializers.IntegerField(min_value=1)
+    level = serializers.ChoiceField(choices=Level.choices, default=Level.CE)
+
+
+class MarkSerializer(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    comment = serializers.CharField(allow_blank=True)
+    round = serializers.IntegerField()
+
+
+class AnswerSerializer(serializers.Serializer):
+    question = serializers.CharField()
+    value = serializers.JSONField(allow_null=True)
+    version = serializers.IntegerField()
+    updated_at = serializers.DateTimeField(allow_null=True)
+    mark = MarkSerializer(allow_null=True)
+
+
+class AnswerWriteSerializer(serializers.Serializer):
+    value = serializers.JSONField(
+        allow_null=True,
+        help_text="The answer: a string for yes_no "
+        "and choice, a list for multi_choice, a number, a string, or a "
+        "list of row objects for an inventory table; null clears it.",
+    )
+    version = serializers.IntegerField(
+        min_value=0, help_text="The version you edited (0 when there was no answer yet)."
+    )
+
+
+class MarkWriteSerializer(serializers.Serializer):
+    question = serializers.CharField(max_length=16)
+    verdict = serializers.ChoiceField(choices=Verdict.choices)
+    comment = serializers.CharField(allow_blank=True, required=False, default="", max_length=4000)
+
+
+class DecisionWriteSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=Outcome.choices)
+    summary = serializers.CharField(allow_blank=True, required=False, default="", max_length=4000)
+
+
+class DecisionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Decision
+        fields = ["round", "outcome", "summary", "decided_at"]
+        read_only_fields = fields

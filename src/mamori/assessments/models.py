@@ -1,0 +1,253 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from mamori.core.models import TimeStampedModel
+
+
+class State(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SUBMITTED = "submitted", _("Submitted")
+    IN_REVIEW = "in_review", _("In review")
+    CLARIFICATION = "clarification", _("Clarification requested")
+    RESUBMITTED = "resubmitted", _("Resubmitted")
+    PASSED = "passed", _("Passed")
+    FAILED = "failed", _("Failed")
+
+
+class Level(models.TextChoices):
+    CE = "CE", _("Cyber Essentials")
+    PLUS = "PLUS", _("Cyber Essentials Plus")
+
+
+class ScopeKind(models.TextChoices):
+    WHOLE = "whole", _("Whole organisation")
+    SUBSET = "subset", _("Sub-set of the organisation")
+
+
+class Verdict(models.TextChoices):
+    COMPLIANT = "compliant", _("Compliant")
+    NON_COMPLIANT = "non_compliant", _("Non-compliant")
+    NEEDS_INFORMATION = "needs_information", _("Needs information")
+
+
+class Outcome(models.TextChoices):
+    PASS = "pass", _("Pass")
+    FAIL = "fail", _("Fail")
+
+
+# States an assessor works in, and states waiting in an assessor's queue.
+REVIEW_STATES = (State.SUBMITTED, State.IN_REVIEW, State.CLARIFICATION, State.RESUBMITTED)
+QUEUE_STATES = (State.SUBMITTED, State.RESUBMITTED, State.IN_REVIEW)
+
+
+class AssessmentQuerySet(models.QuerySet):
+    def visible_to(self, access) -> AssessmentQuerySet:
+        """Applicants see their organisation's assessments; assessors see what was submitted to
+        their certification body (never drafts). Scheme owners see aggregates, not answers."""
+        return self.filter(
+            models.Q(organisation_id__in=access.applicant_organisation_ids)
+            | (
+                models.Q(certification_body_id__in=access.assessor_body_ids)
+                & ~models.Q(state=State.DRAFT)
+            )
+        )
+
+
+class Assessment(TimeStampedModel):
+    organisation = models.ForeignKey(
+        "organisations.Organisation",
+        on_delete=models.PROTECT,
+        related_name="assessments",
+        verbose_name=_("organisation"),
+    )
+    catalogue = models.ForeignKey(
+        "catalogue.Catalogue",
+        on_delete=models.PROTECT,
+        related_name="assessments",
+        verbose_name=_("catalogue"),
+    )
+    certification_body = models.ForeignKey(
+        "organisations.Organisation",
+        on_delete=models.PROTECT,
+        related_name="reviews",
+        verbose_name=_("certification body"),
+    )
+    assessor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reviews",
+        verbose_name=_("assessor"),
+    )
+    level = models.CharField(_("level"), max_length=8, choices=Level.choices, default=Level.CE)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.DRAFT)
+    round = models.PositiveSmallIntegerField(_("round"), default=1)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("started by"),
+    )
+    complete_by = models.DateField(_("complete by"))
+    submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    feedback_due = models.DateField(_("respond by"), null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    # The board-level declaration: who signed, as what, when, and a digest of the answers they
+    # signed, so any later change shows the declaration no longer covers the answers.
+    declared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("declared by"),
+    )
+    declared_name = models.CharField(_("signatory name"), max_length=150, blank=True)
+    declared_title = models.CharField(_("signatory title"), max_length=150, blank=True)
+    declared_at = models.DateTimeField(_("declared"), null=True, blank=True)
+    declared_digest = models.CharField(max_length=64, blank=True)
+    answers_digest = models.CharField(max_length=64, blank=True)
+
+    objects = AssessmentQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("assessment")
+        verbose_name_plural = _("assessments")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["certification_body", "state"]),
+            models.Index(fields=["assessor", "state", "submitted_at"]),
+            models.Index(fields=["organisation", "state"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.organisation}"
+
+    @property
+    def reference(self) -> str:
+        return f"A-{self.pk:06d}" if self.pk else "A-new"
+
+    @property
+    def declaration_valid(self) -> bool:
+        return bool(self.declared_at) and self.declared_digest == self.answers_digest
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.state == State.DRAFT and timezone.localdate() > self.complete_by
+
+    @property
+    def feedback_window_open(self) -> bool:
+        return self.feedback_due is not None and timezone.localdate() <= self.feedback_due
+
+    @property
+    def can_resubmit(self) -> bool:
+        return self.state == State.FAILED and self.round == 1 and self.feedback_window_open
+
+
+class Answer(models.Model):
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="answers")
+    question = models.ForeignKey("catalogue.Question", on_delete=models.PROTECT, related_name="+")
+    value = models.JSONField(_("answer"), null=True)
+    version = models.PositiveIntegerField(default=1)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("answer")
+        constraints = [
+            models.UniqueConstraint(fields=["assessment", "question"], name="answer_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assessment_id}:{self.question_id}"
+
+
+class Mark(models.Model):
+    """An assessor's verdict on one answer in one review round (updated within the round; the
+    audit trail keeps every change)."""
+
+    answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="marks")
+    round = models.PositiveSmallIntegerField(default=1)
+    assessor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    verdict = models.CharField(_("verdict"), max_length=20, choices=Verdict.choices)
+    comment = models.TextField(_("comment"), blank=True, max_length=4000)
+    answer_version = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("mark")
+        constraints = [models.UniqueConstraint(fields=["answer", "round"], name="mark_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.answer} r{self.round} {self.verdict}"
+
+
+class Decision(models.Model):
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="decisions")
+    round = models.PositiveSmallIntegerField(default=1)
+    outcome = models.CharField(_("outcome"), max_length=8, choices=Outcome.choices)
+    summary = models.TextField(_("summary for the applicant"), blank=True, max_length=4000)
+    assessor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(default=timezone.now)
+    # The advice report after a fail, rendered in the background in each language.
+    report_pdf = models.FileField(upload_to="reports/", blank=True)
+    report_pdf_en = models.FileField(upload_to="reports/", blank=True)
+
+    class Meta:
+        verbose_name = _("decision")
+        ordering = ["round"]
+        constraints = [
+            models.UniqueConstraint(fields=["assessment", "round"], name="decision_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assessment_id} r{self.round} {self.outcome}"
+
+
+def _attachment_path(instance: Attachment, _filename: str) -> str:
+    # The stored name is random: a client-chosen file name never touches the file system.
+    return f"evidence/{instance.assessment_id}/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    """An evidence file. Stored outside the web root; only handed out as a download to users
+    who may see the assessment."""
+
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="attachments")
+    question = models.ForeignKey(
+        "catalogue.Question",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("question"),
+    )
+    file = models.FileField(upload_to=_attachment_path)
+    original_name = models.CharField(_("file name"), max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(_("size"))
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("evidence file")
+        ordering = ["uploaded_at"]
+
+    def __str__(self) -> str:
+        return self.original_name

@@ -1,0 +1,87 @@
+"""What a user may do to one assessment. Views and the API ask here, never decide themselves.
+
+Visibility (404 for outsiders) is the queryset's job: ``Assessment.objects.visible_to(access)``.
+These checks answer the next question: among those who may see it, who may do what, when.
+"""
+
+from __future__ import annotations
+
+from mamori.assessments.models import Assessment, State
+from mamori.core.access import Access
+from mamori.organisations.models import Role
+
+MARKABLE_STATES = (State.SUBMITTED, State.RESUBMITTED, State.IN_REVIEW)
+
+
+def is_applicant(access: Access, assessment: Assessment) -> bool:
+    return assessment.organisation_id in access.applicant_organisation_ids
+
+
+def is_editor(access: Access, assessment: Assessment) -> bool:
+    return assessment.organisation_id in access.editor_organisation_ids
+
+
+def is_reviewer(access: Access, assessment: Assessment) -> bool:
+    """An assessor of the certification body the assessment was submitted to."""
+    return (
+        assessment.certification_body_id in access.assessor_body_ids
+        and assessment.state != State.DRAFT
+    )
+
+
+def is_assigned(access: Access, assessment: Assessment) -> bool:
+    return is_reviewer(access, assessment) and assessment.assessor_id == access.user_id
+
+
+def answers_open(assessment: Assessment) -> bool:
+    """Whether the applicant may change any answer at all in the assessment's current state."""
+    if assessment.state == State.DRAFT:
+        return not assessment.is_overdue
+    if assessment.state == State.CLARIFICATION:
+        return True
+    return assessment.can_resubmit
+
+
+def can_edit(access: Access, assessment: Assessment) -> bool:
+    return is_editor(access, assessment) and answers_open(assessment)
+
+
+def can_sign(access: Access, assessment: Assessment) -> bool:
+    return assessment.state == State.DRAFT and access.has_role(
+        assessment.organisation_id, Role.BOARD_SIGNATORY
+    )
+
+
+def can_submit(access: Access, assessment: Assessment) -> bool:
+    return assessment.state == State.DRAFT and access.has_role(
+        assessment.organisation_id, Role.APPLICANT_ADMIN
+    )
+
+
+def can_respond(access: Access, assessment: Assessment) -> bool:
+    return assessment.state == State.CLARIFICATION and access.has_role(
+        assessment.organisation_id, Role.APPLICANT_ADMIN
+    )
+
+
+def can_resubmit(access: Access, assessment: Assessment) -> bool:
+    return assessment.can_resubmit and access.has_role(
+        assessment.organisation_id, Role.APPLICANT_ADMIN
+    )
+
+
+def can_mark(access: Access, assessment: Assessment) -> bool:
+    return is_assigned(access, assessment) and assessment.state in MARKABLE_STATES
+
+
+def can_decide(access: Access, assessment: Assessment) -> bool:
+    return is_assigned(access, assessment) and assessment.state == State.IN_REVIEW
+
+
+def can_take(access: Access, assessment: Assessment) -> bool:
+    """Any assessor of the body may take over a submission that is not yet decided."""
+    return (
+        is_reviewer(access, assessment)
+        and assessment.assessor_id != access.user_id
+        and assessment.state in (*MARKABLE_STATES, State.CLARIFICATION)
+    )

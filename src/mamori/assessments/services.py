@@ -1,0 +1,687 @@
+"""The assessment workflow: every state change, answer, mark and decision goes through here.
+
+Each function locks the assessment row, checks permission and state, writes, and appends to the
+audit trail in one transaction, so a refused or failed request leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mamori.assessments import permissions, scoring
+from mamori.assessments.models import (
+    Answer,
+    Assessment,
+    Attachment,
+    Decision,
+    Level,
+    Mark,
+    Outcome,
+    State,
+    Verdict,
+)
+from mamori.audit import chain
+from mamori.audit.services import record
+from mamori.catalogue.models import Question
+from mamori.catalogue.services import current_catalogue
+from mamori.catalogue.spec import AnswerError
+from mamori.core.access import Access
+from mamori.core.errors import Conflict, MamoriError, NotAllowed, WrongState
+from mamori.core.workdays import add_working_days
+from mamori.organisations.models import Category, Membership, Organisation, Role
+
+
+@dataclass
+class Snapshot:
+    """One assessment's questions, answers and current-round marks, loaded in three queries."""
+
+    assessment: Assessment
+    questions: list[Question]
+    answers: dict[str, Answer]
+    marks: dict[str, Mark]
+
+    @classmethod
+    def load(cls, assessment: Assessment, round_: int | None = None) -> Snapshot:
+        questions = list(
+            Question.objects.filter(catalogue_id=assessment.catalogue_id)
+            .select_related("section", "catalogue")
+            .order_by("position")
+        )
+        by_pk = {question.pk: question.qid for question in questions}
+        answers = {
+            by_pk[answer.question_id]: answer
+            for answer in Answer.objects.filter(assessment=assessment)
+        }
+        round_ = assessment.round if round_ is None else round_
+        marks = {
+            by_pk[mark.answer.question_id]: mark
+            for mark in Mark.objects.filter(
+                answer__assessment=assessment, round=round_
+            ).select_related("answer", "assessor")
+        }
+        return cls(assessment, questions, answers, marks)
+
+    @property
+    def specs(self):
+        return [question.rules for question in self.questions]
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return {qid: answer.value for qid, answer in self.answers.items()}
+
+    @property
+    def verdicts(self) -> dict[str, str]:
+        return {qid: mark.verdict for qid, mark in self.marks.items()}
+
+    def progress(self) -> scoring.Progress:
+        return scoring.progress(self.specs, self.values)
+
+
+def answers_digest(values: dict[str, Any]) -> str:
+    return chain.digest(sorted((qid, value) for qid, value in values.items() if value is not None))
+
+
+def _lock(assessment_id: int) -> Assessment:
+    return Assessment.objects.select_for_update().select_related("catalogue").get(pk=assessment_id)
+
+
+def _state_change(actor, assessment: Assessment, action: str, before: str, **details) -> None:
+    record(
+        actor,
+        action,
+        assessment,
+        organisation=assessment.organisation,
+        details={"from": before, "to": assessment.state, "round": assessment.round, **details},
+    )
+
+
+# --- Applicant ------------------------------------------------------------------------------
+
+
+def start_assessment(
+    user,
+    access: Access,
+    organisation: Organisation,
+    certification_body: Organisation,
+    level: str = Level.CE,
+) -> Assessment:
+    if not access.has_role(organisation.pk, Role.APPLICANT_ADMIN):
+        raise NotAllowed(_("Only an applicant administrator can start an assessment."))
+    if certification_body.category != Category.CERTIFICATION_BODY:
+        raise MamoriError(_("Choose a certification body."), field="certification_body")
+    if level not in Level.values:
+        raise MamoriError(_("Unknown level."), field="level")
+    catalogue = current_catalogue(timezone.localdate())
+    if catalogue is None:
+        raise WrongState(_("No requirement catalogue is in force yet; ask the scheme owner."))
+    with transaction.atomic():
+        assessment = Assessment.objects.create(
+            organisation=organisation,
+            catalogue=catalogue,
+            certification_body=certification_body,
+            level=level,
+            started_by=user,
+            complete_by=timezone.localdate()
+            + relativedelta(months=catalogue.settings["completion_months"]),
+            answers_digest=answers_digest({}),
+        )
+        record(
+            user,
+            "assessment.started",
+            assessment,
+            organisation=organisation,
+            details={
+                "catalogue": catalogue.version,
+                "level": level,
+                "certification_body": certification_body.pk,
+            },
+        )
+    return assessment
+
+
+def editable_question_ids(snapshot: Snapshot) -> set[str] | None:
+    """None when every answer may change; otherwise the question ids that may (the flagged ones
+    during clarification, the failed ones in a resubmission)."""
+    assessment = snapshot.assessment
+    if assessment.state == State.DRAFT:
+        return None
+    if assessment.state == State.CLARIFICATION:
+        return {
+            qid for qid, mark in snapshot.marks.items() if mark.verdict == Verdict.NEEDS_INFORMATION
+        }
+    if assessment.state == State.FAILED:
+        return set(scoring.failed_requirements(snapshot.specs, snapshot.values, snapshot.verdicts))
+    return set()
+
+
+def save_answer(
+    user, access: Access, assessment_id: int, qid: str, raw: Any, expected_version: int | None
+) -> Answer:
+    """Validate and store one answer. ``expected_version`` is the version the client saw (0 for
+    no answer yet); a different stored version means someone else saved first."""
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        if not permissions.is_editor(access, assessment):
+            raise NotAllowed(_("You cannot change this assessment's answers."))
+        if not permissions.answers_open(assessment):
+            if assessment.is_overdue:
+                raise WrongState(
+                    _("The time to complete this assessment has run out; start a new one.")
+                )
+            raise WrongState(
+                _("This assessment is %(state)s and its answers cannot be changed.")
+                % {"state": assessment.get_state_display()}
+            )
+        question = (
+            Question.objects.select_related("catalogue")
+            .filter(catalogue_id=assessment.catalogue_id, qid=qid)
+            .first()
+        )
+        if question is None:
+            raise MamoriError(
+                _("There is no question %(qid)s in this catalogue.") % {"qid": qid[:20]},
+                field="question",
+                code="unknown_question",
+            )
+        snapshot = Snapshot.load(assessment)
+        editable = editable_question_ids(snapshot)
+        if editable is not None and qid not in editable:
+            raise WrongState(
+                _("Only the answers the assessor flagged can be changed now."), code="not_flagged"
+            )
+        try:
+            value = question.rules.normalise(raw)
+        except AnswerError as exc:
+            from mamori.assessments.messages import describe
+
+            raise MamoriError(describe(exc), field="value", code=exc.code) from None
+        current = snapshot.answers.get(qid)
+        current_version = current.version if current else 0
+        if expected_version is None:
+            raise Conflict(
+                _("Send the version you edited (currently %(version)s).")
+                % {"version": current_version},
+                code="version_required",
+            )
+        if expected_version != current_version:
+            raise Conflict(
+                _(
+                    "Someone else saved this answer first (now version %(version)s). "
+                    "Reload to see their answer, then apply your change again."
+                )
+                % {"version": current_version}
+            )
+        now = timezone.now()
+        if current is None:
+            try:
+                with transaction.atomic():
+                    answer = Answer.objects.create(
+                        assessment=assessment,
+                        question=question,
+                        value=value,
+                        updated_by=user,
+                        updated_at=now,
+                    )
+            except IntegrityError:
+                raise Conflict(
+                    _("Someone else saved this answer first. Reload and try again.")
+                ) from None
+        else:
+            before = current.value
+            if before == value:
+                return current
+            updated = Answer.objects.filter(pk=current.pk, version=current_version).update(
+                value=value, version=current_version + 1, updated_by=user, updated_at=now
+            )
+            if not updated:
+                raise Conflict(_("Someone else saved this answer first. Reload and try again."))
+            answer = Answer.objects.get(pk=current.pk)
+        values = {**snapshot.values, qid: value}
+        assessment.answers_digest = answers_digest(values)
+        assessment.save(update_fields=["answers_digest", "updated_at"])
+        record(
+            user,
+            "answer.saved",
+            assessment,
+            organisation=assessment.organisation,
+            details={"question": qid, "version": answer.version},
+            before=current.value if current else None,
+            after=value,
+        )
+    return answer
+
+
+def sign_declaration(user, access: Access, assessment_id: int, name: str, title: str) -> Assessment:
+    name, title = name.strip(), title.strip()
+    if not name:
+        raise MamoriError(_("Type your full name to sign."), field="name")
+    if not title:
+        raise MamoriError(_("Give your position on the board."), field="title")
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        if not permissions.can_sign(access, assessment):
+            if assessment.state != State.DRAFT:
+                raise WrongState(_("The assessment has already been submitted."))
+            raise NotAllowed(
+                _("Only a board signatory of the organisation can sign the declaration.")
+            )
+        assessment.declared_by = user
+        assessment.declared_name = name[:150]
+        assessment.declared_title = title[:150]
+        assessment.declared_at = timezone.now()
+        assessment.declared_digest = assessment.answers_digest
+        assessment.save()
+        record(
+            user,
+            "assessment.declared",
+            assessment,
+            organisation=assessment.organisation,
+            details={
+                "name": assessment.declared_name,
+                "title": assessment.declared_title,
+                "answers_digest": assessment.declared_digest,
+            },
+        )
+    return assessment
+
+
+def _pick_assessor(certification_body_id: int):
+    """The assessor of the body with the fewest open reviews (ties: the longest-standing member)."""
+    membership = (
+        Membership.objects.filter(
+            organisation_id=certification_body_id, role=Role.ASSESSOR, user__is_active=True
+        )
+        .annotate(
+            open_reviews=Count(
+                "user__reviews",
+                filter=Q(
+                    user__reviews__state__in=(
+                        State.SUBMITTED,
+                        State.RESUBMITTED,
+                        State.IN_REVIEW,
+                        State.CLARIFICATION,
+                    )
+                ),
+            )
+        )
+        .order_by("open_reviews", "created_at")
+        .select_related("user")
+        .first()
+    )
+    return membership.user if membership else None
+
+
+def submit(user, access: Access, assessment_id: int) -> Assessment:
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        if assessment.state != State.DRAFT:
+            raise WrongState(
+                _("This assessment has already been submitted."), code="already_submitted"
+            )
+        if not permissions.can_submit(access, assessment):
+            raise NotAllowed(_("Only an applicant administrator can submit."))
+        if assessment.is_overdue:
+            raise WrongState(
+                _("The time to complete this assessment has run out; start a new one.")
+            )
+        snapshot = Snapshot.load(assessment)
+        missing = scoring.unanswered(snapshot.specs, snapshot.values)
+        if missing:
+            raise WrongState(
+                _("%(count)s required questions are unanswered, first %(qid)s.")
+                % {"count": len(missing), "qid": missing[0]},
+                code="incomplete",
+            )
+        if not assessment.declaration_valid:
+            raise WrongState(
+                _("A board signatory must sign the declaration for the current answers."),
+                code="declaration_missing",
+            )
+        before = assessment.state
+        assessment.state = State.SUBMITTED
+        assessment.submitted_at = timezone.now()
+        assessment.assessor = _pick_assessor(assessment.certification_body_id)
+        assessment.save()
+        _state_change(
+            user, assessment, "assessment.submitted", before, assessor=assessment.assessor_id
+        )
+    return assessment
+
+
+def respond_to_clarification(user, access: Access, assessment_id: int) -> Assessment:
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        if assessment.state != State.CLARIFICATION:
+            raise WrongState(_("No clarification is open on this assessment."))
+        if not permissions.can_respond(access, assessment):
+            raise NotAllowed(_("Only an applicant administrator can send the clarification back."))
+        before = assessment.state
+        assessment.state = State.IN_REVIEW
+        assessment.feedback_due = None
+        assessment.save()
+        _state_change(user, assessment, "assessment.clarified", before)
+    return assessment
+
+
+def resubmit(user, access: Access, assessment_id: int) -> Assessment:
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        if assessment.state != State.FAILED:
+            raise WrongState(_("Only a failed assessment can be resubmitted."))
+        if not permissions.can_resubmit(access, assessment):
+            if assessment.round > 1:
+                raise WrongState(
+                    _("This assessment was already resubmitted once; start a new assessment.")
+                )
+            if not assessment.feedback_window_open:
+                raise WrongState(_("The resubmission window has closed; start a new assessment."))
+            raise NotAllowed(_("Only an applicant administrator can resubmit."))
+        snapshot = Snapshot.load(assessment)
+        # Answers the assessor accepted keep their marks; the failed ones are reviewed afresh.
+        failed = set(
+            scoring.failed_requirements(snapshot.specs, snapshot.values, snapshot.verdicts)
+        )
+        Mark.objects.bulk_create(
+            Mark(
+                answer=mark.answer,
+                round=assessment.round + 1,
+                assessor=mark.assessor,
+                verdict=mark.verdict,
+                comment=mark.comment,
+                answer_version=mark.answer_version,
+            )
+            for qid, mark in snapshot.marks.items()
+            if qid not in failed and mark.verdict == Verdict.COMPLIANT
+        )
+        before = assessment.state
+        assessment.state = State.RESUBMITTED
+        assessment.round += 1
+        assessment.submitted_at = timezone.now()
+        assessment.feedback_due = None
+        assessment.save()
+        _state_change(user, assessment, "assessment.resubmitted", before)
+    return assessment
+
+
+def add_attachment(user, access: Access, assessment_id: int, upload, qid: str | None) -> Attachment:
+    from mamori.assessments.uploads import inspect_upload
+
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        if not permissions.is_editor(access, assessment):
+            raise NotAllowed(_("You cannot add evidence to this assessment."))
+        if not permissions.answers_open(assessment):
+            raise WrongState(_("Evidence can no longer be added to this assessment."))
+        question = None
+        if qid:
+            question = Question.objects.filter(
+                catalogue_id=assessment.catalogue_id, qid=qid
+            ).first()
+            if question is None:
+                raise MamoriError(
+                    _("There is no question %(qid)s in this catalogue.") % {"qid": qid[:20]},
+                    field="question",
+                    code="unknown_question",
+                )
+        checked = inspect_upload(upload)
+        attachment = Attachment(
+            assessment=assessment,
+            question=question,
+            original_name=checked.name,
+            content_type=checked.content_type,
+            size=checked.size,
+            sha256=checked.sha256,
+            uploaded_by=user,
+        )
+        attachment.file.save(checked.name, upload, save=False)
+        try:
+            attachment.save()
+            record(
+                user,
+                "evidence.added",
+                assessment,
+                organisation=assessment.organisation,
+                details={
+                    "attachment": attachment.pk,
+                    "sha256": checked.sha256,
+                    "size": checked.size,
+                    "question": qid or "",
+                },
+            )
+        except Exception:
+            attachment.file.delete(save=False)  # no orphan file when the row is not written
+            raise
+    return attachment
+
+
+# --- Assessor -------------------------------------------------------------------------------
+
+
+def _require_reviewer(access: Access, assessment: Assessment, check, message) -> None:
+    if not check(access, assessment):
+        if permissions.is_reviewer(access, assessment) and assessment.assessor_id != access.user_id:
+            raise NotAllowed(
+                _("This submission is assigned to another assessor; take it over first.")
+            )
+        raise WrongState(message)
+
+
+def take_over(user, access: Access, assessment_id: int) -> Assessment:
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        if not permissions.can_take(access, assessment):
+            raise WrongState(_("This submission cannot be taken over now."))
+        previous = assessment.assessor_id
+        assessment.assessor = user
+        assessment.save(update_fields=["assessor", "updated_at"])
+        record(
+            user,
+            "assessment.assigned",
+            assessment,
+            organisation=assessment.organisation,
+            details={"from": previous, "to": user.pk},
+        )
+    return assessment
+
+
+def _start_review(user, assessment: Assessment) -> None:
+    if assessment.state in (State.SUBMITTED, State.RESUBMITTED):
+        before = assessment.state
+        assessment.state = State.IN_REVIEW
+        assessment.save(update_fields=["state", "updated_at"])
+        _state_change(user, assessment, "assessment.review_started", before)
+
+
+def start_review(user, access: Access, assessment_id: int) -> Assessment:
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        _require_reviewer(
+            access,
+            assessment,
+            permissions.can_mark,
+            _("This assessment is not waiting for review."),
+        )
+        _start_review(user, assessment)
+    return assessment
+
+
+def mark_answer(
+    user, access: Access, assessment_id: int, qid: str, verdict: str, comment: str
+) -> Mark:
+    comment = (comment or "").strip()
+    if verdict not in Verdict.values:
+        raise MamoriError(
+            _("Choose compliant, non-compliant or needs information."), field="verdict"
+        )
+    if len(comment) > 4000:
+        raise MamoriError(_("Keep the comment under 4,000 characters."), field="comment")
+    if verdict != Verdict.COMPLIANT and not comment:
+        raise MamoriError(
+            _("Say what is wrong or missing, so the applicant can act on it."), field="comment"
+        )
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        _require_reviewer(
+            access,
+            assessment,
+            permissions.can_mark,
+            _("Answers can be marked only while the assessment is under review."),
+        )
+        question = (
+            Question.objects.select_related("catalogue")
+            .filter(catalogue_id=assessment.catalogue_id, qid=qid)
+            .first()
+        )
+        if question is None:
+            raise MamoriError(
+                _("There is no question %(qid)s in this catalogue.") % {"qid": qid[:20]},
+                field="question",
+                code="unknown_question",
+            )
+        answer = Answer.objects.filter(assessment=assessment, question=question).first()
+        if answer is None:
+            raise MamoriError(
+                _("Question %(qid)s has no answer to mark.") % {"qid": qid}, field="question"
+            )
+        if verdict == Verdict.COMPLIANT and question.rules.auto_fails(answer.value):
+            raise MamoriError(
+                _("This answer triggers an automatic fail and cannot be marked compliant."),
+                field="verdict",
+                code="auto_fail",
+            )
+        _start_review(user, assessment)
+        mark, _created = Mark.objects.update_or_create(
+            answer=answer,
+            round=assessment.round,
+            defaults={
+                "assessor": user,
+                "verdict": verdict,
+                "comment": comment,
+                "answer_version": answer.version,
+                "updated_at": timezone.now(),
+            },
+        )
+        record(
+            user,
+            "answer.marked",
+            assessment,
+            organisation=assessment.organisation,
+            details={
+                "question": qid,
+                "verdict": verdict,
+                "round": assessment.round,
+                "answer_version": answer.version,
+            },
+            after={"comment": comment},
+        )
+    return mark
+
+
+def request_clarification(user, access: Access, assessment_id: int) -> Assessment:
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        _require_reviewer(
+            access,
+            assessment,
+            permissions.can_decide,
+            _("Clarification can be requested only during review."),
+        )
+        flagged = Mark.objects.filter(
+            answer__assessment=assessment, round=assessment.round, verdict=Verdict.NEEDS_INFORMATION
+        ).count()
+        if not flagged:
+            raise WrongState(
+                _("Mark at least one answer 'needs information' first."), code="nothing_flagged"
+            )
+        before = assessment.state
+        assessment.state = State.CLARIFICATION
+        assessment.feedback_due = add_working_days(
+            timezone.localdate(), assessment.catalogue.settings["clarification_working_days"]
+        )
+        assessment.save()
+        _state_change(
+            user,
+            assessment,
+            "assessment.clarification_requested",
+            before,
+            flagged=flagged,
+            due=assessment.feedback_due.isoformat(),
+        )
+    return assessment
+
+
+def decide(user, access: Access, assessment_id: int, outcome: str, summary: str) -> Decision:
+    summary = (summary or "").strip()
+    if outcome not in Outcome.values:
+        raise MamoriError(_("Choose pass or fail."), field="outcome")
+    if len(summary) > 4000:
+        raise MamoriError(_("Keep the summary under 4,000 characters."), field="summary")
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        if (
+            assessment.state in (State.PASSED, State.FAILED)
+            and Decision.objects.filter(assessment=assessment, round=assessment.round).exists()
+        ):
+            raise WrongState(_("This round has already been decided."), code="already_decided")
+        _require_reviewer(
+            access,
+            assessment,
+            permissions.can_decide,
+            _("A decision can be made only during review."),
+        )
+        snapshot = Snapshot.load(assessment)
+        blockers = scoring.pass_blockers(snapshot.specs, snapshot.values, snapshot.verdicts)
+        if outcome == Outcome.PASS and blockers:
+            first = blockers[0]
+            raise WrongState(
+                _("It cannot pass yet: %(count)s answers are not marked compliant, first %(qid)s.")
+                % {"count": len(blockers), "qid": first.qid},
+                code="cannot_pass",
+            )
+        failed = scoring.failed_requirements(snapshot.specs, snapshot.values, snapshot.verdicts)
+        if outcome == Outcome.FAIL and not failed:
+            raise WrongState(
+                _("To fail it, mark the failing answers non-compliant first."),
+                code="nothing_failed",
+            )
+        decision = Decision.objects.create(
+            assessment=assessment,
+            round=assessment.round,
+            outcome=outcome,
+            summary=summary,
+            assessor=user,
+        )
+        before = assessment.state
+        assessment.decided_at = decision.decided_at
+        if outcome == Outcome.PASS:
+            assessment.state = State.PASSED
+            assessment.feedback_due = None
+        else:
+            assessment.state = State.FAILED
+            assessment.feedback_due = (
+                add_working_days(
+                    timezone.localdate(), assessment.catalogue.settings["resubmission_working_days"]
+                )
+                if assessment.round == 1
+                else None
+            )
+        assessment.save()
+        _state_change(
+            user, assessment, "assessment.decided", before, outcome=outcome, failed=failed
+        )
+        if outcome == Outcome.PASS:
+            from mamori.certificates.services import issue_certificate
+
+            issue_certificate(user, assessment, decision)
+        else:
+            from mamori.assessments.tasks import render_advice_pdf
+
+            transaction.on_commit(lambda: render_advice_pdf.delay(decision.pk))
+    return decision

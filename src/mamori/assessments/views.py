@@ -1,0 +1,612 @@
+"""Pages of the applicant and assessor flows. Views translate HTTP to service calls and back."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from mamori.assessments import permissions, scoring, services
+from mamori.assessments.forms import (
+    AttachmentForm,
+    DecisionForm,
+    DeclarationForm,
+    MarkForm,
+    StartAssessmentForm,
+    answer_from_post,
+    parse_version,
+)
+from mamori.assessments.models import Assessment, Attachment, Decision, State
+from mamori.assessments.reports import advice_context
+from mamori.catalogue.models import Question, Section
+from mamori.core.access import Access
+from mamori.core.errors import MamoriError
+from mamori.organisations.models import Organisation
+
+QUEUE_PAGE_SIZE = 50
+
+
+def _access(request) -> Access:
+    return Access.for_request(request)
+
+
+def _get_assessment(request, pk: int) -> Assessment:
+    """The assessment if the user may see it; 404 otherwise, so outsiders learn nothing."""
+    return get_object_or_404(
+        Assessment.objects.visible_to(_access(request)).select_related(
+            "organisation", "catalogue", "certification_body", "assessor"
+        ),
+        pk=pk,
+    )
+
+
+def _fail(request, error: MamoriError, target: str):
+    messages.error(request, error.message)
+    return redirect(target)
+
+
+def _attachments_by_question(assessment: Assessment) -> dict[int | None, list[Attachment]]:
+    grouped: dict[int | None, list[Attachment]] = defaultdict(list)
+    for attachment in assessment.attachments.select_related("uploaded_by"):
+        grouped[attachment.question_id].append(attachment)
+    return grouped
+
+
+def _question_items(
+    snapshot: services.Snapshot, questions, access: Access, attachments: dict
+) -> list[dict]:
+    assessment = snapshot.assessment
+    editable_ids = services.editable_question_ids(snapshot)
+    may_edit = permissions.can_edit(access, assessment)
+    values = snapshot.values
+    auto = set(scoring.auto_failures(snapshot.specs, values))
+    items = []
+    for question in questions:
+        answer = snapshot.answers.get(question.qid)
+        items.append(
+            {
+                "question": question,
+                "answer": answer,
+                "value": answer.value if answer else None,
+                "version": answer.version if answer else 0,
+                "mark": snapshot.marks.get(question.qid),
+                "editable": may_edit and (editable_ids is None or question.qid in editable_ids),
+                "applies": question.rules.applies(values),
+                "auto_fail": question.qid in auto,
+                "attachments": attachments.get(question.pk, []),
+            }
+        )
+    return items
+
+
+# --- Applicant pages ----------------------------------------------------------------------------
+
+
+@login_required
+def assessment_list(request):
+    access = _access(request)
+    assessments = (
+        Assessment.objects.visible_to(access)
+        .filter(organisation_id__in=access.applicant_organisation_ids)
+        .select_related("organisation", "catalogue", "certification_body")
+        .order_by("-created_at")
+    )
+    page = Paginator(assessments, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "assessments/list.html",
+        {
+            "page": page,
+            "can_start": bool(access.organisations_with({"applicant_admin"})),
+        },
+    )
+
+
+@login_required
+def start(request):
+    access = _access(request)
+    organisations = Organisation.objects.filter(
+        pk__in=access.organisations_with({"applicant_admin"})
+    )
+    if not organisations.exists():
+        raise Http404
+    form = StartAssessmentForm(request.POST or None, organisations=organisations)
+    if request.method == "POST" and form.is_valid():
+        try:
+            assessment = services.start_assessment(
+                request.user,
+                access,
+                form.cleaned_data["organisation"],
+                form.cleaned_data["certification_body"],
+                form.cleaned_data["level"],
+            )
+        except MamoriError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, _("Assessment started. Begin with the scope."))
+            return redirect("assessments:section", pk=assessment.pk, code="A2")
+    return render(
+        request, "assessments/start.html", {"form": form}, status=422 if form.errors else 200
+    )
+
+
+@login_required
+def detail(request, pk: int):
+    access = _access(request)
+    assessment = _get_assessment(request, pk)
+    snapshot = services.Snapshot.load(assessment)
+    values = snapshot.values
+    sections = []
+    by_section = defaultdict(list)
+    for question in snapshot.questions:
+        by_section[question.section_id].append(question)
+    for section in Section.objects.filter(catalogue_id=assessment.catalogue_id):
+        progress = scoring.progress([q.rules for q in by_section[section.pk]], values)
+        flagged = sum(
+            1
+            for q in by_section[section.pk]
+            if (mark := snapshot.marks.get(q.qid)) and mark.verdict != "compliant"
+        )
+        sections.append({"section": section, "progress": progress, "flagged": flagged})
+    decisions = list(assessment.decisions.all())
+    return render(
+        request,
+        "assessments/detail.html",
+        {
+            "assessment": assessment,
+            "progress": snapshot.progress(),
+            "sections": sections,
+            "decisions": decisions,
+            "certificate": getattr(assessment, "certificate", None)
+            if assessment.state == State.PASSED
+            else None,
+            "perm": {
+                "edit": permissions.can_edit(access, assessment),
+                "sign": permissions.can_sign(access, assessment),
+                "submit": permissions.can_submit(access, assessment),
+                "respond": permissions.can_respond(access, assessment),
+                "resubmit": permissions.can_resubmit(access, assessment),
+                "review": permissions.is_reviewer(access, assessment),
+                "applicant": permissions.is_applicant(access, assessment),
+            },
+        },
+    )
+
+
+@login_required
+def section(request, pk: int, code: str):
+    access = _access(request)
+    assessment = _get_assessment(request, pk)
+    section_obj = get_object_or_404(Section, catalogue_id=assessment.catalogue_id, code=code)
+    snapshot = services.Snapshot.load(assessment)
+    questions = [q for q in snapshot.questions if q.section_id == section_obj.pk]
+    all_sections = list(Section.objects.filter(catalogue_id=assessment.catalogue_id))
+    index = next(i for i, s in enumerate(all_sections) if s.pk == section_obj.pk)
+    return render(
+        request,
+        "assessments/section.html",
+        {
+            "assessment": assessment,
+            "section": section_obj,
+            "sections": all_sections,
+            "previous": all_sections[index - 1] if index > 0 else None,
+            "next": all_sections[index + 1] if index + 1 < len(all_sections) else None,
+            "items": _question_items(
+                snapshot, questions, access, _attachments_by_question(assessment)
+            ),
+            "progress": snapshot.progress(),
+            "can_edit": permissions.can_edit(access, assessment),
+        },
+    )
+
+
+@login_required
+@require_POST
+def answer(request, pk: int, qid: str):
+    access = _access(request)
+    assessment = _get_assessment(request, pk)
+    question = get_object_or_404(
+        Question.objects.select_related("section", "catalogue"),
+        catalogue_id=assessment.catalogue_id,
+        qid=qid,
+    )
+    raw = answer_from_post(question, request.POST)
+    error, status, saved = None, 200, False
+    extra_rows = 0
+    if question.kind == "inventory" and "add_row" in request.POST:
+        extra_rows = 1
+    else:
+        try:
+            services.save_answer(
+                request.user, access, assessment.pk, qid, raw, parse_version(request.POST)
+            )
+            saved = True
+        except MamoriError as exc:
+            error, status = exc.message, (422 if exc.status == 400 else exc.status)
+    if not request.htmx:
+        if error:
+            messages.error(request, f"{qid}: {error}")
+        else:
+            messages.success(request, _("Saved %(qid)s.") % {"qid": qid})
+        return redirect(
+            reverse("assessments:section", args=[pk, question.section.code]) + f"#q-{qid}"
+        )
+    assessment.refresh_from_db()
+    snapshot = services.Snapshot.load(assessment)
+    item = _question_items(snapshot, [question], access, _attachments_by_question(assessment))[0]
+    if error:
+        item["value"] = raw  # show what the user typed next to the error: nothing is lost
+        item["error"] = error
+    elif extra_rows:
+        item["value"] = raw
+    item["saved"] = saved
+    item["extra_rows"] = extra_rows
+    return render(
+        request,
+        "assessments/_answer_response.html",
+        {
+            "assessment": assessment,
+            "item": item,
+            "progress": snapshot.progress(),
+        },
+        status=status,
+    )
+
+
+@login_required
+def evidence(request, pk: int):
+    access = _access(request)
+    assessment = _get_assessment(request, pk)
+    form = AttachmentForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.add_attachment(
+                    request.user,
+                    access,
+                    assessment.pk,
+                    form.cleaned_data["file"],
+                    form.cleaned_data["question"].strip() or None,
+                )
+            except MamoriError as exc:
+                form.add_error("question" if exc.field == "question" else "file", exc.message)
+                status = 422 if exc.status == 400 else exc.status
+            else:
+                messages.success(request, _("The evidence file was added."))
+                return redirect("assessments:evidence", pk=pk)
+        else:
+            status = 422
+    attachments = assessment.attachments.select_related("question", "uploaded_by")
+    return render(
+        request,
+        "assessments/evidence.html",
+        {
+            "assessment": assessment,
+            "form": form,
+            "attachments": attachments,
+            "can_edit": permissions.can_edit(access, assessment),
+        },
+        status=status,
+    )
+
+
+@login_required
+def download_evidence(request, pk: int, attachment_id: int):
+    assessment = _get_assessment(request, pk)
+    attachment = get_object_or_404(Attachment, pk=attachment_id, assessment=assessment)
+    response = FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.original_name,
+        content_type="application/octet-stream",
+    )
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+def precheck(request, pk: int):
+    access = _access(request)
+    assessment = _get_assessment(request, pk)
+    snapshot = services.Snapshot.load(assessment)
+    by_qid = {q.qid: q for q in snapshot.questions}
+    specs, values = snapshot.specs, snapshot.values
+    return render(
+        request,
+        "assessments/precheck.html",
+        {
+            "assessment": assessment,
+            "progress": snapshot.progress(),
+            "unanswered": [by_qid[qid] for qid in scoring.unanswered(specs, values)],
+            "auto_failures": [by_qid[qid] for qid in scoring.auto_failures(specs, values)],
+            "warnings": [
+                by_qid[qid]
+                for qid in scoring.not_compliant(specs, values)
+                if qid not in scoring.auto_failures(specs, values)
+            ],
+            "can_submit": permissions.can_submit(access, assessment),
+            "can_sign": permissions.can_sign(access, assessment),
+        },
+    )
+
+
+@login_required
+def declaration(request, pk: int):
+    access = _access(request)
+    assessment = _get_assessment(request, pk)
+    form = DeclarationForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.sign_declaration(
+                    request.user,
+                    access,
+                    assessment.pk,
+                    form.cleaned_data["name"],
+                    form.cleaned_data["title"],
+                )
+            except MamoriError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                status = 422 if exc.status == 400 else exc.status
+            else:
+                messages.success(request, _("The declaration is signed."))
+                return redirect("assessments:precheck", pk=pk)
+        else:
+            status = 422
+    return render(
+        request,
+        "assessments/declaration.html",
+        {
+            "assessment": assessment,
+            "form": form,
+            "can_sign": permissions.can_sign(access, assessment),
+        },
+        status=status,
+    )
+
+
+def _action(request, pk: int, action, success: str, target: str = "assessments:detail"):
+    access = _access(request)
+    assessment = _get_assessment(request, pk)
+    try:
+        action(request.user, access, assessment.pk)
+    except MamoriError as exc:
+        return _fail(request, exc, reverse(target, args=[pk]))
+    messages.success(request, success)
+    return redirect(target, pk=pk)
+
+
+@login_required
+@require_POST
+def submit(request, pk: int):
+    return _action(
+        request, pk, services.submit, _("Submitted. The certification body will review it.")
+    )
+
+
+@login_required
+@require_POST
+def respond(request, pk: int):
+    return _action(request, pk, services.respond_to_clarification, _("Sent back to the assessor."))
+
+
+@login_required
+@require_POST
+def resubmit(request, pk: int):
+    return _action(request, pk, services.resubmit, _("Resubmitted for review."))
+
+
+@login_required
+def advice(request, pk: int, round_: int):
+    assessment = _get_assessment(request, pk)
+    decision = get_object_or_404(Decision, assessment=assessment, round=round_, outcome="fail")
+    decision.assessment = assessment
+    return render(request, "assessments/advice.html", advice_context(decision))
+
+
+@login_required
+def advice_pdf(request, pk: int, round_: int):
+    assessment = _get_assessment(request, pk)
+    decision = get_object_or_404(Decision, assessment=assessment, round=round_, outcome="fail")
+    english = (request.GET.get("lang") or request.LANGUAGE_CODE or "ja").startswith("en")
+    file = decision.report_pdf_en if english else decision.report_pdf
+    if not file:
+        messages.info(request, _("The PDF is still being prepared; try again in a moment."))
+        return redirect("assessments:advice", pk=pk, round_=round_)
+    return FileResponse(
+        file.open("rb"),
+        as_attachment=True,
+        filename=file.name.rsplit("/", 1)[-1],
+        content_type="application/pdf",
+    )
+
+
+# --- Assessor pages -----------------------------------------------------------------------------
+
+
+@login_required
+def queue(request):
+    access = _access(request)
+    if not access.is_assessor:
+        raise Http404
+    show = request.GET.get("show", "mine")
+    base = Assessment.objects.visible_to(access).filter(
+        certification_body_id__in=access.assessor_body_ids
+    )
+    counts = base.aggregate(
+        mine=Count(
+            "pk",
+            filter=Q(
+                assessor_id=access.user_id,
+                state__in=(*permissions.MARKABLE_STATES, State.CLARIFICATION),
+            ),
+        ),
+        unassigned=Count(
+            "pk", filter=Q(assessor__isnull=True, state__in=permissions.MARKABLE_STATES)
+        ),
+    )
+    if show == "unassigned":
+        rows = base.filter(assessor__isnull=True, state__in=permissions.MARKABLE_STATES)
+    elif show == "all":
+        rows = base
+    else:
+        show = "mine"
+        rows = base.filter(
+            assessor_id=access.user_id,
+            state__in=(*permissions.MARKABLE_STATES, State.CLARIFICATION),
+        )
+    rows = rows.select_related("organisation", "assessor", "catalogue").order_by(
+        "submitted_at", "pk"
+    )
+    page = Paginator(rows, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "assessments/queue.html", {"page": page, "show": show, "counts": counts})
+
+
+@login_required
+def review(request, pk: int):
+    access = _access(request)
+    assessment = _get_assessment(request, pk)
+    if not permissions.is_reviewer(access, assessment):
+        raise Http404
+    snapshot = services.Snapshot.load(assessment)
+    items = _question_items(
+        snapshot, snapshot.questions, access, _attachments_by_question(assessment)
+    )
+    for item in items:
+        item["hint"] = item["question"].rules.is_compliant(item["value"])
+    blockers = scoring.pass_blockers(snapshot.specs, snapshot.values, snapshot.verdicts)
+    return render(
+        request,
+        "assessments/review.html",
+        {
+            "assessment": assessment,
+            "items": items,
+            "blockers": blockers,
+            "failed": scoring.failed_requirements(
+                snapshot.specs, snapshot.values, snapshot.verdicts
+            ),
+            "can_mark": permissions.can_mark(access, assessment),
+            "can_decide": permissions.can_decide(access, assessment),
+            "can_take": permissions.can_take(access, assessment),
+            "decision_form": DecisionForm(),
+            "decisions": list(assessment.decisions.all()),
+        },
+    )
+
+
+@login_required
+@require_POST
+def mark(request, pk: int, qid: str):
+    access = _access(request)
+    assessment = _get_assessment(request, pk)
+    if not permissions.is_reviewer(access, assessment):
+        raise Http404
+    question = get_object_or_404(
+        Question.objects.select_related("section", "catalogue"),
+        catalogue_id=assessment.catalogue_id,
+        qid=qid,
+    )
+    form = MarkForm(request.POST)
+    error, status = None, 200
+    if form.is_valid():
+        try:
+            services.mark_answer(
+                request.user,
+                access,
+                assessment.pk,
+                qid,
+                form.cleaned_data["verdict"],
+                form.cleaned_data["comment"],
+            )
+        except MamoriError as exc:
+            error, status = exc.message, (422 if exc.status == 400 else exc.status)
+    else:
+        error, status = _("Choose a verdict."), 422
+    if not request.htmx:
+        if error:
+            messages.error(request, f"{qid}: {error}")
+        return redirect(reverse("assessments:review", args=[pk]) + f"#q-{qid}")
+    assessment.refresh_from_db()
+    snapshot = services.Snapshot.load(assessment)
+    item = _question_items(snapshot, [question], access, _attachments_by_question(assessment))[0]
+    item["hint"] = question.rules.is_compliant(item["value"])
+    item["error"] = error
+    item["saved"] = error is None
+    if error:
+        item["posted"] = {
+            "verdict": request.POST.get("verdict", ""),
+            "comment": request.POST.get("comment", ""),
+        }
+    return render(
+        request,
+        "assessments/_review_item.html",
+        {
+            "assessment": assessment,
+            "item": item,
+            "can_mark": permissions.can_mark(access, assessment),
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def take(request, pk: int):
+    return _action(
+        request, pk, services.take_over, _("You are now the assessor."), "assessments:review"
+    )
+
+
+@login_required
+@require_POST
+def start_review(request, pk: int):
+    return _action(request, pk, services.start_review, _("Review started."), "assessments:review")
+
+
+@login_required
+@require_POST
+def clarify(request, pk: int):
+    return _action(
+        request,
+        pk,
+        services.request_clarification,
+        _("Returned to the applicant for clarification."),
+        "assessments:review",
+    )
+
+
+@login_required
+@require_POST
+def decide(request, pk: int):
+    access = _access(request)
+    assessment = _get_assessment(request, pk)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Choose pass or fail."))
+        return redirect("assessments:review", pk=pk)
+    try:
+        decision = services.decide(
+            request.user,
+            access,
+            assessment.pk,
+            form.cleaned_data["outcome"],
+            form.cleaned_data["summary"],
+        )
+    except MamoriError as exc:
+        return _fail(request, exc, reverse("assessments:review", args=[pk]))
+    if decision.outcome == "pass":
+        messages.success(request, _("Passed. The certificate has been issued."))
+    else:
+        messages.success(request, _("Failed. The applicant receives the advice report."))
+    return redirect("assessments:detail", pk=pk)

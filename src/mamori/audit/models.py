@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AuditEvent(models.Model):
+    """One append-only, hash-chained entry of the audit trail."""
+
+    seq = models.PositiveBigIntegerField(_("sequence"), unique=True)
+    created_at = models.DateTimeField(_("time"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    actor_name = models.CharField(_("actor name"), max_length=150, blank=True)
+    action = models.CharField(_("action"), max_length=64)
+    object_type = models.CharField(_("object type"), max_length=64)
+    object_id = models.CharField(_("object id"), max_length=64)
+    organisation = models.ForeignKey(
+        "organisations.Organisation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("organisation"),
+    )
+    details = models.JSONField(_("details"), default=dict)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
+
+    def chain_fields(self) -> dict:
+        return {
+            "seq": self.seq,
+            "created_at": self.created_at.isoformat(),
+            "actor_id": self.actor_id,
+            "actor_name": self.actor_name,
+            "action": self.action,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "organisation_id": self.organisation_id,
+            "details": self.details,
+        }
+
+
+class AuditHead(models.Model):
+    """The newest entry's sequence and hash. Locking this one row serialises appends, and it
+    lets verification notice entries removed from the end of the log."""
+
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        verbose_name = _("audit head")
+
+    def __str__(self) -> str:
+        return f"head #{self.seq}"

@@ -1,0 +1,142 @@
+"""Issuing, revoking and reminding about certificates."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from dateutil.relativedelta import relativedelta
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mamori.audit.services import record
+from mamori.certificates.models import Certificate, ReminderKind
+from mamori.core.access import Access
+from mamori.core.errors import MamoriError, NotAllowed, WrongState
+
+# Crockford's base32 without look-alike characters: numbers are read aloud and typed by hand.
+NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+LEVEL_PREFIX = {"CE": "CE", "PLUS": "CEP"}
+
+
+def new_number(level: str, issued_on: dt.date) -> str:
+    suffix = "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(8))
+    return f"{LEVEL_PREFIX.get(level, 'CE')}-{issued_on.year}-{suffix}"
+
+
+def scope_text(assessment) -> str:
+    """What the certificate prints as its scope: the applicant's description of a sub-set, or
+    'the whole organisation'."""
+    from mamori.assessments.models import Answer
+
+    scope = assessment.catalogue.scope
+    values = dict(
+        Answer.objects.filter(
+            assessment=assessment,
+            question__qid__in=[scope.get("kind_question"), scope.get("description_question")],
+        ).values_list("question__qid", "value")
+    )
+    if values.get(scope.get("kind_question")) == "subset" and values.get(
+        scope.get("description_question")
+    ):
+        return str(values[scope["description_question"]])
+    return "組織全体 / Whole organisation"
+
+
+def issue_certificate(user, assessment, decision) -> Certificate:
+    """Create the certificate for a passed assessment (inside the decision's transaction)."""
+    issued_on = timezone.localdate(decision.decided_at)
+    months = assessment.catalogue.settings["certificate_months"]
+    fields = {
+        "organisation": assessment.organisation,
+        "assessment": assessment,
+        "certification_body": assessment.certification_body,
+        "organisation_name_ja": assessment.organisation.name_ja,
+        "organisation_name_en": assessment.organisation.name_en,
+        "level": assessment.level,
+        "scope_text": scope_text(assessment),
+        "catalogue_version": assessment.catalogue.version,
+        "issued_on": issued_on,
+        "expires_on": issued_on + relativedelta(months=months),
+        "issued_by": user,
+    }
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                certificate = Certificate.objects.create(
+                    number=new_number(assessment.level, issued_on), **fields
+                )
+            break
+        except IntegrityError:
+            if Certificate.objects.filter(assessment=assessment).exists():
+                raise
+    else:  # pragma: no cover - 32^8 numbers a year
+        raise MamoriError(_("Could not allocate a certificate number; try again."))
+    record(
+        user,
+        "certificate.issued",
+        certificate,
+        organisation=assessment.organisation,
+        details={
+            "number": certificate.number,
+            "level": certificate.level,
+            "expires_on": certificate.expires_on.isoformat(),
+            "assessment": assessment.pk,
+        },
+    )
+    from mamori.certificates.tasks import render_certificate_pdf
+
+    transaction.on_commit(lambda: render_certificate_pdf.delay(certificate.pk))
+    return certificate
+
+
+def can_revoke(access: Access, certificate: Certificate) -> bool:
+    return certificate.certification_body_id in access.assessor_body_ids or access.is_scheme_owner
+
+
+def revoke(user, access: Access, certificate_id: int, reason: str) -> Certificate:
+    reason = (reason or "").strip()
+    if not reason:
+        raise MamoriError(
+            _("Give the reason for revoking; it is recorded in the audit trail."), field="reason"
+        )
+    if len(reason) > 2000:
+        raise MamoriError(_("Keep the reason under 2,000 characters."), field="reason")
+    with transaction.atomic():
+        certificate = Certificate.objects.select_for_update().get(pk=certificate_id)
+        if not can_revoke(access, certificate):
+            raise NotAllowed(
+                _("Only the issuing certification body or the scheme owner can revoke.")
+            )
+        if certificate.revoked_at is not None:
+            raise WrongState(_("This certificate is already revoked."), code="already_revoked")
+        certificate.revoked_at = timezone.now()
+        certificate.revoked_reason = reason
+        certificate.revoked_by = user
+        certificate.save(update_fields=["revoked_at", "revoked_reason", "revoked_by"])
+        record(
+            user,
+            "certificate.revoked",
+            certificate,
+            organisation=certificate.organisation,
+            details={"number": certificate.number},
+            after={"reason": reason},
+        )
+    return certificate
+
+
+def reminder_due(expires_on: dt.date, today: dt.date) -> str | None:
+    """Which reminder is due today for a certificate expiring on ``expires_on``, if any.
+
+    Each window is wide, so a reminder missed while the service was down still goes out late;
+    the Reminder table makes sure each kind goes out only once.
+    """
+    days_left = (expires_on - today).days
+    if 7 < days_left <= 30:
+        return ReminderKind.BEFORE_30
+    if 0 <= days_left <= 7:
+        return ReminderKind.BEFORE_7
+    if -30 <= days_left <= -7:
+        return ReminderKind.AFTER_7
+    return None

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import re
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from mamori.assessments.forms import RevokeForm
+from mamori.certificates import services
+from mamori.certificates.models import Certificate
+from mamori.core.access import Access
+from mamori.core.errors import MamoriError
+
+NUMBER_PATTERN = re.compile(r"^[A-Z0-9-]{4,32}$")
+REGISTER_PAGE_SIZE = 50
+
+
+def _visible(request):
+    return Certificate.objects.visible_to(Access.for_request(request)).select_related(
+        "organisation", "certification_body"
+    )
+
+
+@login_required
+def certificate_list(request):
+    status = request.GET.get("status", "")
+    certificates = _visible(request)
+    if status in ("valid", "expired", "revoked"):
+        certificates = certificates.with_status(status)
+    page = Paginator(certificates, 50).get_page(request.GET.get("page"))
+    return render(request, "certificates/list.html", {"page": page, "status": status})
+
+
+@login_required
+def detail(request, number: str):
+    access = Access.for_request(request)
+    certificate = get_object_or_404(_visible(request), number=number)
+    return render(
+        request,
+        "certificates/detail.html",
+        {
+            "certificate": certificate,
+            "can_revoke": services.can_revoke(access, certificate)
+            and certificate.revoked_at is None,
+            "form": RevokeForm(),
+        },
+    )
+
+
+@login_required
+def pdf(request, number: str):
+    certificate = get_object_or_404(_visible(request), number=number)
+    if not certificate.pdf:
+        messages.info(request, _("The PDF is still being prepared; try again in a moment."))
+        return redirect("certificates:detail", number=number)
+    return FileResponse(
+        certificate.pdf.open("rb"),
+        as_attachment=True,
+        filename=f"{certificate.number}.pdf",
+        content_type="application/pdf",
+    )
+
+
+@login_required
+@require_POST
+def revoke(request, number: str):
+    access = Access.for_request(request)
+    certificate = get_object_or_404(_visible(request), number=number)
+    form = RevokeForm(request.POST)
+    if not form.is_valid():
+        messages.error(
+            request, _("Give the reason for revoking; it is recorded in the audit trail.")
+        )
+        return redirect("certificates:detail", number=number)
+    try:
+        services.revoke(request.user, access, certificate.pk, form.cleaned_data["reason"])
+    except MamoriError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The certificate was revoked."))
+    return redirect("certificates:detail", number=number)
+
+
+def register(request):
+    """The public register: currently valid certificates, searchable by name or number."""
+    query = (request.GET.get("q") or "").strip()[:100]
+    certificates = Certificate.objects.currently_valid().select_related("certification_body")
+    if query:
+        certificates = certificates.filter(
+            Q(organisation_name_ja__icontains=query)
+            | Q(organisation_name_en__icontains=query)
+            | Q(number__iexact=query)
+        )
+    certificates = certificates.order_by("organisation_name_ja", "number")
+    page = Paginator(certificates, REGISTER_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "certificates/register.html", {"page": page, "query": query})
+
+
+def verify(request, number: str):
+    """Public verification of one certificate by number: valid, expired or revoked."""
+    number = number.strip().upper()
+    if not NUMBER_PATTERN.match(number):
+        raise Http404
+    certificate = get_object_or_404(
+        Certificate.objects.select_related("certification_body"), number=number
+    )
+    return render(
+        request,
+        "certificates/verify.html",
+        {
+            "certificate": certificate,
+            "today": timezone.localdate(),
+        },
+    )
+
+
+def verify_lookup(request):
+    number = (request.GET.get("number") or "").strip().upper()
+    if NUMBER_PATTERN.match(number):
+        return redirect("certificates:verify", number=number)
+    return redirect("certificates:register")

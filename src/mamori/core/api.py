@@ -1,0 +1,30 @@
+"""API conventions shared by every app: errors are JSON with a reason, never a 500."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import Http404
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from mamori.core.errors import MamoriError
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, MamoriError):
+        body = {"detail": str(exc.message), "code": exc.code}
+        if exc.field:
+            body["field"] = exc.field
+        return Response(body, status=exc.status)
+    if isinstance(exc, ObjectDoesNotExist):
+        exc = Http404()
+    response = drf_exception_handler(exc, context)
+    if (
+        response is not None
+        and isinstance(response.data, dict)
+        and response.status_code == status.HTTP_400_BAD_REQUEST
+        and "detail" not in response.data
+    ):
+        response.data = {"detail": "Invalid input.", "code": "invalid", "errors": response.data}
+    return response

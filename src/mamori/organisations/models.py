@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from mamori.core.models import TimeStampedModel
+
+
+class Category(models.TextChoices):
+    FINANCIAL_INSTITUTION = "financial_institution", _("Financial institution")
+    IT_VENDOR = "it_vendor", _("IT vendor")
+    INDUSTRY_ASSOCIATION = "industry_association", _("Industry association")
+    GOVERNMENT = "government", _("Government body")
+    CERTIFICATION_BODY = "certification_body", _("Certification body")
+    OTHER = "other", _("Other")
+
+
+class Role(models.TextChoices):
+    APPLICANT_ADMIN = "applicant_admin", _("Applicant administrator")
+    APPLICANT_CONTRIBUTOR = "applicant_contributor", _("Applicant contributor")
+    BOARD_SIGNATORY = "board_signatory", _("Board signatory")
+    ASSESSOR = "assessor", _("Assessor")
+    SCHEME_OWNER = "scheme_owner", _("Scheme owner")
+
+
+APPLICANT_ROLES = frozenset(
+    {Role.APPLICANT_ADMIN, Role.APPLICANT_CONTRIBUTOR, Role.BOARD_SIGNATORY}
+)
+EDITOR_ROLES = frozenset({Role.APPLICANT_ADMIN, Role.APPLICANT_CONTRIBUTOR})
+MFA_ROLES = frozenset({Role.ASSESSOR, Role.SCHEME_OWNER})
+
+
+def validate_corporate_number(value: str) -> None:
+    """Japan's 13-digit corporate number: the first digit checks the other twelve."""
+    if len(value) != 13 or not value.isascii() or not value.isdigit():
+        raise ValidationError(_("A corporate number has exactly 13 digits."), code="format")
+    base = value[1:]
+    total = sum(
+        int(digit) * (1 if position % 2 else 2)
+        for position, digit in enumerate(reversed(base), start=1)
+    )
+    if int(value[0]) != 9 - total % 9:
+        raise ValidationError(_("This corporate number's check digit is wrong."), code="checksum")
+
+
+class OrganisationQuerySet(models.QuerySet):
+    def visible_to(self, access) -> OrganisationQuerySet:
+        """Organisations a user may see: their own, those whose submissions their certification
+        body reviews, and all of them for scheme owners."""
+        if access.is_scheme_owner:
+            return self.all()
+        from mamori.assessments.models import Assessment
+
+        reviewed = (
+            Assessment.objects.visible_to(access)
+            .filter(certification_body_id__in=access.assessor_body_ids)
+            .values("organisation_id")
+        )
+        return self.filter(models.Q(pk__in=access.organisation_ids) | models.Q(pk__in=reviewed))
+
+
+class Organisation(TimeStampedModel):
+    name_ja = models.CharField(_("name (Japanese)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    category = models.CharField(_("category"), max_length=32, choices=Category.choices)
+    corporate_number = models.CharField(
+        _("corporate number"),
+        max_length=13,
+        blank=True,
+        validators=[validate_corporate_number],
+        help_text=_("The 13-digit number issued by the National Tax Agency."),
+    )
+    country = models.CharField(_("country"), max_length=2, default="JP")
+
+    objects = OrganisationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("organisation")
+        verbose_name_plural = _("organisations")
+        ordering = ["name_ja"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["corporate_number"],
+                condition=~models.Q(corporate_number=""),
+                name="organisation_corporate_number_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return self.name_en if (get_language() or "ja").startswith("en") else self.name_ja
+
+    @property
+    def is_certification_body(self) -> bool:
+        return self.category == Category.CERTIFICATION_BODY
+
+
+class Membership(TimeStampedModel):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("user"),
+    )
+    organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("organisation"),
+    )
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "organisation", "role"], name="membership_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} / {self.organisation} / {self.get_role_display()}"
+
+    def clean(self) -> None:
+        if self.role == Role.ASSESSOR and not self.organisation.is_certification_body:
+            raise ValidationError({"role": _("Assessors belong to a certification body.")})

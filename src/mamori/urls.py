@@ -1,0 +1,35 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import DefaultRouter
+
+from mamori.assessments.api.views import AssessmentViewSet
+from mamori.certificates.api.views import CertificateViewSet, PublicCertificateView
+from mamori.core import views as core_views
+from mamori.organisations.api.views import OrganisationViewSet
+
+router = DefaultRouter(trailing_slash="/?")
+router.include_root_view = False
+router.register("organisations", OrganisationViewSet, basename="organisation")
+router.register("assessments", AssessmentViewSet, basename="assessment")
+router.register("certificates", CertificateViewSet, basename="certificate")
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("accounts/", include("mamori.accounts.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("mamori.organisations.urls")),
+    path("", include("mamori.assessments.urls")),
+    path("", include("mamori.certificates.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "api/public/certificates/<str:number>",
+        PublicCertificateView.as_view(),
+        name="api-public-certificate",
+    ),
+    path("api/", include(router.urls)),
+]
+
+handler404 = "mamori.core.errors_views.not_found"
+handler500 = "mamori.core.errors_views.server_error"
+handler403 = "mamori.core.errors_views.forbidden"
