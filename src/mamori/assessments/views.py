@@ -71,13 +71,15 @@ def _question_items(
     items = []
     for question in questions:
         answer = snapshot.answers.get(question.qid)
+        current_mark = snapshot.marks.get(question.qid)
         items.append(
             {
                 "question": question,
                 "answer": answer,
                 "value": answer.value if answer else None,
                 "version": answer.version if answer else 0,
-                "mark": snapshot.marks.get(question.qid),
+                "mark": current_mark,
+                "current_verdict": current_mark.verdict if current_mark else "",
                 "editable": may_edit and (editable_ids is None or question.qid in editable_ids),
                 "applies": question.rules.applies(values),
                 "auto_fail": question.qid in auto,
@@ -241,7 +243,12 @@ def answer(request, pk: int, qid: str):
         )
     assessment.refresh_from_db()
     snapshot = services.Snapshot.load(assessment)
-    item = _question_items(snapshot, [question], access, _attachments_by_question(assessment))[0]
+    attachments = _attachments_by_question(assessment)
+    item = _question_items(snapshot, [question], access, attachments)[0]
+    # Questions whose relevance depends on this answer are re-rendered alongside it.
+    dependents = [
+        q for q in snapshot.questions if (q.spec.get("applies_if") or {}).get("question") == qid
+    ]
     if error:
         item["value"] = raw  # show what the user typed next to the error: nothing is lost
         item["error"] = error
@@ -255,6 +262,7 @@ def answer(request, pk: int, qid: str):
         {
             "assessment": assessment,
             "item": item,
+            "dependents": _question_items(snapshot, dependents, access, attachments),
             "progress": snapshot.progress(),
         },
         status=status,
