@@ -38,7 +38,7 @@ def answers_open(assessment: Assessment) -> bool:
     if assessment.state == State.DRAFT:
         return not assessment.is_overdue
     if assessment.state == State.CLARIFICATION:
-        return True
+        return assessment.feedback_window_open
     return assessment.can_resubmit
 
 
@@ -59,9 +59,16 @@ def can_submit(access: Access, assessment: Assessment) -> bool:
 
 
 def can_respond(access: Access, assessment: Assessment) -> bool:
-    return assessment.state == State.CLARIFICATION and access.has_role(
-        assessment.organisation_id, Role.APPLICANT_ADMIN
+    return (
+        assessment.state == State.CLARIFICATION
+        and assessment.feedback_window_open
+        and access.has_role(assessment.organisation_id, Role.APPLICANT_ADMIN)
     )
+
+
+def clarification_lapsed(assessment: Assessment) -> bool:
+    """The applicant let the clarification window pass: the assessor goes on without them."""
+    return assessment.state == State.CLARIFICATION and not assessment.feedback_window_open
 
 
 def can_resubmit(access: Access, assessment: Assessment) -> bool:
@@ -71,11 +78,15 @@ def can_resubmit(access: Access, assessment: Assessment) -> bool:
 
 
 def can_mark(access: Access, assessment: Assessment) -> bool:
-    return is_assigned(access, assessment) and assessment.state in MARKABLE_STATES
+    return is_assigned(access, assessment) and (
+        assessment.state in MARKABLE_STATES or clarification_lapsed(assessment)
+    )
 
 
 def can_decide(access: Access, assessment: Assessment) -> bool:
-    return is_assigned(access, assessment) and assessment.state == State.IN_REVIEW
+    return is_assigned(access, assessment) and (
+        assessment.state == State.IN_REVIEW or clarification_lapsed(assessment)
+    )
 
 
 def can_take(access: Access, assessment: Assessment) -> bool:

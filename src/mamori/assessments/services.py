@@ -175,6 +175,11 @@ def save_answer(
                 raise WrongState(
                     _("The time to complete this assessment has run out; start a new one.")
                 )
+            if assessment.feedback_due and assessment.state in (State.CLARIFICATION, State.FAILED):
+                raise WrongState(
+                    _("The window to change answers closed on %(date)s.")
+                    % {"date": assessment.feedback_due}
+                )
             raise WrongState(
                 _("This assessment is %(state)s and its answers cannot be changed.")
                 % {"state": assessment.get_state_display()}
@@ -360,6 +365,13 @@ def respond_to_clarification(user, access: Access, assessment_id: int) -> Assess
         assessment = _lock(assessment_id)
         if assessment.state != State.CLARIFICATION:
             raise WrongState(_("No clarification is open on this assessment."))
+        if not assessment.feedback_window_open:
+            raise WrongState(
+                _(
+                    "The clarification window closed on %(date)s; the assessor decides on the answers as they are."
+                )
+                % {"date": assessment.feedback_due}
+            )
         if not permissions.can_respond(access, assessment):
             raise NotAllowed(_("Only an applicant administrator can send the clarification back."))
         before = assessment.state

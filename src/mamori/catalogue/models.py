@@ -71,6 +71,13 @@ class Catalogue(models.Model):
     def __str__(self) -> str:
         return self.version
 
+    def save(self, *args, **kwargs):
+        if self.pk is not None and self.in_use:
+            stored = Catalogue.objects.filter(pk=self.pk).values_list("digest", flat=True).first()
+            if stored != self.digest:
+                raise CatalogueInUse(f"catalogue {self.version} is in use and cannot change")
+        super().save(*args, **kwargs)
+
     @property
     def title(self) -> str:
         return localised(self, "title")
@@ -83,7 +90,26 @@ class Catalogue(models.Model):
         return self.settings[name]
 
 
-class Section(models.Model):
+class CatalogueContent(models.Model):
+    """Sections and questions of a catalogue version that an assessment pinned never change."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        self._refuse_if_in_use()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self._refuse_if_in_use()
+        return super().delete(*args, **kwargs)
+
+    def _refuse_if_in_use(self) -> None:
+        if self.catalogue_id and Catalogue(pk=self.catalogue_id).in_use:
+            raise CatalogueInUse("this catalogue version is in use and cannot change")
+
+
+class Section(CatalogueContent):
     catalogue = models.ForeignKey(Catalogue, on_delete=models.CASCADE, related_name="sections")
     code = models.CharField(_("section"), max_length=8)
     control = models.CharField(_("control"), max_length=32, choices=CONTROL_CHOICES)
@@ -110,7 +136,7 @@ class Section(models.Model):
         return localised(self, "intro")
 
 
-class Question(models.Model):
+class Question(CatalogueContent):
     catalogue = models.ForeignKey(Catalogue, on_delete=models.CASCADE, related_name="questions")
     section = models.ForeignKey(Section, on_delete=models.CASCADE, related_name="questions")
     qid = models.CharField(_("question"), max_length=16)
