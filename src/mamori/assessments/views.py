@@ -288,6 +288,9 @@ def evidence(request, pk: int):
             except MamoriError as exc:
                 form.add_error("question" if exc.field == "question" else "file", exc.message)
                 status = 422 if exc.status == 400 else exc.status
+                if not permissions.can_edit(access, assessment):
+                    # The form (and so its errors) is hidden from those who cannot add files.
+                    messages.error(request, exc.message)
             else:
                 messages.success(request, _("The evidence file was added."))
                 return redirect("assessments:evidence", pk=pk)
@@ -435,7 +438,8 @@ def advice_pdf(request, pk: int, round_: int):
     return FileResponse(
         file.open("rb"),
         as_attachment=True,
-        filename=file.name.rsplit("/", 1)[-1],
+        # The stored name may carry a storage suffix; the user gets a stable, meaningful one.
+        filename=f"advice-{assessment.reference}-r{round_}-{'en' if english else 'ja'}.pdf",
         content_type="application/pdf",
     )
 
@@ -540,7 +544,9 @@ def mark(request, pk: int, qid: str):
         except MamoriError as exc:
             error, status = exc.message, (422 if exc.status == 400 else exc.status)
     else:
-        error, status = _("Choose a verdict."), 422
+        # Name the field at fault: a too-long comment is not a missing verdict.
+        error = _("Choose a verdict.") if "verdict" in form.errors else form.errors["comment"][0]
+        status = 422
     if not request.htmx:
         if error:
             messages.error(request, f"{qid}: {error}")
@@ -601,7 +607,11 @@ def decide(request, pk: int):
     assessment = _get_assessment(request, pk)
     form = DecisionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Choose pass or fail."))
+        # Name the field at fault: a too-long summary is not a missing outcome.
+        messages.error(
+            request,
+            _("Choose pass or fail.") if "outcome" in form.errors else form.errors["summary"][0],
+        )
         return redirect("assessments:review", pk=pk)
     try:
         decision = services.decide(
