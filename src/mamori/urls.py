@@ -7,7 +7,10 @@ from mamori.certificates.api.views import CertificateViewSet, PublicCertificateV
 from mamori.core import views as core_views
 from mamori.organisations.api.views import OrganisationViewSet
 
-router = DefaultRouter(trailing_slash="/?")
+router = DefaultRouter()
+# The trailing slash is optional. DRF's constructor turns any true value into "/", so it is set
+# here: without it ".../answers/A4.2" was read as question "A4" in format "2" and answered 404.
+router.trailing_slash = "/?"
 router.include_root_view = False
 router.register("organisations", OrganisationViewSet, basename="organisation")
 router.register("assessments", AssessmentViewSet, basename="assessment")

@@ -44,7 +44,10 @@ class MfaRequiredMiddleware:
         ):
             if request.path.startswith("/api/"):
                 return JsonResponse(
-                    {"detail": _("Complete the two-factor check in the browser first.")},
+                    {
+                        "detail": _("Complete the two-factor check in the browser first."),
+                        "code": "mfa_required",
+                    },
                     status=403,
                 )
             from django_otp.plugins.otp_totp.models import TOTPDevice

@@ -23,6 +23,15 @@ def exception_handler(exc, context):
     if (
         response is not None
         and isinstance(response.data, dict)
+        and "detail" in response.data
+        and "code" not in response.data
+    ):
+        # DRF's own refusals (404, 401, 403, 405, 415, 429) carry their code on the detail;
+        # clients get it in the same place as for every other error.
+        response.data["code"] = getattr(response.data["detail"], "code", None) or "error"
+    if (
+        response is not None
+        and isinstance(response.data, dict)
         and response.status_code == status.HTTP_400_BAD_REQUEST
         and "detail" not in response.data
     ):

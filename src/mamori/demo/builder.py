@@ -20,7 +20,7 @@ from mamori.assessments.models import Assessment, Decision, Level, Outcome, Verd
 from mamori.catalogue import samples
 from mamori.catalogue.services import current_catalogue, load_bundled
 from mamori.certificates.models import Certificate
-from mamori.certificates.services import new_number, revoke
+from mamori.certificates.services import revoke
 from mamori.core.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 
@@ -128,11 +128,9 @@ def _backdate(assessment: Assessment, months: int) -> None:
     """Move a decided assessment and its certificate into the past (demo only)."""
     shift = relativedelta(months=months)
     certificate = assessment.certificate
-    issued_on = certificate.issued_on - shift
+    # The number stays: the audit trail recorded it at issue.
     Certificate.objects.filter(pk=certificate.pk).update(
-        number=new_number(certificate.level, issued_on),
-        issued_on=issued_on,
-        expires_on=certificate.expires_on - shift,
+        issued_on=certificate.issued_on - shift, expires_on=certificate.expires_on - shift
     )
     Decision.objects.filter(assessment=assessment).update(decided_at=timezone.now() - shift)
 

@@ -76,7 +76,8 @@ class AssessmentViewSet(viewsets.ReadOnlyModelViewSet):
         return self._respond(assessment.pk, status.HTTP_201_CREATED)
 
     @extend_schema(responses=AnswerSerializer(many=True))
-    @action(detail=True, methods=["get"], url_path="answers")
+    # Every question of the catalogue in one list, not a page: the schema must say so too.
+    @action(detail=True, methods=["get"], url_path="answers", pagination_class=None)
     def answers(self, request, pk=None):
         assessment = self.get_object()
         snapshot = services.Snapshot.load(assessment)

@@ -44,7 +44,7 @@ class PublicCertificateSerializer(serializers.ModelSerializer):
 class CertificateSerializer(PublicCertificateSerializer):
     organisation_id = serializers.IntegerField(read_only=True)
     assessment_id = serializers.IntegerField(read_only=True)
-    revoked_at = serializers.DateTimeField(read_only=True)
+    revoked_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta(PublicCertificateSerializer.Meta):
         fields = [
