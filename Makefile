@@ -91,6 +91,8 @@ test: install sysdeps-test services lint check-django
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
+# BENCH_ARGS=--reuse measures again on the data of the previous run (see bench/README.md).
+BENCH_ARGS ?=
 bench: install services
 	$(TEST_ENV) MAMORI_VAR_DIR=var/bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/mamori_bench \
-		$(BIN)/python bench/scheme_core.py
+		$(BIN)/python bench/scheme_core.py $(BENCH_ARGS)
