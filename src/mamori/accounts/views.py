@@ -127,6 +127,8 @@ def tokens(request):
             "new_key": new_key,
             "tokens": ApiToken.objects.filter(user=request.user).select_related("organisation"),
         },
+        # A refused form (e.g. an organisation the user is not a member of) is a 4xx, not a 200.
+        status=422 if form.errors else 200,
     )
 
 

@@ -1,0 +1,1229 @@
+"""Authorization as a matrix: role × object × action, over every page and API endpoint.
+
+The tables below are the specification. A row names an object and an action; its ten cells are
+the expected answer for each role, in the order of ``ROLES`` (the column header abbreviates them):
+
+    done   it worked: the action's success response, and its effect is in the database
+    no     a page refused it: a redirect carrying an error message, and nothing was written
+    login  an anonymous page request: a redirect to the login page, nothing written
+    2xx-4xx  exactly this status, and nothing was written
+
+The rules the tables follow: outsiders, who cannot see the object, get 404 (never 403) and the
+404 does not name the object. Whoever can see it but may not act gets 403 (API and forms) or a
+redirect with the reason (action buttons); 409 means "your role may, but not in this state".
+Anonymous users go to the login page (pages) or get 401 (API). The assessor's review pages do
+not exist for the applicant side (404), though the assessment itself is visible to them.
+
+The scene is built once per module inside a transaction that is rolled back at the end; every
+test runs in a savepoint of it, so each cell starts from the same state, which is checked by
+comparing a fingerprint of everything a request could write.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.messages import constants as message_levels
+from django.contrib.messages import get_messages
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection, transaction
+from django.test import Client, override_settings
+from django.test.client import ClientHandler
+from django.urls import URLResolver, get_resolver, resolve, reverse
+
+from mamori.accounts.models import ApiToken, TokenKind
+from mamori.assessments import services
+from mamori.assessments.models import (
+    Answer,
+    Assessment,
+    Attachment,
+    Decision,
+    Level,
+    Mark,
+    State,
+    Verdict,
+)
+from mamori.assessments.tasks import render_advice_pdf
+from mamori.audit.models import AuditEvent
+from mamori.catalogue.services import load_bundled
+from mamori.certificates.models import Certificate
+from mamori.certificates.tasks import render_certificate_pdf
+from mamori.organisations.models import Membership, Role
+from tests.conftest import World, api_token, client_for, make_user
+
+pytestmark = pytest.mark.django_db
+
+# The columns of every table, with the World persona playing each role and the organisation
+# its API token is scoped to. The outsider's token names the bank although she is no member of
+# it: a token whose user lost (or never had) the membership must see nothing.
+ROLES = (
+    "applicant_admin",  # adm: alice, the bank
+    "contributor",  # con: carol, the bank
+    "signatory",  # sig: bob, board member of the bank
+    "assigned_assessor",  # asg: ada, body A, assigned to the bank's submissions
+    "same_body_assessor",  # sba: abe, body A, not assigned
+    "other_body_assessor",  # oba: otto, body B, assigned to the other bank's submission
+    "scheme_owner",  # own: olive, the secretariat
+    "other_org_admin",  # ooa: oscar, administrator of the other bank
+    "outsider",  # out: eve, no membership at all
+    "anonymous",  # anon
+)
+PERSONA = {
+    "applicant_admin": ("admin", "bank"),
+    "contributor": ("contributor", "bank"),
+    "signatory": ("signatory", "bank"),
+    "assigned_assessor": ("assessor", "body"),
+    "same_body_assessor": ("assessor2", "body"),
+    "other_body_assessor": ("other_assessor", "other_body"),
+    "scheme_owner": ("owner", "secretariat"),
+    "other_org_admin": ("other_admin", "other_bank"),
+    "outsider": ("outsider", "bank"),
+}
+OUTCOMES = {"done", "no", "login", "200", "302", "400", "401", "403", "404", "405", "409", "422"}
+
+# The questions the write actions touch. A4.2 is an ordinary yes/no answer; A5.1 is the one the
+# assessor flagged for clarification; A6.4 is the failed assessment's failing (auto-fail) answer;
+# A4.4 is the answer the mark actions give a verdict on.
+FLAGGED_QID = "A5.1"
+FAILING_QID = "A6.4"
+MARK_QID = "A4.4"
+ANSWER_QID = {"clarification": FLAGGED_QID, "failed": FAILING_QID}
+
+
+def row(cells: str) -> dict[str, str]:
+    values = cells.split()
+    if len(values) != len(ROLES) or not set(values) <= OUTCOMES:
+        raise ValueError(f"malformed matrix row: {cells!r}")
+    return dict(zip(ROLES, values, strict=True))
+
+
+# fmt: off
+# --- Who can see each assessment ------------------------------------------------------------
+#                  adm  con  sig  asg  sba  oba  own  ooa  out  anon
+VISIBLE = {
+    "draft":         "200  200  200  404  404  404  404  404  404  login",
+    "submitted":     "200  200  200  200  200  404  404  404  404  login",
+    "in_review":     "200  200  200  200  200  404  404  404  404  login",
+    "clarification": "200  200  200  200  200  404  404  404  404  login",
+    "passed":        "200  200  200  200  200  404  404  404  404  login",
+    "failed":        "200  200  200  200  200  404  404  404  404  login",
+    "other":         "404  404  404  404  404  200  404  200  404  login",
+}
+OBJECTS = tuple(VISIBLE)
+# Pages and API reads that answer exactly "can you see it".
+READ_PAGES = ("detail", "section", "evidence", "precheck", "declaration")
+READ_API = ("api:retrieve", "api:answers")
+
+# --- Actions on one assessment, per object ----------------------------------------------------
+BANK_SUBMISSIONS = ("submitted", "in_review", "clarification", "passed", "failed")
+#                  adm  con  sig  asg  sba  oba  own  ooa  out  anon
+ACTION_ROWS = {
+    "review": {
+        "draft":         "404  404  404  404  404  404  404  404  404  login",
+        **dict.fromkeys(BANK_SUBMISSIONS,
+                         "404  404  404  200  200  404  404  404  404  login"),
+        "other":         "404  404  404  404  404  200  404  404  404  login",
+    },
+    "advice": {
+        **dict.fromkeys(("draft", "submitted", "in_review", "clarification", "passed"),
+                         "404  404  404  404  404  404  404  404  404  login"),
+        "failed":        "200  200  200  200  200  404  404  404  404  login",
+        "other":         "404  404  404  404  404  404  404  404  404  login",
+    },
+    "answer": {  # a plain form post: the reason comes back as a message
+        "draft":         "done done no   404  404  404  404  404  404  login",
+        "submitted":     "no   no   no   no   no   404  404  404  404  login",
+        "in_review":     "no   no   no   no   no   404  404  404  404  login",
+        "clarification": "done done no   no   no   404  404  404  404  login",
+        "passed":        "no   no   no   no   no   404  404  404  404  login",
+        "failed":        "done done no   no   no   404  404  404  404  login",
+        "other":         "404  404  404  404  404  no   404  no   404  login",
+    },
+    "answer:htmx": {  # the autosave: the status says it
+        "draft":         "done done 403  404  404  404  404  404  404  login",
+        "submitted":     "409  409  403  403  403  404  404  404  404  login",
+        "in_review":     "409  409  403  403  403  404  404  404  404  login",
+        "clarification": "done done 403  403  403  404  404  404  404  login",
+        "passed":        "409  409  403  403  403  404  404  404  404  login",
+        "failed":        "done done 403  403  403  404  404  404  404  login",
+        "other":         "404  404  404  404  404  403  404  409  404  login",
+    },
+    "evidence:upload": {
+        "draft":         "done done 403  404  404  404  404  404  404  login",
+        "submitted":     "409  409  403  403  403  404  404  404  404  login",
+        "in_review":     "409  409  403  403  403  404  404  404  404  login",
+        "clarification": "done done 403  403  403  404  404  404  404  login",
+        "passed":        "409  409  403  403  403  404  404  404  404  login",
+        "failed":        "done done 403  403  403  404  404  404  404  login",
+        "other":         "404  404  404  404  404  403  404  409  404  login",
+    },
+    "declaration:sign": {  # again before a resubmission: the corrected answers are new
+        "draft":         "403  403  done 404  404  404  404  404  404  login",
+        "submitted":     "403  403  409  403  403  404  404  404  404  login",
+        "in_review":     "403  403  409  403  403  404  404  404  404  login",
+        "clarification": "403  403  409  403  403  404  404  404  404  login",
+        "passed":        "403  403  409  403  403  404  404  404  404  login",
+        "failed":        "403  403  done 403  403  404  404  404  404  login",
+        "other":         "404  404  404  404  404  403  404  403  404  login",
+    },
+    "submit": {
+        "draft":         "done no   no   404  404  404  404  404  404  login",
+        **dict.fromkeys(BANK_SUBMISSIONS,
+                         "no   no   no   no   no   404  404  404  404  login"),
+        "other":         "404  404  404  404  404  no   404  no   404  login",
+    },
+    "respond": {
+        "draft":         "no   no   no   404  404  404  404  404  404  login",
+        "submitted":     "no   no   no   no   no   404  404  404  404  login",
+        "in_review":     "no   no   no   no   no   404  404  404  404  login",
+        "clarification": "done no   no   no   no   404  404  404  404  login",
+        "passed":        "no   no   no   no   no   404  404  404  404  login",
+        "failed":        "no   no   no   no   no   404  404  404  404  login",
+        "other":         "404  404  404  404  404  no   404  no   404  login",
+    },
+    "resubmit": {
+        "draft":         "no   no   no   404  404  404  404  404  404  login",
+        "submitted":     "no   no   no   no   no   404  404  404  404  login",
+        "in_review":     "no   no   no   no   no   404  404  404  404  login",
+        "clarification": "no   no   no   no   no   404  404  404  404  login",
+        "passed":        "no   no   no   no   no   404  404  404  404  login",
+        "failed":        "done no   no   no   no   404  404  404  404  login",
+        "other":         "404  404  404  404  404  no   404  no   404  login",
+    },
+    "take": {
+        "draft":         "no   no   no   404  404  404  404  404  404  login",
+        "submitted":     "no   no   no   no   done 404  404  404  404  login",
+        "in_review":     "no   no   no   no   done 404  404  404  404  login",
+        "clarification": "no   no   no   no   done 404  404  404  404  login",
+        "passed":        "no   no   no   no   no   404  404  404  404  login",
+        "failed":        "no   no   no   no   no   404  404  404  404  login",
+        "other":         "404  404  404  404  404  no   404  no   404  login",
+    },
+    "start_review": {  # in_review: already started, so "done" changes nothing
+        "draft":         "no   no   no   404  404  404  404  404  404  login",
+        "submitted":     "no   no   no   done no   404  404  404  404  login",
+        "in_review":     "no   no   no   done no   404  404  404  404  login",
+        "clarification": "no   no   no   no   no   404  404  404  404  login",
+        "passed":        "no   no   no   no   no   404  404  404  404  login",
+        "failed":        "no   no   no   no   no   404  404  404  404  login",
+        "other":         "404  404  404  404  404  done 404  no   404  login",
+    },
+    "clarify": {
+        "draft":         "no   no   no   404  404  404  404  404  404  login",
+        "submitted":     "no   no   no   no   no   404  404  404  404  login",
+        "in_review":     "no   no   no   done no   404  404  404  404  login",
+        "clarification": "no   no   no   no   no   404  404  404  404  login",
+        "passed":        "no   no   no   no   no   404  404  404  404  login",
+        "failed":        "no   no   no   no   no   404  404  404  404  login",
+        "other":         "404  404  404  404  404  no   404  no   404  login",
+    },
+    "decide": {
+        "draft":         "no   no   no   404  404  404  404  404  404  login",
+        "submitted":     "no   no   no   no   no   404  404  404  404  login",
+        "in_review":     "no   no   no   done no   404  404  404  404  login",
+        "clarification": "no   no   no   no   no   404  404  404  404  login",
+        "passed":        "no   no   no   no   no   404  404  404  404  login",
+        "failed":        "no   no   no   no   no   404  404  404  404  login",
+        "other":         "404  404  404  404  404  no   404  no   404  login",
+    },
+    "mark": {  # the review pages are the certification body's: 404 for the applicant side
+        "draft":         "404  404  404  404  404  404  404  404  404  login",
+        "submitted":     "404  404  404  done no   404  404  404  404  login",
+        "in_review":     "404  404  404  done no   404  404  404  404  login",
+        "clarification": "404  404  404  no   no   404  404  404  404  login",
+        "passed":        "404  404  404  no   no   404  404  404  404  login",
+        "failed":        "404  404  404  no   no   404  404  404  404  login",
+        "other":         "404  404  404  404  404  done 404  404  404  login",
+    },
+    "mark:htmx": {  # the same, as the review page's autosave: the status says it
+        "draft":         "404  404  404  404  404  404  404  404  404  login",
+        "submitted":     "404  404  404  done 403  404  404  404  404  login",
+        "in_review":     "404  404  404  done 403  404  404  404  404  login",
+        "clarification": "404  404  404  409  403  404  404  404  404  login",
+        "passed":        "404  404  404  409  403  404  404  404  404  login",
+        "failed":        "404  404  404  409  403  404  404  404  404  login",
+        "other":         "404  404  404  404  404  done 404  404  404  login",
+    },
+    # --- API, with each role's token -----------------------------------------------------
+    "api:answer": {
+        "draft":         "done done 403  404  404  404  404  404  404  401",
+        "submitted":     "409  409  403  403  403  404  404  404  404  401",
+        "in_review":     "409  409  403  403  403  404  404  404  404  401",
+        "clarification": "done done 403  403  403  404  404  404  404  401",
+        "passed":        "409  409  403  403  403  404  404  404  404  401",
+        "failed":        "done done 403  403  403  404  404  404  404  401",
+        "other":         "404  404  404  404  404  403  404  409  404  401",
+    },
+    "api:submit": {
+        "draft":         "done 403  403  404  404  404  404  404  404  401",
+        **dict.fromkeys(BANK_SUBMISSIONS,
+                         "409  403  403  403  403  404  404  404  404  401"),
+        "other":         "404  404  404  404  404  403  404  409  404  401",
+    },
+    "api:respond": {
+        "draft":         "409  403  403  404  404  404  404  404  404  401",
+        "submitted":     "409  403  403  403  403  404  404  404  404  401",
+        "in_review":     "409  403  403  403  403  404  404  404  404  401",
+        "clarification": "done 403  403  403  403  404  404  404  404  401",
+        "passed":        "409  403  403  403  403  404  404  404  404  401",
+        "failed":        "409  403  403  403  403  404  404  404  404  401",
+        "other":         "404  404  404  404  404  403  404  409  404  401",
+    },
+    "api:resubmit": {
+        "draft":         "409  403  403  404  404  404  404  404  404  401",
+        "submitted":     "409  403  403  403  403  404  404  404  404  401",
+        "in_review":     "409  403  403  403  403  404  404  404  404  401",
+        "clarification": "409  403  403  403  403  404  404  404  404  401",
+        "passed":        "409  403  403  403  403  404  404  404  404  401",
+        "failed":        "done 403  403  403  403  404  404  404  404  401",
+        "other":         "404  404  404  404  404  403  404  409  404  401",
+    },
+    "api:marks": {
+        "draft":         "403  403  403  404  404  404  404  404  404  401",
+        "submitted":     "403  403  403  done 403  404  404  404  404  401",
+        "in_review":     "403  403  403  done 403  404  404  404  404  401",
+        "clarification": "403  403  403  409  403  404  404  404  404  401",
+        "passed":        "403  403  403  409  403  404  404  404  404  401",
+        "failed":        "403  403  403  409  403  404  404  404  404  401",
+        "other":         "404  404  404  404  404  done 404  403  404  401",
+    },
+    "api:clarification": {
+        "draft":         "403  403  403  404  404  404  404  404  404  401",
+        "submitted":     "403  403  403  409  403  404  404  404  404  401",
+        "in_review":     "403  403  403  done 403  404  404  404  404  401",
+        "clarification": "403  403  403  409  403  404  404  404  404  401",
+        "passed":        "403  403  403  409  403  404  404  404  404  401",
+        "failed":        "403  403  403  409  403  404  404  404  404  401",
+        "other":         "404  404  404  404  404  409  404  403  404  401",
+    },
+    "api:decision": {  # a decided round is "already decided" for any assessor of the body
+        "draft":         "403  403  403  404  404  404  404  404  404  401",
+        "submitted":     "403  403  403  409  403  404  404  404  404  401",
+        "in_review":     "403  403  403  done 403  404  404  404  404  401",
+        "clarification": "403  403  403  409  403  404  404  404  404  401",
+        "passed":        "403  403  403  409  409  404  404  404  404  401",
+        "failed":        "403  403  403  409  409  404  404  404  404  401",
+        "other":         "404  404  404  404  404  409  404  403  404  401",
+    },
+}
+
+# --- Evidence files and certificates ------------------------------------------------------------
+#                  adm  con  sig  asg  sba  oba  own  ooa  out  anon
+OBJECT_ROWS = {
+    # the evidence file attached to the submitted assessment
+    "evidence:download":         "200  200  200  200  200  404  404  404  404  login",
+    # the same file id under another assessment's URL: the draft (same bank) and the other bank's
+    "evidence:download-via-draft": "404  404  404  404  404  404  404  404  404  login",
+    "evidence:download-via-other": "404  404  404  404  404  404  404  404  404  login",
+    # the certificate of the passed assessment
+    "certificate:detail":        "200  200  200  200  200  404  200  404  404  login",
+    "certificate:pdf":           "200  200  200  200  200  404  200  404  404  login",
+    "certificate:revoke":        "no   no   no   done done 404  done 404  404  login",
+    "api:certificate":           "200  200  200  200  200  404  200  404  404  401",
+    "public:verify":             "200  200  200  200  200  200  200  200  200  200",
+    "public:verify-slash":       "200  200  200  200  200  200  200  200  200  200",
+    "public:api-certificate":    "200  200  200  200  200  200  200  200  200  200",
+}
+
+# --- Pages and endpoints without an assessment in the URL ---------------------------------------
+#                  adm  con  sig  asg  sba  oba  own  ooa  out  anon
+GLOBAL_ROWS = {
+    "home":                      "200  200  200  200  200  200  200  200  200  login",
+    "assessments:list":          "200  200  200  200  200  200  200  200  200  login",
+    "assessments:start-form":    "200  404  404  404  404  404  404  200  404  login",
+    # POST: start an assessment for the bank (oscar's form does not offer the bank: 422)
+    "assessments:start":         "done 404  404  404  404  404  404  422  404  login",
+    "assessments:queue":         "404  404  404  200  200  200  404  404  404  login",
+    "certificates:list":         "200  200  200  200  200  200  200  200  200  login",
+    "organisations:list":        "200  200  200  200  200  200  200  200  200  login",
+    "organisations:bank":        "200  200  200  200  200  404  200  404  404  login",
+    "organisations:other-bank":  "404  404  404  404  404  200  200  200  404  login",
+    "organisations:body":        "404  404  404  200  200  404  200  404  404  login",
+    "accounts:tokens":           "200  200  200  200  200  200  200  200  200  login",
+    # POST: a token for the bank; only its members may have one
+    "accounts:token-create":     "done done done 422  422  422  422  422  422  login",
+    # POST: revoke alice's token; it is nobody else's to revoke
+    "accounts:token-revoke":     "done 404  404  404  404  404  404  404  404  login",
+    "accounts:password":         "200  200  200  200  200  200  200  200  200  login",
+    "accounts:login-form":       "302  302  302  302  302  302  302  302  302  200",
+    "accounts:mfa-setup":        "200  200  200  302  302  302  302  200  200  login",
+    "accounts:mfa-verify":       "302  302  302  200  200  200  200  302  302  login",
+    "accounts:logout":           "302  302  302  302  302  302  302  302  302  302",
+    "i18n:setlang":              "302  302  302  302  302  302  302  302  302  302",
+    "public:register":           "200  200  200  200  200  200  200  200  200  200",
+    "public:verify-lookup":      "302  302  302  302  302  302  302  302  302  302",
+    "public:healthz":            "200  200  200  200  200  200  200  200  200  200",
+    "public:api-schema":         "200  200  200  200  200  200  200  200  200  200",
+    "api:organisations":         "200  200  200  200  200  200  200  200  200  401",
+    "api:organisation-bank":     "200  200  200  200  200  404  200  404  404  401",
+    "api:organisation-other":    "404  404  404  404  404  200  200  200  404  401",
+    "api:assessments":           "200  200  200  200  200  200  200  200  200  401",
+    # POST: start an assessment for the bank through the API (400: not the token's organisation)
+    "api:assessments-create":    "done 403  403  400  400  400  400  400  400  401",
+    "api:certificates":          "200  200  200  200  200  200  200  200  200  401",
+}
+
+# A GET on a URL that only acts on POST never acts: 405 (after the login check).
+POST_ONLY = ("answer", "submit", "respond", "resubmit", "take", "start_review", "clarify",
+             "decide", "mark", "certificate:revoke", "accounts:token-revoke")
+GET_ON_POST_ONLY = "405  405  405  405  405  405  405  405  405  login"
+
+# --- What each role finds in the lists -----------------------------------------------------------
+BANK_ALL = "draft submitted in_review clarification passed failed"
+BANK_SENT = "submitted in_review clarification passed failed"
+ALL_ORGS = "bank other_bank body other_body secretariat"
+#                       assessments page  API assessments  organisations (page+API)  certificates
+LISTS = {
+    "applicant_admin":     (BANK_ALL,  BANK_ALL,  "bank",                  "certificate"),
+    "contributor":         (BANK_ALL,  BANK_ALL,  "bank",                  "certificate"),
+    "signatory":           (BANK_ALL,  BANK_ALL,  "bank",                  "certificate"),
+    "assigned_assessor":   ("",        BANK_SENT, "bank body",             "certificate"),
+    "same_body_assessor":  ("",        BANK_SENT, "bank body",             "certificate"),
+    "other_body_assessor": ("",        "other",   "other_bank other_body", ""),
+    "scheme_owner":        ("",        "",        ALL_ORGS,                "certificate"),
+    "other_org_admin":     ("other",   "other",   "other_bank",            ""),
+    "outsider":            ("",        "",        "",                      ""),
+}
+# fmt: on
+
+
+# --- The scene ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Scene:
+    world: World
+    objects: dict[str, Assessment]
+    organisations: dict[str, Any]
+    attachment: Attachment
+    certificate: Certificate
+    sessions: dict[str, str]
+    tokens: dict[str, str]
+    alice_token: ApiToken
+    # per object: the question a write action answers, the new value and the version it edits
+    answer_targets: dict[str, tuple[str, str, int]]
+    fingerprint: tuple = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def user(self, role: str):
+        return None if role == "anonymous" else getattr(self.world, PERSONA[role][0])
+
+    def client(self, role: str, *, api: bool) -> Client:
+        client = new_client()
+        if role == "anonymous":
+            return client
+        if api:
+            client.defaults["HTTP_AUTHORIZATION"] = f"Token {self.tokens[role]}"
+        else:
+            client.cookies[settings.SESSION_COOKIE_NAME] = self.sessions[role]
+        return client
+
+
+# One request handler for every client in this module: a new handler loads the middleware
+# again, and WhiteNoise then rescans the static files, which would triple the module's run time.
+HANDLER = ClientHandler(enforce_csrf_checks=False)
+
+
+def new_client(**defaults) -> Client:
+    """A client with no cookies, sharing the module's handler."""
+    client = Client(HTTP_ACCEPT_LANGUAGE="en", **defaults)
+    client.handler = HANDLER
+    return client
+
+
+# Everything else a request here could write, summed up per table: any write adds a row, bumps a
+# version or moves a time stamp. One query for all of them keeps 2,600 cells fast on PostgreSQL.
+SUMMARIES = {
+    Answer: ("COUNT(*)", "MAX(id)", "SUM(version)", "MAX(updated_at)"),
+    Mark: ("COUNT(*)", "MAX(id)", "MAX(updated_at)"),
+    Decision: ("COUNT(*)", "MAX(id)"),
+    Attachment: ("COUNT(*)", "MAX(id)"),
+    Certificate: ("COUNT(*)", "MAX(id)", "MAX(revoked_at)"),
+    ApiToken: ("COUNT(*)", "MAX(id)", "MAX(revoked_at)"),
+    AuditEvent: ("COUNT(*)", "MAX(seq)"),
+}
+
+
+def fingerprint() -> tuple:
+    """Everything a request in this module could write. Every cell starts from the same state,
+    so a refused request must leave exactly the scene's fingerprint."""
+    assessments = tuple(
+        Assessment.objects.order_by("pk").values_list(
+            "pk",
+            "state",
+            "round",
+            "assessor_id",
+            "declared_at",
+            "declared_name",
+            "answers_digest",
+            "feedback_due",
+            "updated_at",
+        )
+    )
+    columns = ", ".join(
+        # Constant expressions and the models' own table names: nothing from a request.
+        f"(SELECT {expression} FROM {connection.ops.quote_name(model._meta.db_table)})"  # noqa: S608
+        for model, expressions in SUMMARIES.items()
+        for expression in expressions
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns}")
+        return assessments, cursor.fetchone()
+
+
+def _submitted_with_evidence(world: World) -> tuple[Assessment, Attachment]:
+    """Like ``World.submitted`` but with an evidence file, which can only be added before."""
+    assessment = world.start()
+    world.answer_all(assessment)
+    attachment = services.add_attachment(
+        world.admin,
+        world.access(world.admin),
+        assessment.pk,
+        SimpleUploadedFile("firewall-rules.txt", b"allow tcp/443 from any\n"),
+        "A4.2",
+    )
+    world.sign(assessment)
+    services.submit(world.admin, world.access(world.admin), assessment.pk)
+    assessment.refresh_from_db()
+    if assessment.assessor_id != world.assessor.pk:
+        services.take_over(world.assessor, world.access(world.assessor), assessment.pk)
+        assessment.refresh_from_db()
+    return assessment, attachment
+
+
+def _other_bank_submission(world: World) -> Assessment:
+    """The other bank's assessment, submitted to body B, where otto is the only assessor."""
+    oscar = world.other_admin
+    assessment = services.start_assessment(
+        oscar, world.access(oscar), world.other_bank, world.other_body, Level.CE
+    )
+    world.answer_all(assessment, user=oscar)
+    signatory = make_user("olga", world.other_bank, Role.BOARD_SIGNATORY)
+    services.sign_declaration(signatory, world.access(signatory), assessment.pk, "Olga", "CEO")
+    services.submit(oscar, world.access(oscar), assessment.pk)
+    assessment.refresh_from_db()
+    assert assessment.assessor_id == world.other_assessor.pk
+    return assessment
+
+
+def _answer_target(assessment: Assessment, qid: str) -> tuple[str, str, int]:
+    answer = Answer.objects.get(assessment=assessment, question__qid=qid)
+    return qid, ("no" if answer.value == "yes" else "yes"), answer.version
+
+
+def build_scene() -> Scene:
+    load_bundled()
+    world = World()
+    draft = world.start()
+    world.answer_all(draft)
+    world.sign(draft)
+    submitted, attachment = _submitted_with_evidence(world)
+    in_review = world.mark_all(
+        world.submitted(),
+        {"A4.2": Verdict.NON_COMPLIANT, FLAGGED_QID: Verdict.NEEDS_INFORMATION},
+    )
+    clarification = world.mark_all(world.submitted(), {FLAGGED_QID: Verdict.NEEDS_INFORMATION})
+    services.request_clarification(world.assessor, world.access(world.assessor), clarification.pk)
+    clarification.refresh_from_db()
+    passed = world.passed()
+    failed = world.failed(FAILING_QID)
+    other = _other_bank_submission(world)
+    objects = {
+        "draft": draft,
+        "submitted": submitted,
+        "in_review": in_review,
+        "clarification": clarification,
+        "passed": passed,
+        "failed": failed,
+        "other": other,
+    }
+    expected_states = {
+        "draft": State.DRAFT,
+        "submitted": State.SUBMITTED,
+        "in_review": State.IN_REVIEW,
+        "clarification": State.CLARIFICATION,
+        "passed": State.PASSED,
+        "failed": State.FAILED,
+        "other": State.SUBMITTED,
+    }
+    assert {name: a.state for name, a in objects.items()} == expected_states
+    # Ada reviews every bank submission; otto the other bank's.
+    assert {name: a.assessor_id for name, a in objects.items() if name != "draft"} == {
+        **dict.fromkeys(BANK_SUBMISSIONS, world.assessor.pk),
+        "other": world.other_assessor.pk,
+    }
+    certificate = Certificate.objects.get(assessment=passed)
+    # The documents are rendered after commit, which never comes in this module: render them now
+    # so the download views hand out real files.
+    render_certificate_pdf(certificate.pk)
+    render_advice_pdf(Decision.objects.get(assessment=failed, round=1).pk)
+    certificate.refresh_from_db()
+
+    sessions, tokens = {}, {}
+    for role, (persona, organisation) in PERSONA.items():
+        user = getattr(world, persona)
+        sessions[role] = client_for(user).cookies[settings.SESSION_COOKIE_NAME].value
+        tokens[role] = api_token(user, getattr(world, organisation))
+    alice_token = ApiToken.objects.filter(user=world.admin).get()
+    organisations = {
+        "bank": world.bank,
+        "other_bank": world.other_bank,
+        "body": world.body,
+        "other_body": world.other_body,
+        "secretariat": world.secretariat,
+    }
+    scene = Scene(
+        world=world,
+        objects=objects,
+        organisations=organisations,
+        attachment=attachment,
+        certificate=certificate,
+        sessions=sessions,
+        tokens=tokens,
+        alice_token=alice_token,
+        answer_targets={
+            name: _answer_target(assessment, ANSWER_QID.get(name, "A4.2"))
+            for name, assessment in objects.items()
+        },
+    )
+    scene.extra["agent_token"] = api_token(world.admin, world.bank, TokenKind.AGENT)
+    # Mia administers both banks; each of her tokens must see only its own bank.
+    mia = make_user("mia", world.bank, Role.APPLICANT_ADMIN)
+    Membership.objects.create(user=mia, organisation=world.other_bank, role=Role.APPLICANT_ADMIN)
+    scene.extra["mia_tokens"] = {
+        "bank": api_token(mia, world.bank),
+        "other_bank": api_token(mia, world.other_bank),
+    }
+    scene.extra["mia_session"] = client_for(mia).cookies[settings.SESSION_COOKIE_NAME].value
+    scene.fingerprint = fingerprint()
+    return scene
+
+
+@pytest.fixture(scope="module")
+def scene(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The scene, built once, inside a transaction rolled back when the module ends."""
+    files = tmp_path_factory.mktemp("authz-files")
+    storages = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": files, "base_url": None},
+        },
+    }
+    with (
+        django_db_blocker.unblock(),
+        override_settings(STORAGES=storages, PRIVATE_FILES_ROOT=files),
+    ):
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            scene = build_scene()
+            # Check the scene's deferred foreign keys now, at the top level, once. Left pending,
+            # PostgreSQL would check all of them again at the end of every test (Django's
+            # TestCase checks constraints before rolling back), since the rollback re-arms them.
+            connection.check_constraints()
+            yield scene
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # The public API's rate limit lives in the cache; no cell may be throttled by another's.
+    cache.clear()
+
+
+# --- Actions ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    method: str
+    url: Callable[[Scene, Any], str]
+    data: Callable[[Scene, Any], Any] | None = None
+    api: bool = False
+    htmx: bool = False
+    ok: int = 302  # the status of a request that worked
+    message: bool = True  # whether a redirect that worked carries a success message
+    effect: Callable[[Scene, Any, Any], None] | None = None  # asserts what it did
+
+
+def _fresh(assessment: Assessment) -> Assessment:
+    return Assessment.objects.get(pk=assessment.pk)
+
+
+def _answer_data(scene: Scene, assessment: Assessment) -> dict:
+    name = next(n for n, a in scene.objects.items() if a.pk == assessment.pk)
+    _qid, value, version = scene.answer_targets[name]
+    return {"value": value, "version": version}
+
+
+def _answer_url(scene: Scene, assessment: Assessment) -> str:
+    name = next(n for n, a in scene.objects.items() if a.pk == assessment.pk)
+    return reverse("assessments:answer", args=[assessment.pk, scene.answer_targets[name][0]])
+
+
+def _api_answer_url(scene: Scene, assessment: Assessment) -> str:
+    name = next(n for n, a in scene.objects.items() if a.pk == assessment.pk)
+    return f"/api/assessments/{assessment.pk}/answers/{scene.answer_targets[name][0]}"
+
+
+def _answer_saved(scene: Scene, assessment: Assessment, user) -> None:
+    name = next(n for n, a in scene.objects.items() if a.pk == assessment.pk)
+    qid, value, version = scene.answer_targets[name]
+    answer = Answer.objects.get(assessment=assessment, question__qid=qid)
+    assert (answer.value, answer.version, answer.updated_by) == (value, version + 1, user)
+
+
+def _evidence_added(scene: Scene, assessment: Assessment, user) -> None:
+    added = Attachment.objects.filter(assessment=assessment, original_name="matrix.txt").get()
+    assert added.uploaded_by == user
+
+
+def _declared(scene: Scene, assessment: Assessment, user) -> None:
+    fresh = _fresh(assessment)
+    assert (fresh.declared_by, fresh.declared_name) == (user, "Bob Board II")
+
+
+def _state_is(state: str, **fields) -> Callable[[Scene, Assessment, Any], None]:
+    def check(scene: Scene, assessment: Assessment, user) -> None:
+        fresh = _fresh(assessment)
+        assert fresh.state == state
+        for name, value in fields.items():
+            assert getattr(fresh, name) == value, name
+
+    return check
+
+
+def _taken(scene: Scene, assessment: Assessment, user) -> None:
+    assert _fresh(assessment).assessor == user
+
+
+def _decided(scene: Scene, assessment: Assessment, user) -> None:
+    decision = Decision.objects.get(assessment=assessment, round=1)
+    assert (decision.outcome, decision.summary, decision.assessor) == ("fail", "matrix", user)
+    assert _fresh(assessment).state == State.FAILED
+
+
+def _marked(scene: Scene, assessment: Assessment, user) -> None:
+    mark = Mark.objects.get(
+        answer__assessment=assessment, answer__question__qid=MARK_QID, round=assessment.round
+    )
+    assert (mark.verdict, mark.comment, mark.assessor) == (
+        Verdict.NON_COMPLIANT,
+        "matrix: no evidence",
+        user,
+    )
+
+
+def _mark_url(scene: Scene, assessment: Assessment) -> str:
+    return reverse("assessments:mark", args=[assessment.pk, MARK_QID])
+
+
+def _mark_data(scene: Scene, assessment: Assessment) -> dict:
+    return {"verdict": Verdict.NON_COMPLIANT, "comment": "matrix: no evidence"}
+
+
+def _upload(scene: Scene, assessment: Assessment) -> dict:
+    return {"file": SimpleUploadedFile("matrix.txt", b"evidence\n"), "question": ""}
+
+
+def _page(name: str) -> Callable[[Scene, Assessment], str]:
+    return lambda scene, assessment: reverse(f"assessments:{name}", args=[assessment.pk])
+
+
+def _api(suffix: str) -> Callable[[Scene, Assessment], str]:
+    return lambda scene, assessment: f"/api/assessments/{assessment.pk}/{suffix}"
+
+
+ASSESSMENT_ACTIONS: dict[str, Action] = {
+    "detail": Action("get", _page("detail")),
+    "section": Action("get", lambda s, a: reverse("assessments:section", args=[a.pk, "A2"])),
+    "evidence": Action("get", _page("evidence")),
+    "precheck": Action("get", _page("precheck")),
+    "declaration": Action("get", _page("declaration")),
+    "review": Action("get", _page("review")),
+    "advice": Action("get", lambda s, a: reverse("assessments:advice", args=[a.pk, 1])),
+    "advice:pdf": Action("get", lambda s, a: reverse("assessments:advice_pdf", args=[a.pk, 1])),
+    "answer": Action("post", _answer_url, _answer_data, effect=_answer_saved),
+    "answer:htmx": Action(
+        "post", _answer_url, _answer_data, htmx=True, ok=200, effect=_answer_saved
+    ),
+    "evidence:upload": Action("post", _page("evidence"), _upload, effect=_evidence_added),
+    "declaration:sign": Action(
+        "post",
+        _page("declaration"),
+        lambda s, a: {"name": "Bob Board II", "title": "Director", "confirm": "on"},
+        effect=_declared,
+    ),
+    "submit": Action("post", _page("submit"), effect=_state_is(State.SUBMITTED)),
+    "respond": Action("post", _page("respond"), effect=_state_is(State.IN_REVIEW)),
+    "resubmit": Action("post", _page("resubmit"), effect=_state_is(State.RESUBMITTED, round=2)),
+    "take": Action("post", _page("take"), effect=_taken),
+    "start_review": Action("post", _page("start_review"), effect=_state_is(State.IN_REVIEW)),
+    "clarify": Action("post", _page("clarify"), effect=_state_is(State.CLARIFICATION)),
+    "decide": Action(
+        "post",
+        _page("decide"),
+        lambda s, a: {"outcome": "fail", "summary": "matrix"},
+        effect=_decided,
+    ),
+    # A mark that worked just goes back to the review page: the verdict shows there.
+    "mark": Action("post", _mark_url, _mark_data, message=False, effect=_marked),
+    "mark:htmx": Action("post", _mark_url, _mark_data, htmx=True, ok=200, effect=_marked),
+    "api:retrieve": Action("get", lambda s, a: f"/api/assessments/{a.pk}", api=True),
+    "api:answers": Action("get", _api("answers"), api=True),
+    "api:answer": Action(
+        "put", _api_answer_url, _answer_data, api=True, ok=200, effect=_answer_saved
+    ),
+    "api:submit": Action(
+        "post", _api("submit"), api=True, ok=200, effect=_state_is(State.SUBMITTED)
+    ),
+    "api:respond": Action(
+        "post", _api("respond"), api=True, ok=200, effect=_state_is(State.IN_REVIEW)
+    ),
+    "api:resubmit": Action(
+        "post", _api("resubmit"), api=True, ok=200, effect=_state_is(State.RESUBMITTED, round=2)
+    ),
+    "api:marks": Action(
+        "post",
+        _api("marks"),
+        lambda s, a: {"question": MARK_QID, **_mark_data(s, a)},
+        api=True,
+        ok=200,
+        effect=_marked,
+    ),
+    "api:clarification": Action(
+        "post", _api("clarification"), api=True, ok=200, effect=_state_is(State.CLARIFICATION)
+    ),
+    "api:decision": Action(
+        "post",
+        _api("decision"),
+        lambda s, a: {"outcome": "fail", "summary": "matrix"},
+        api=True,
+        ok=201,
+        effect=_decided,
+    ),
+}
+
+
+def _revoked(scene: Scene, target, user) -> None:
+    certificate = Certificate.objects.get(pk=scene.certificate.pk)
+    assert certificate.revoked_at is not None
+    assert certificate.revoked_by == user
+
+
+def _download(via: str | None) -> Callable[[Scene, Any], str]:
+    def url(scene: Scene, target) -> str:
+        assessment = scene.objects[via] if via else scene.attachment.assessment
+        return reverse("assessments:download_evidence", args=[assessment.pk, scene.attachment.pk])
+
+    return url
+
+
+OBJECT_ACTIONS: dict[str, Action] = {
+    "evidence:download": Action("get", _download(None)),
+    "evidence:download-via-draft": Action("get", _download("draft")),
+    "evidence:download-via-other": Action("get", _download("other")),
+    "certificate:detail": Action(
+        "get", lambda s, t: reverse("certificates:detail", args=[s.certificate.number])
+    ),
+    "certificate:pdf": Action(
+        "get", lambda s, t: reverse("certificates:pdf", args=[s.certificate.number])
+    ),
+    "certificate:revoke": Action(
+        "post",
+        lambda s, t: reverse("certificates:revoke", args=[s.certificate.number]),
+        lambda s, t: {"reason": "matrix: revoked"},
+        effect=_revoked,
+    ),
+    "api:certificate": Action(
+        "get", lambda s, t: f"/api/certificates/{s.certificate.number}", api=True
+    ),
+    "public:verify": Action(
+        "get", lambda s, t: reverse("certificates:verify", args=[s.certificate.number])
+    ),
+    "public:verify-slash": Action("get", lambda s, t: f"/verify/{s.certificate.number}/"),
+    "public:api-certificate": Action(
+        "get", lambda s, t: f"/api/public/certificates/{s.certificate.number}", api=True
+    ),
+}
+
+
+def _started(scene: Scene, target, user) -> None:
+    assert Assessment.objects.filter(organisation=scene.world.bank).count() == 7
+    newest = Assessment.objects.filter(organisation=scene.world.bank).latest("pk")
+    assert (newest.state, newest.started_by) == (State.DRAFT, user)
+
+
+def _token_created(scene: Scene, target, user) -> None:
+    token = ApiToken.objects.get(user=user, name="matrix")
+    assert token.organisation == scene.world.bank
+
+
+def _token_revoked(scene: Scene, target, user) -> None:
+    assert ApiToken.objects.get(pk=scene.alice_token.pk).revoked_at is not None
+
+
+def _org(name: str, api: bool = False) -> Callable[[Scene, Any], str]:
+    def url(scene: Scene, target) -> str:
+        pk = scene.organisations[name].pk
+        return f"/api/organisations/{pk}" if api else reverse("organisations:detail", args=[pk])
+
+    return url
+
+
+def _const(url: str) -> Callable[[Scene, Any], str]:
+    return lambda scene, target: url
+
+
+GLOBAL_ACTIONS: dict[str, Action] = {
+    "home": Action("get", _const("/")),
+    "assessments:list": Action("get", _const("/assessments/")),
+    "assessments:start-form": Action("get", _const("/assessments/new/")),
+    "assessments:start": Action(
+        "post",
+        _const("/assessments/new/"),
+        lambda s, t: {
+            "organisation": s.world.bank.pk,
+            "certification_body": s.world.body.pk,
+            "level": "CE",
+        },
+        effect=_started,
+    ),
+    "assessments:queue": Action("get", _const("/review/")),
+    "certificates:list": Action("get", _const("/certificates/")),
+    "organisations:list": Action("get", _const("/organisations/")),
+    "organisations:bank": Action("get", _org("bank")),
+    "organisations:other-bank": Action("get", _org("other_bank")),
+    "organisations:body": Action("get", _org("body")),
+    "accounts:tokens": Action("get", _const("/accounts/tokens/")),
+    "accounts:token-create": Action(
+        "post",
+        _const("/accounts/tokens/"),
+        lambda s, t: {"name": "matrix", "organisation": s.world.bank.pk, "kind": "user"},
+        ok=200,
+        effect=_token_created,
+    ),
+    "accounts:token-revoke": Action(
+        "post",
+        lambda s, t: reverse("accounts:revoke_token", args=[s.alice_token.pk]),
+        effect=_token_revoked,
+    ),
+    "accounts:password": Action("get", _const("/accounts/password/")),
+    "accounts:login-form": Action("get", _const("/accounts/login/")),
+    "accounts:mfa-setup": Action("get", _const("/accounts/mfa/setup/")),
+    "accounts:mfa-verify": Action("get", _const("/accounts/mfa/verify/")),
+    "accounts:logout": Action("post", _const("/accounts/logout/")),
+    "i18n:setlang": Action(
+        "post", _const("/i18n/setlang/"), lambda s, t: {"language": "en", "next": "/"}
+    ),
+    "public:register": Action("get", _const("/register/")),
+    "public:verify-lookup": Action("get", _const("/verify/")),
+    "public:healthz": Action("get", _const("/healthz")),
+    "public:api-schema": Action("get", _const("/api/schema/"), api=True),
+    "api:organisations": Action("get", _const("/api/organisations/"), api=True),
+    "api:organisation-bank": Action("get", _org("bank", api=True), api=True),
+    "api:organisation-other": Action("get", _org("other_bank", api=True), api=True),
+    "api:assessments": Action("get", _const("/api/assessments/"), api=True),
+    "api:assessments-create": Action(
+        "post",
+        _const("/api/assessments/"),
+        lambda s, t: {"organisation": s.world.bank.pk, "certification_body": s.world.body.pk},
+        api=True,
+        ok=201,
+        effect=_started,
+    ),
+    "api:certificates": Action("get", _const("/api/certificates/"), api=True),
+}
+
+
+# --- Running one cell --------------------------------------------------------------------------
+
+
+def send(client: Client, action: Action, scene: Scene, target) -> Any:
+    url = action.url(scene, target)
+    data = action.data(scene, target) if action.data else None
+    if action.method == "get":
+        return client.get(url)
+    if action.api:
+        send_json = getattr(client, action.method)
+        return send_json(url, json.dumps(data or {}), content_type="application/json")
+    headers = {"HTTP_HX_REQUEST": "true"} if action.htmx else {}
+    return client.post(url, data or {}, **headers)
+
+
+def levels(response) -> set[int]:
+    return {message.level for message in get_messages(response.wsgi_request)}
+
+
+def check_cell(scene: Scene, role: str, action: Action, target, expected: str, secret: str):
+    response = send(scene.client(role, api=action.api), action, scene, target)
+    status = response.status_code
+    what = f"{role} got {status}, expected {expected}"
+    if expected == "done":
+        assert status == action.ok, what
+        if not action.api and status == 302:
+            assert message_levels.ERROR not in levels(response), what
+            assert message_levels.SUCCESS in levels(response) or not action.message, what
+        assert action.effect is not None
+        action.effect(scene, target, scene.user(role))
+        return
+    if expected == "no":
+        assert status == 302, what
+        assert message_levels.ERROR in levels(response), f"{what}: no error message"
+    elif expected == "login":
+        assert status == 302, what
+        assert response.url.startswith("/accounts/login/?next="), response.url
+    else:
+        assert status == int(expected), what
+        if status == 404 and secret and secret not in response.request["PATH_INFO"]:
+            # The 404 must not tell an outsider what is behind the URL (beyond the URL itself).
+            assert secret not in response.content.decode(), "the 404 names the object"
+        if action.api and status in (400, 401, 403, 404, 409):
+            assert response.json()["detail"], "an API refusal always says why"
+    assert fingerprint() == scene.fingerprint, f"{what}, but something was written"
+
+
+def _cells(table: dict[str, str]) -> list:
+    return [
+        pytest.param(name, role, outcome, id=f"{name}-{role}")
+        for name, cells in table.items()
+        for role, outcome in row(cells).items()
+    ]
+
+
+ASSESSMENT_TABLE = {
+    **{(obj, action): VISIBLE[obj] for action in READ_PAGES for obj in OBJECTS},
+    **{
+        (obj, action): VISIBLE[obj].replace("login", "401")
+        for action in READ_API
+        for obj in OBJECTS
+    },
+    **{(obj, "advice:pdf"): cells for obj, cells in ACTION_ROWS["advice"].items()},
+    **{(obj, action): cells for action, rows in ACTION_ROWS.items() for obj, cells in rows.items()},
+}
+assert {action for _obj, action in ASSESSMENT_TABLE} == set(ASSESSMENT_ACTIONS)
+assert all((obj, action) in ASSESSMENT_TABLE for obj in OBJECTS for action in ASSESSMENT_ACTIONS)
+
+
+@pytest.mark.parametrize(
+    ("obj", "action", "role", "expected"),
+    [
+        pytest.param(obj, action, role, outcome, id=f"{obj}-{action}-{role}")
+        for (obj, action), cells in ASSESSMENT_TABLE.items()
+        for role, outcome in row(cells).items()
+    ],
+)
+def test_assessment_matrix(scene, obj, action, role, expected):
+    assessment = scene.objects[obj]
+    check_cell(scene, role, ASSESSMENT_ACTIONS[action], assessment, expected, assessment.reference)
+
+
+@pytest.mark.parametrize(("action", "role", "expected"), _cells(OBJECT_ROWS))
+def test_evidence_and_certificate_matrix(scene, action, role, expected):
+    secret = scene.certificate.number if action.startswith("certificate") else ""
+    if action.startswith("evidence"):
+        secret = scene.attachment.original_name
+    check_cell(scene, role, OBJECT_ACTIONS[action], None, expected, secret)
+
+
+@pytest.mark.parametrize(("action", "role", "expected"), _cells(GLOBAL_ROWS))
+def test_global_matrix(scene, action, role, expected):
+    secret = {
+        "organisations:other-bank": "Other Bank",
+        "organisations:body": "Body A",
+        "api:organisation-other": "Other Bank",
+    }.get(action, "")
+    check_cell(scene, role, GLOBAL_ACTIONS[action], None, expected, secret)
+
+
+@pytest.mark.parametrize(
+    ("action", "role", "expected"),
+    [
+        pytest.param(action, role, outcome, id=f"GET-{action}-{role}")
+        for action in POST_ONLY
+        for role, outcome in row(GET_ON_POST_ONLY).items()
+    ],
+)
+def test_get_never_acts(scene, action, role, expected):
+    post = ASSESSMENT_ACTIONS.get(action) or OBJECT_ACTIONS.get(action) or GLOBAL_ACTIONS[action]
+    as_get = Action("get", post.url)
+    check_cell(scene, role, as_get, scene.objects["submitted"], expected, "")
+
+
+# --- Lists show exactly what the role may see ---------------------------------------------------
+
+
+def _names(text: str) -> set[str]:
+    return set(text.split())
+
+
+@pytest.mark.parametrize("role", list(LISTS))
+def test_lists_show_exactly_what_the_role_may_see(scene, role):
+    page_names, api_names, org_names, certificate_names = (_names(t) for t in LISTS[role])
+    page = scene.client(role, api=False)
+    api = scene.client(role, api=True)
+    number = scene.certificate.number
+
+    listed = page.get("/assessments/").content.decode()
+    for name, assessment in scene.objects.items():
+        link = reverse("assessments:detail", args=[assessment.pk])
+        assert (link in listed) == (name in page_names), f"{name} on the assessments page"
+
+    ids = {item["id"] for item in api.get("/api/assessments/?limit=100").json()["results"]}
+    assert ids == {scene.objects[name].pk for name in api_names}
+
+    organisations = page.get("/organisations/").content.decode()
+    for name, organisation in scene.organisations.items():
+        link = reverse("organisations:detail", args=[organisation.pk])
+        assert (link in organisations) == (name in org_names), f"{name} on the organisations page"
+    ids = {item["id"] for item in api.get("/api/organisations/?limit=100").json()["results"]}
+    assert ids == {scene.organisations[name].pk for name in org_names}
+
+    certificates = page.get("/certificates/").content.decode()
+    assert (number in certificates) == bool(certificate_names)
+    numbers = {item["number"] for item in api.get("/api/certificates/").json()["results"]}
+    assert numbers == ({number} if certificate_names else set())
+
+
+# --- Token scope and token kind -----------------------------------------------------------------
+
+
+def _mia(scene: Scene, organisation: str | None) -> Client:
+    client = new_client()
+    if organisation is None:
+        client.cookies[settings.SESSION_COOKIE_NAME] = scene.extra["mia_session"]
+    else:
+        client.defaults["HTTP_AUTHORIZATION"] = f"Token {scene.extra['mia_tokens'][organisation]}"
+    return client
+
+
+@pytest.mark.parametrize(("token_for", "hidden"), [("bank", "other"), ("other_bank", "submitted")])
+def test_a_token_sees_only_its_own_organisation(scene, token_for, hidden):
+    """Mia administers both banks. With a token for one bank, the other bank's assessment,
+    answers, certificate and organisation do not exist (404) and cannot be acted on."""
+    api = _mia(scene, token_for)
+    visible = "submitted" if hidden == "other" else "other"
+    hidden_pk = scene.objects[hidden].pk
+    other_org = scene.world.other_bank if token_for == "bank" else scene.world.bank
+    own_org = scene.world.bank if token_for == "bank" else scene.world.other_bank
+
+    assert api.get(f"/api/assessments/{scene.objects[visible].pk}").status_code == 200
+    for response in (
+        api.get(f"/api/assessments/{hidden_pk}"),
+        api.get(f"/api/assessments/{hidden_pk}/answers"),
+        api.put(
+            f"/api/assessments/{hidden_pk}/answers/A4.2",
+            json.dumps({"value": "no", "version": 1}),
+            content_type="application/json",
+        ),
+        api.post(f"/api/assessments/{hidden_pk}/submit"),
+        api.get(f"/api/organisations/{other_org.pk}"),
+    ):
+        assert response.status_code == 404, response.content
+    ids = {item["id"] for item in api.get("/api/assessments/?limit=100").json()["results"]}
+    assert hidden_pk not in ids
+    assert scene.objects[visible].pk in ids
+    assert {o["id"] for o in api.get("/api/organisations/").json()["results"]} == {own_org.pk}
+    numbers = {c["number"] for c in api.get("/api/certificates/").json()["results"]}
+    assert numbers == ({scene.certificate.number} if token_for == "bank" else set())
+    # Starting an assessment for the organisation the token is not for is refused too.
+    created = api.post(
+        "/api/assessments/",
+        json.dumps({"organisation": other_org.pk, "certification_body": scene.world.body.pk}),
+        content_type="application/json",
+    )
+    assert created.status_code == 400
+    assert fingerprint() == scene.fingerprint
+
+
+def test_the_same_user_in_the_browser_sees_both_banks(scene):
+    """The 404s above come from the token's scope, not from Mia's memberships."""
+    page = _mia(scene, None)
+    for name in ("submitted", "other"):
+        url = reverse("assessments:detail", args=[scene.objects[name].pk])
+        assert page.get(url).status_code == 200
+
+
+AGENT_REQUESTS = {
+    "organisations": ("get", "/api/organisations/"),
+    "organisation": ("get", "/api/organisations/{bank}"),
+    "assessments": ("get", "/api/assessments/"),
+    "assessments-create": ("post", "/api/assessments/"),
+    "assessment": ("get", "/api/assessments/{draft}"),
+    "answers": ("get", "/api/assessments/{draft}/answers"),
+    "answer": ("put", "/api/assessments/{draft}/answers/A4.2"),
+    "submit": ("post", "/api/assessments/{draft}/submit"),
+    "respond": ("post", "/api/assessments/{clarification}/respond"),
+    "resubmit": ("post", "/api/assessments/{failed}/resubmit"),
+    "marks": ("post", "/api/assessments/{submitted}/marks"),
+    "clarification": ("post", "/api/assessments/{in_review}/clarification"),
+    "decision": ("post", "/api/assessments/{in_review}/decision"),
+    "certificates": ("get", "/api/certificates/"),
+    "certificate": ("get", "/api/certificates/{number}"),
+}
+
+
+@pytest.mark.parametrize("endpoint", list(AGENT_REQUESTS))
+def test_agent_tokens_are_refused_everywhere_but_evidence_upload(scene, endpoint):
+    method, template = AGENT_REQUESTS[endpoint]
+    url = template.format(
+        bank=scene.world.bank.pk,
+        number=scene.certificate.number,
+        **{name: assessment.pk for name, assessment in scene.objects.items()},
+    )
+    # Bodies that would work with alice's user token: only the token's kind refuses them.
+    body = {
+        "answer": {"value": "no", "version": scene.answer_targets["draft"][2]},
+        "assessments-create": {
+            "organisation": scene.world.bank.pk,
+            "certification_body": scene.world.body.pk,
+        },
+    }.get(endpoint, {})
+    client = new_client(HTTP_AUTHORIZATION=f"Token {scene.extra['agent_token']}")
+    if method == "get":
+        response = client.get(url)
+    else:
+        send_json = getattr(client, method)
+        response = send_json(url, json.dumps(body), content_type="application/json")
+    assert response.status_code == 403
+    assert response.json()["detail"] == "Agent tokens may only upload evidence."
+    assert fingerprint() == scene.fingerprint
+
+
+# --- The matrix covers every URL ------------------------------------------------------------------
+
+
+def _routes(patterns, prefix: str = "") -> set[str]:
+    routes = set()
+    for pattern in patterns:
+        route = prefix + str(pattern.pattern).removeprefix("^")
+        if isinstance(pattern, URLResolver):
+            routes |= _routes(pattern.url_patterns, route)
+        else:
+            routes.add(route)
+    return routes
+
+
+def test_every_url_is_in_the_matrix(scene):
+    """A new page or endpoint fails here until the matrix says who may use it. (The API's
+    format-suffix variants, e.g. ``/api/assessments/1.json``, reach the same views.)"""
+    every = {route for route in _routes(get_resolver().url_patterns) if "(?P<format>" not in route}
+    submitted = scene.objects["submitted"]
+    covered = {
+        resolve(action.url(scene, submitted).split("?")[0]).route
+        for action in (
+            *ASSESSMENT_ACTIONS.values(),
+            *OBJECT_ACTIONS.values(),
+            *GLOBAL_ACTIONS.values(),
+        )
+    }
+    assert every - covered == set()
