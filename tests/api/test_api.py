@@ -430,6 +430,11 @@ def test_failed_assessment_is_resubmitted_through_the_api(world):
         {"value": "yes", "version": version},
     )
     assert fixed.status_code == 200, fixed.content
+    # The corrected answers need a fresh board declaration before they go back.
+    assert_error(
+        post(applicant, f"/api/assessments/{assessment.pk}/resubmit/"), 409, "declaration_missing"
+    )
+    world.sign(assessment)
     resubmitted = post(applicant, f"/api/assessments/{assessment.pk}/resubmit/")
     assert resubmitted.status_code == 200
     assert resubmitted.json()["state"] == State.RESUBMITTED

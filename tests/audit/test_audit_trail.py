@@ -118,6 +118,7 @@ def test_a_fail_with_clarification_and_resubmission_is_recorded_step_by_step(wor
     services.save_answer(
         admin, world.access(admin), assessment.pk, "A6.4", "yes", snapshot.answers["A6.4"].version
     )
+    world.sign(assessment)
     services.resubmit(admin, world.access(admin), assessment.pk)
     world.mark_all(assessment)
     services.decide(assessor, world.access(assessor), assessment.pk, Outcome.PASS, "fixed")

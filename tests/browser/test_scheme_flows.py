@@ -92,9 +92,11 @@ def answer(tab, assessment, section: str, qid: str, value: str) -> None:
     assert stored.value == value, f"{qid} stored {stored.value!r}, the page sent {value!r}"
 
 
-def sign_declaration(tab, assessment) -> None:
+def sign_declaration(tab, assessment, status: str = "info") -> None:
+    """Sign on the declaration page; ``status`` is the notice before signing (``warning`` when
+    answers changed after an earlier signature)."""
     tab.open(f"/assessments/{assessment.pk}/declaration/")
-    tab.see_class("#declaration-status", "info")
+    tab.see_class("#declaration-status", status)
     tab.page.fill("#id_name", "Bob Board")
     tab.page.fill("#id_title", "取締役" if tab.language == "ja" else "Director")
     tab.page.check("#id_confirm")
@@ -308,6 +310,10 @@ def test_fail_advice_resubmit_then_pass(browse, people):
     admin.absent(f"{q('A6.5')} input[name=value]")
     answer(admin, assessment, "A6", "A6.4", "yes")
     admin.absent(f"{q('A6.4')} p.error")
+    # The corrected answers are new statements: the board signs again before the resubmission.
+    admin.open(f"/assessments/{assessment.pk}/")
+    admin.absent(f"form[action='/assessments/{assessment.pk}/resubmit/']")
+    sign_declaration(signatory, assessment, status="warning")
     admin.open(f"/assessments/{assessment.pk}/")
     admin.confirm_and_wait(
         f"form[action='/assessments/{assessment.pk}/resubmit/'] button",

@@ -47,7 +47,9 @@ def can_edit(access: Access, assessment: Assessment) -> bool:
 
 
 def can_sign(access: Access, assessment: Assessment) -> bool:
-    return assessment.state == State.DRAFT and access.has_role(
+    """A board signatory declares the answers before submission, and again before a
+    resubmission, since the corrected answers are new statements."""
+    return (assessment.state == State.DRAFT or assessment.can_resubmit) and access.has_role(
         assessment.organisation_id, Role.BOARD_SIGNATORY
     )
 

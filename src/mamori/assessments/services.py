@@ -92,6 +92,13 @@ def _lock(assessment_id: int) -> Assessment:
     return Assessment.objects.select_for_update().select_related("catalogue").get(pk=assessment_id)
 
 
+def _require_role(access: Access, assessment: Assessment, role: str, message) -> None:
+    """Who may act is checked before when: a role that may never do this gets 403, and only
+    those who may, in another state, are told about the state (409)."""
+    if not access.has_role(assessment.organisation_id, role):
+        raise NotAllowed(message)
+
+
 def _state_change(actor, assessment: Assessment, action: str, before: str, **details) -> None:
     record(
         actor,
@@ -271,6 +278,12 @@ def sign_declaration(user, access: Access, assessment_id: int, name: str, title:
         raise MamoriError(_("Give your position on the board."), field="title")
     with transaction.atomic():
         assessment = _lock(assessment_id)
+        _require_role(
+            access,
+            assessment,
+            Role.BOARD_SIGNATORY,
+            _("Only a board signatory of the organisation can sign the declaration."),
+        )
         if not permissions.can_sign(access, assessment):
             if assessment.state != State.DRAFT:
                 raise WrongState(_("The assessment has already been submitted."))
@@ -326,6 +339,12 @@ def _pick_assessor(certification_body_id: int):
 def submit(user, access: Access, assessment_id: int) -> Assessment:
     with transaction.atomic():
         assessment = _lock(assessment_id)
+        _require_role(
+            access,
+            assessment,
+            Role.APPLICANT_ADMIN,
+            _("Only an applicant administrator can submit."),
+        )
         if assessment.state != State.DRAFT:
             raise WrongState(
                 _("This assessment has already been submitted."), code="already_submitted"
@@ -363,6 +382,12 @@ def submit(user, access: Access, assessment_id: int) -> Assessment:
 def respond_to_clarification(user, access: Access, assessment_id: int) -> Assessment:
     with transaction.atomic():
         assessment = _lock(assessment_id)
+        _require_role(
+            access,
+            assessment,
+            Role.APPLICANT_ADMIN,
+            _("Only an applicant administrator can send the clarification back."),
+        )
         if assessment.state != State.CLARIFICATION:
             raise WrongState(_("No clarification is open on this assessment."))
         if not assessment.feedback_window_open:
@@ -385,6 +410,12 @@ def respond_to_clarification(user, access: Access, assessment_id: int) -> Assess
 def resubmit(user, access: Access, assessment_id: int) -> Assessment:
     with transaction.atomic():
         assessment = _lock(assessment_id)
+        _require_role(
+            access,
+            assessment,
+            Role.APPLICANT_ADMIN,
+            _("Only an applicant administrator can resubmit."),
+        )
         if assessment.state != State.FAILED:
             raise WrongState(_("Only a failed assessment can be resubmitted."))
         if not permissions.can_resubmit(access, assessment):
@@ -395,6 +426,11 @@ def resubmit(user, access: Access, assessment_id: int) -> Assessment:
             if not assessment.feedback_window_open:
                 raise WrongState(_("The resubmission window has closed; start a new assessment."))
             raise NotAllowed(_("Only an applicant administrator can resubmit."))
+        if not assessment.declaration_valid:
+            raise WrongState(
+                _("A board signatory must sign the declaration for the corrected answers."),
+                code="declaration_missing",
+            )
         snapshot = Snapshot.load(assessment)
         # Answers the assessor accepted keep their marks; the failed ones are reviewed afresh.
         failed = set(
@@ -476,7 +512,15 @@ def add_attachment(user, access: Access, assessment_id: int, upload, qid: str | 
 # --- Assessor -------------------------------------------------------------------------------
 
 
+def _require_body_assessor(access: Access, assessment: Assessment) -> None:
+    """403 for anyone who is not an assessor of the reviewing body: no state would ever let them,
+    so a 409 about the state would mislead them."""
+    if not permissions.is_reviewer(access, assessment):
+        raise NotAllowed(_("Only an assessor of the certification body can do this."))
+
+
 def _require_reviewer(access: Access, assessment: Assessment, check, message) -> None:
+    _require_body_assessor(access, assessment)
     if not check(access, assessment):
         if permissions.is_reviewer(access, assessment) and assessment.assessor_id != access.user_id:
             raise NotAllowed(
@@ -488,6 +532,7 @@ def _require_reviewer(access: Access, assessment: Assessment, check, message) ->
 def take_over(user, access: Access, assessment_id: int) -> Assessment:
     with transaction.atomic():
         assessment = _lock(assessment_id)
+        _require_body_assessor(access, assessment)
         if not permissions.can_take(access, assessment):
             raise WrongState(_("This submission cannot be taken over now."))
         previous = assessment.assessor_id
@@ -637,6 +682,7 @@ def decide(user, access: Access, assessment_id: int, outcome: str, summary: str)
         raise MamoriError(_("Keep the summary under 4,000 characters."), field="summary")
     with transaction.atomic():
         assessment = _lock(assessment_id)
+        _require_body_assessor(access, assessment)
         if (
             assessment.state in (State.PASSED, State.FAILED)
             and Decision.objects.filter(assessment=assessment, round=assessment.round).exists()

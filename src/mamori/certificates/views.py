@@ -90,7 +90,8 @@ def revoke(request, number: str):
 
 def register(request):
     """The public register: currently valid certificates, searchable by name or number."""
-    query = (request.GET.get("q") or "").strip()[:100]
+    # NUL characters are dropped: nobody searches for one and PostgreSQL refuses them.
+    query = (request.GET.get("q") or "").replace("\x00", "").strip()[:100]
     certificates = Certificate.objects.currently_valid().select_related("certification_body")
     if query:
         certificates = certificates.filter(

@@ -256,6 +256,14 @@ def build(credentials_file: Path) -> list[DemoUser]:
                 samples.compliant_value(snapshot.answers[auto_fail_qid].question.rules),
                 snapshot.answers[auto_fail_qid].version,
             )
+            signatory = people["signatory"]
+            services.sign_declaration(
+                signatory,
+                Access.for_user(signatory),
+                failed.pk,
+                signatory.display_name,
+                "取締役 CISO",
+            )
             services.resubmit(people["admin"], admin_access, failed.pk)
     # Passed: one valid, one expired, one revoked certificate.
     for people, organisation, fate in (

@@ -14,7 +14,8 @@ from mamori.organisations.models import Category, Organisation
 @login_required
 def organisation_list(request):
     access = Access.for_request(request)
-    query = (request.GET.get("q") or "").strip()[:100]
+    # NUL characters are dropped: nobody searches for one and PostgreSQL refuses them.
+    query = (request.GET.get("q") or "").replace("\x00", "").strip()[:100]
     category = request.GET.get("category", "")
     organisations = Organisation.objects.visible_to(access)
     if query:
