@@ -33,6 +33,7 @@ urlpatterns = [
     path("api/", include(router.urls)),
 ]
 
+handler400 = "mamori.core.errors_views.bad_request"
 handler404 = "mamori.core.errors_views.not_found"
 handler500 = "mamori.core.errors_views.server_error"
 handler403 = "mamori.core.errors_views.forbidden"

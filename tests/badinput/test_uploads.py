@@ -57,7 +57,7 @@ def assert_refused(response, field: str, reason: str, status: int = 422) -> None
 def test_too_large(world, draft, footprint):
     before = footprint(draft)
     response = upload(web(world.admin), draft, "big.txt", b"a" * (1024 * 1024 + 1))
-    assert_refused(response, "file", "The file is larger than the limit of 1 MB.")
+    assert_refused(response, "file", "The file is larger than the limit of 1.0\xa0MB.")
     assert footprint(draft) == before
     assert before.files == frozenset()
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
 from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 from mamori.core.errors import MamoriError
@@ -63,7 +64,7 @@ def inspect_upload(upload) -> CheckedUpload:
     limit = settings.EVIDENCE_MAX_BYTES
     if upload.size > limit:
         raise MamoriError(
-            _("The file is larger than the limit of %(mb)s MB.") % {"mb": limit // (1024 * 1024)},
+            _("The file is larger than the limit of %(size)s.") % {"size": filesizeformat(limit)},
             field="file",
             code="too_large",
         )

@@ -15,6 +15,14 @@ def not_found(request, exception=None):
     return render(request, "errors/404.html", status=404)
 
 
+def bad_request(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(
+            {"detail": _("The request could not be read."), "code": "bad_request"}, status=400
+        )
+    return render(request, "errors/400.html", status=400)
+
+
 def forbidden(request, exception=None):
     if _wants_json(request):
         return JsonResponse({"detail": _("Not allowed."), "code": "not_allowed"}, status=403)
