@@ -24,13 +24,15 @@ def _configure(sender: Celery, **_kwargs) -> None:
     transport_options: dict = {}
     if settings.EMBEDDED_TASKS:
         folder = settings.CELERY_BROKER_DIR
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         broker_url = "filesystem://"
         transport_options = {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            # Without this kombu keeps broadcast state in ./control, wherever it was started.
+            "control_folder": str(folder / "control"),
             "store_processed": False,
         }
     sender.conf.update(
