@@ -289,5 +289,7 @@ LOGGING = {
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},
+        # In-process tasks open a broker connection object they never use; its notice is noise.
+        "kombu.connection": {"level": "ERROR"},
     },
 }

@@ -124,9 +124,9 @@ def _mark_all(assessor, assessment: Assessment, verdicts: dict[str, str] | None 
         services.mark_answer(assessor, access, assessment.pk, question.qid, verdict, comment)
 
 
-def _backdate(assessment: Assessment, months: int) -> None:
+def _backdate(assessment: Assessment, months: int, days: int = 0) -> None:
     """Move a decided assessment and its certificate into the past (demo only)."""
-    shift = relativedelta(months=months)
+    shift = relativedelta(months=months, days=days)
     certificate = assessment.certificate
     # The number stays: the audit trail recorded it at issue.
     Certificate.objects.filter(pk=certificate.pk).update(
@@ -265,12 +265,13 @@ def build(credentials_file: Path) -> list[DemoUser]:
                 "取締役 CISO",
             )
             services.resubmit(people["admin"], admin_access, failed.pk)
-    # Passed: one valid, one expired, one revoked certificate.
+    # Passed: valid, expiring soon, expired and revoked certificates. The expiring and expired
+    # ones are inside the reminder windows, so `make run` shows reminders going out.
     for people, organisation, fate in (
         (people_c, vendor_a, "valid"),
         (people_d, vendor_b, "expired"),
         (people_b, bank_b, "revoked"),
-        (people_a, bank_a, "valid"),
+        (people_a, bank_a, "expiring"),
     ):
         passed = _submitted(people, organisation, body)
         _mark_all(assessor2, passed)
@@ -283,7 +284,9 @@ def build(credentials_file: Path) -> list[DemoUser]:
         )
         passed.refresh_from_db()
         if fate == "expired":
-            _backdate(passed, 13)
+            _backdate(passed, 12, days=10)
+        elif fate == "expiring":
+            _backdate(passed, 11, days=10)
         elif fate == "revoked":
             revoke(
                 assessor2,
