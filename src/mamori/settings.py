@@ -47,6 +47,8 @@ if not DEBUG and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set in production mode.")
 
 INSTALLED_APPS = [
+    # The Django admin for staff, behind our login and the second factor (core/admin_site.py).
+    "mamori.core.admin_site.MamoriAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

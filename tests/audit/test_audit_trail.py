@@ -81,11 +81,11 @@ def test_a_pass_records_every_change_mark_decision_and_certificate_event(world):
     issued = AuditEvent.objects.get(action="certificate.issued")
     assert issued.object_type == "certificates.certificate"
     assert issued.object_id == str(certificate.pk)
-    assert issued.actor == world.assessor
+    assert issued.actor_id == world.assessor.pk
     assert issued.organisation == world.bank
     decided = AuditEvent.objects.get(action="assessment.decided")
     assert decided.details["outcome"] == Outcome.PASS
-    assert decided.actor == world.assessor
+    assert decided.actor_id == world.assessor.pk
     # The certificate comes after the decision that made it.
     assert issued.seq > decided.seq
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -10,25 +9,15 @@ class AuditEvent(models.Model):
 
     seq = models.PositiveBigIntegerField(_("sequence"), unique=True)
     created_at = models.DateTimeField(_("time"))
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        verbose_name=_("actor"),
-    )
+    # Plain ids, not foreign keys: deleting a user or an organisation must not rewrite history
+    # (a SET_NULL would change hashed fields and make the intact trail look tampered with).
+    actor_id = models.PositiveBigIntegerField(_("actor"), null=True, blank=True)
     actor_name = models.CharField(_("actor name"), max_length=150, blank=True)
     action = models.CharField(_("action"), max_length=64)
     object_type = models.CharField(_("object type"), max_length=64)
     object_id = models.CharField(_("object id"), max_length=64)
-    organisation = models.ForeignKey(
-        "organisations.Organisation",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        verbose_name=_("organisation"),
+    organisation_id = models.PositiveBigIntegerField(
+        _("organisation"), null=True, blank=True, db_index=True
     )
     details = models.JSONField(_("details"), default=dict)
     prev_hash = models.CharField(max_length=64)

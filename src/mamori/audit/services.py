@@ -40,12 +40,12 @@ def record(
         event = AuditEvent(
             seq=head.seq + 1,
             created_at=timezone.now(),
-            actor=user,
+            actor_id=user.pk if user else None,
             actor_name=user.get_username() if user else (str(actor) if actor else "system"),
             action=action,
             object_type=obj._meta.label_lower,
             object_id=str(obj.pk),
-            organisation=organisation,
+            organisation_id=organisation.pk if organisation is not None else None,
             details=payload,
             prev_hash=head.hash,
         )

@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from mamori.assessments.models import Assessment, State
 from mamori.certificates.models import Certificate
 from mamori.core.access import Access
-from mamori.organisations.models import Organisation
+from mamori.organisations.models import Organisation, Role
 
 
 @never_cache
@@ -29,9 +29,12 @@ def home(request):
     access = Access.for_request(request)
     context = {"access": access}
     if access.applicant_organisation_ids:
-        context["organisations"] = Organisation.objects.filter(
-            pk__in=access.applicant_organisation_ids
-        )
+        organisations = list(Organisation.objects.filter(pk__in=access.applicant_organisation_ids))
+        context["organisations"] = organisations
+        # Applicant administrators manage their organisation's people from here.
+        context["managed_organisations"] = [
+            o for o in organisations if access.has_role(o.pk, Role.APPLICANT_ADMIN)
+        ]
         context["assessments"] = (
             Assessment.objects.visible_to(access)
             .filter(organisation_id__in=access.applicant_organisation_ids)

@@ -129,5 +129,10 @@ class Membership(TimeStampedModel):
         return f"{self.user} / {self.organisation} / {self.get_role_display()}"
 
     def clean(self) -> None:
-        if self.role == Role.ASSESSOR and not self.organisation.is_certification_body:
+        # Without an organisation (a form left it empty) the field's own error says so.
+        if (
+            self.role == Role.ASSESSOR
+            and self.organisation_id is not None
+            and not self.organisation.is_certification_body
+        ):
             raise ValidationError({"role": _("Assessors belong to a certification body.")})

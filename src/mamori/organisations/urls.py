@@ -6,5 +6,13 @@ app_name = "organisations"
 
 urlpatterns = [
     path("organisations/", views.organisation_list, name="list"),
+    path("organisations/new/", views.create, name="create"),
     path("organisations/<int:pk>/", views.detail, name="detail"),
+    path("organisations/<int:pk>/members/", views.members, name="members"),
+    path("organisations/<int:pk>/members/add/", views.add_member, name="add_member"),
+    path(
+        "organisations/<int:pk>/members/<int:membership_id>/remove/",
+        views.remove_member,
+        name="remove_member",
+    ),
 ]

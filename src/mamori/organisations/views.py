@@ -1,13 +1,22 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST, require_safe
 
 from mamori.assessments.models import Assessment
 from mamori.certificates.models import Certificate
 from mamori.core.access import Access
+from mamori.core.errors import MamoriError
+from mamori.organisations import permissions, services
+from mamori.organisations.forms import ExistingMemberForm, NewUserForm, OrganisationForm
 from mamori.organisations.models import Category, Organisation
 
 
@@ -51,6 +60,8 @@ def detail(request, pk: int):
             "members": organisation.memberships.select_related("user").order_by("role")
             if organisation.pk in access.organisation_ids
             else None,
+            "can_view_members": permissions.can_view_members(access, organisation),
+            "can_manage_members": permissions.can_manage_members(access, organisation),
             "assessments": Assessment.objects.visible_to(access)
             .filter(organisation=organisation)
             .select_related("catalogue")[:20],
@@ -58,4 +69,172 @@ def detail(request, pk: int):
                 organisation=organisation
             )[:20],
         },
+    )
+
+
+# --- People -------------------------------------------------------------------------------------
+
+
+def _members_organisation(request, pk: int) -> Organisation:
+    """The organisation if the user may see its member list; 404 otherwise, so those outside it
+    learn nothing about who works there."""
+    access = Access.for_request(request)
+    organisation = get_object_or_404(Organisation.objects.visible_to(access), pk=pk)
+    if not permissions.can_view_members(access, organisation):
+        raise Http404
+    return organisation
+
+
+def _require_manager(request, organisation: Organisation) -> None:
+    """Those who may see the list but not change it get 403: the organisation is no secret
+    to them."""
+    if not permissions.can_manage_members(Access.for_request(request), organisation):
+        raise PermissionDenied
+
+
+def _render_members(
+    request,
+    organisation: Organisation,
+    *,
+    existing_form=None,
+    new_form=None,
+    created=None,
+    status: int = 200,
+):
+    access = Access.for_request(request)
+    roles = permissions.offered_roles(access, organisation)
+    memberships = list(
+        organisation.memberships.select_related("user").order_by("role", "user__username", "pk")
+    )
+    for membership in memberships:
+        membership.organisation = organisation
+        membership.removable = permissions.can_remove(access, membership)
+    response = render(
+        request,
+        "organisations/members.html",
+        {
+            "organisation": organisation,
+            "memberships": memberships,
+            "can_manage": permissions.can_manage_members(access, organisation),
+            "existing_form": existing_form
+            or ExistingMemberForm(roles=roles, auto_id="id_existing_%s"),
+            "new_form": new_form or NewUserForm(roles=roles, auto_id="id_new_%s"),
+            "created": created,
+        },
+        status=status,
+    )
+    if created:
+        # The initial password is in this response only: no cache may keep a copy.
+        add_never_cache_headers(response)
+    return response
+
+
+@login_required
+@require_safe
+def members(request, pk: int):
+    organisation = _members_organisation(request, pk)
+    return _render_members(request, organisation)
+
+
+@login_required
+@require_POST
+def add_member(request, pk: int):
+    """Add an existing user (``mode=existing``) or create one (``mode=new``) with a role."""
+    access = Access.for_request(request)
+    organisation = _members_organisation(request, pk)
+    _require_manager(request, organisation)
+    roles = permissions.offered_roles(access, organisation)
+    creating = request.POST.get("mode") == "new"
+    if creating:
+        form = NewUserForm(request.POST, roles=roles, auto_id="id_new_%s")
+    else:
+        form = ExistingMemberForm(request.POST, roles=roles, auto_id="id_existing_%s")
+    status = 422
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if creating:
+                membership, password = services.create_user_and_add(
+                    request.user,
+                    access,
+                    organisation.pk,
+                    username=data["username"],
+                    display_name=data["display_name"],
+                    email=data["email"],
+                    language=data["language"],
+                    role=data["role"],
+                )
+            else:
+                membership = services.add_member(
+                    request.user, access, organisation.pk, data["username"], data["role"]
+                )
+        except MamoriError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            status = 422 if exc.status == 400 else exc.status
+        else:
+            if creating:
+                return _render_members(
+                    request,
+                    organisation,
+                    created={"user": membership.user, "password": password},
+                )
+            messages.success(
+                request,
+                _("%(user)s is now %(role)s.")
+                % {"user": membership.user, "role": membership.get_role_display()},
+            )
+            return redirect("organisations:members", pk=organisation.pk)
+    if creating:
+        return _render_members(request, organisation, new_form=form, status=status)
+    return _render_members(request, organisation, existing_form=form, status=status)
+
+
+@login_required
+@require_POST
+def remove_member(request, pk: int, membership_id: int):
+    access = Access.for_request(request)
+    organisation = _members_organisation(request, pk)
+    membership = get_object_or_404(
+        organisation.memberships.select_related("user"), pk=membership_id
+    )
+    membership.organisation = organisation
+    _require_manager(request, organisation)
+    if not permissions.can_remove(access, membership):
+        raise PermissionDenied
+    try:
+        services.remove_member(request.user, access, organisation.pk, membership.pk)
+    except MamoriError as exc:
+        messages.error(request, exc.message)
+        return redirect("organisations:members", pk=organisation.pk)
+    messages.success(
+        request,
+        _("%(user)s is no longer %(role)s.")
+        % {"user": membership.user, "role": membership.get_role_display()},
+    )
+    if not permissions.can_view_members(Access.for_user(request.user), organisation):
+        # Someone who removed their own last role here can no longer see the list.
+        return redirect("home")
+    return redirect("organisations:members", pk=organisation.pk)
+
+
+@login_required
+def create(request):
+    access = Access.for_request(request)
+    if not permissions.can_create_organisation(access):
+        raise Http404
+    form = OrganisationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            organisation = services.create_organisation(request.user, access, **form.cleaned_data)
+        except MamoriError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(
+                request,
+                _("%(organisation)s was added. Now add its first members.")
+                % {"organisation": organisation.name},
+            )
+            return redirect("organisations:members", pk=organisation.pk)
+    return render(
+        request, "organisations/create.html", {"form": form}, status=422 if form.errors else 200
     )

@@ -1,0 +1,98 @@
+"""Staff administration of organisations and memberships. Every change made here is appended to
+the audit trail, like the same change made through the member pages."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from mamori.audit.services import record
+from mamori.organisations.models import Membership, Organisation
+
+
+def _changed(form) -> list[str]:
+    return sorted(form.changed_data)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ("user", "role", "created_at")
+    readonly_fields = ("user", "role", "created_at")
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        # Memberships are added on their own page, where the model's rules are checked.
+        return False
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(admin.ModelAdmin):
+    list_display = ("name_ja", "name_en", "category", "corporate_number", "country")
+    list_filter = ("category", "country")
+    search_fields = ("name_ja", "name_en", "corporate_number")
+    ordering = ("name_ja",)
+    inlines = (MembershipInline,)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Audit entries refer to the organisation; deleting it would alter them and so break
+        # the hash chain. Organisations are kept.
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        record(
+            request.user,
+            "organisation.changed" if change else "organisation.created",
+            obj,
+            organisation=obj,
+            details={"via": "admin", "fields": _changed(form)},
+        )
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "organisation", "role", "created_at")
+    list_filter = ("role", "organisation__category")
+    search_fields = ("user__username", "user__display_name", "organisation__name_ja")
+    list_select_related = ("user", "organisation")
+    autocomplete_fields = ("user", "organisation")
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        record(
+            request.user,
+            "membership.changed" if change else "membership.added",
+            obj,
+            organisation=obj.organisation,
+            details={
+                "via": "admin",
+                "user": obj.user.get_username(),
+                "user_id": obj.user_id,
+                "role": obj.role,
+            },
+        )
+
+    def delete_model(self, request, obj) -> None:
+        self._record_removal(request, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for membership in queryset.select_related("user", "organisation"):
+            self._record_removal(request, membership)
+        super().delete_queryset(request, queryset)
+
+    @staticmethod
+    def _record_removal(request, membership: Membership) -> None:
+        record(
+            request.user,
+            "membership.removed",
+            membership,
+            organisation=membership.organisation,
+            details={
+                "via": "admin",
+                "user": membership.user.get_username(),
+                "user_id": membership.user_id,
+                "role": membership.role,
+            },
+        )
