@@ -32,6 +32,21 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id}"
 
+    @property
+    def actor(self):
+        """The user who acted, if they still exist (the id and name stay in the entry anyway)."""
+        from django.contrib.auth import get_user_model
+
+        return get_user_model().objects.filter(pk=self.actor_id).first() if self.actor_id else None
+
+    @property
+    def organisation(self):
+        from mamori.organisations.models import Organisation
+
+        if not self.organisation_id:
+            return None
+        return Organisation.objects.filter(pk=self.organisation_id).first()
+
     def chain_fields(self) -> dict:
         return {
             "seq": self.seq,
