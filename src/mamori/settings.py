@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "mamori.catalogue",
     "mamori.assessments",
     "mamori.certificates",
+    "mamori.advisories",
+    "mamori.verification",
     "mamori.demo",
 ]
 
