@@ -12,11 +12,12 @@ PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # System packages: Pango and Japanese fonts for PDFs, gettext for translations, Chromium for
-# the browser tests. Installed with apt-get only when missing.
+# the browser tests, rpm for the agent's RPM database tests, lynis and debsecan for the
+# side-by-side comparisons. Installed with apt-get only when missing.
 RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-ipaexfont-gothic gettext
-TEST_PACKAGES := $(RUN_PACKAGES) chromium
+TEST_PACKAGES := $(RUN_PACKAGES) chromium rpm lynis debsecan
 
-.PHONY: install run test lint check-django test-sqlite test-postgres sysdeps-run sysdeps-test services bench
+.PHONY: install run test lint check-django test-sqlite test-postgres sysdeps-run sysdeps-test services bench agent
 
 install: $(STAMP) $(MO)
 
@@ -96,3 +97,18 @@ BENCH_ARGS ?=
 bench: install services
 	$(TEST_ENV) MAMORI_VAR_DIR=var/bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/mamori_bench \
 		$(BIN)/python bench/scheme_core.py $(BENCH_ARGS)
+
+# The host agent as one file to copy onto a host (Python >= 3.9, standard library only):
+# `python3 mamori-agent.pyz collect`. Built from a temporary copy of src/mamori_agent with the
+# standard zipapp module; AGENT_PYZ=... builds elsewhere (the tests do).
+AGENT_PYZ ?= dist/mamori-agent.pyz
+agent:
+	@set -euo pipefail; staging=$$(mktemp -d); trap 'rm -rf "$$staging"' EXIT; \
+	cp -R src/mamori_agent "$$staging/mamori_agent"; \
+	find "$$staging" -name __pycache__ -prune -exec rm -rf {} +; \
+	printf '%s\n' 'import sys' 'from mamori_agent.cli import main' 'sys.exit(main())' > "$$staging/__main__.py"; \
+	mkdir -p "$$(dirname "$(AGENT_PYZ)")"; \
+	$(PYTHON) -m zipapp "$$staging" --output "$(AGENT_PYZ).tmp" --python '/usr/bin/env python3' --compress; \
+	chmod 0755 "$(AGENT_PYZ).tmp"; \
+	mv "$(AGENT_PYZ).tmp" "$(AGENT_PYZ)"; \
+	echo "built $(AGENT_PYZ)"

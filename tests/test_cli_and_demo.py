@@ -142,14 +142,20 @@ def test_mamori_console_script_is_the_management_entry_point(tmp_path):
     assert "invalid choice: 'xml'" in listing.stderr
 
 
-def test_mamori_agent_is_installed_but_does_not_pretend_to_work():
+def test_mamori_agent_is_installed_and_answers_usage_errors_in_one_line():
     agent = BIN / "mamori-agent"
     assert agent.is_file()
-    for command in ([agent], [agent, "collect"], [sys.executable, "-m", "mamori_agent"]):
+    version = run(agent, "--version")
+    assert version.returncode == 0
+    assert version.stdout.strip().startswith("mamori-agent ")
+    for command in ([agent], [sys.executable, "-m", "mamori_agent"]):
         result = run(*command)
         assert result.returncode == 2, command
         assert result.stdout == ""
-        assert result.stderr.strip() == (
-            "mamori-agent: not available yet; the host agent arrives with the "
-            "technical-verification issue"
-        )
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "COMMAND" in result.stderr
+    missing_root = run(agent, "collect", "--root", "/nonexistent-mamori-root")
+    assert missing_root.returncode == 2
+    assert missing_root.stderr.strip() == (
+        "mamori-agent: --root /nonexistent-mamori-root: no such directory"
+    )

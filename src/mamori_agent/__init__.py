@@ -1,3 +1,8 @@
-"""mamori-agent: the standard-library host agent (arrives with the technical-verification issue)."""
+"""mamori-agent: collects evidence of a Linux host's security configuration for Mamori.
 
-__version__ = "0.0.0"
+Standard library only, Python ≥ 3.9, one file to copy (``make agent`` builds
+``dist/mamori-agent.pyz``). See docs/evidence.md for what it collects.
+"""
+
+__version__ = "0.1.0"
+SCHEMA = "mamori.evidence/1"

@@ -1,18 +1,10 @@
-"""Entry point of ``mamori-agent``. Until the agent exists it says so and fails, rather than
-pretending to collect evidence."""
+"""Entry point of ``mamori-agent`` (console script, ``python -m mamori_agent`` and the zipapp)."""
 
 from __future__ import annotations
 
-import sys
+from mamori_agent.cli import main
 
-
-def main(argv: list[str] | None = None) -> int:
-    sys.stderr.write(
-        "mamori-agent: not available yet; the host agent arrives with the "
-        "technical-verification issue\n"
-    )
-    return 2
-
+__all__ = ["main"]
 
 if __name__ == "__main__":
     raise SystemExit(main())
