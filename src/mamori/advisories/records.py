@@ -80,3 +80,9 @@ class EolCycle:
     lts: bool
     source: str  # "endoflife.date" or "distro-info"
     codename: str = ""
+    # endoflife.date's ``eol: true``: support has ended but the source gives no date. ``eol`` then
+    # holds the release date (the earliest it can have ended), so a date comparison says "ended".
+    eol_date_unknown: bool = False
+    # endoflife.date's ``extendedSupport: true``: extended support is offered with no announced
+    # end (often a paid programme). ``extended`` stays None.
+    extended_open: bool = False
