@@ -16,7 +16,6 @@ DPKG_INFO = "/var/lib/dpkg/info"
 APK_INSTALLED = "/lib/apk/db/installed"
 RPM_SQLITE = ("/var/lib/rpm/rpmdb.sqlite", "/usr/lib/sysimage/rpm/rpmdb.sqlite")
 RPM_BERKELEY = ("/var/lib/rpm/Packages", "/var/lib/rpm/Packages.db")
-_INSTALLED_STATES = ("install ok installed", "hold ok installed")
 _SOURCE_RE = re.compile(r"^(\S+)(?:\s+\((\S+)\))?\s*$")
 
 # Where the system interpreter keeps distributions: Debian's dist-packages, the site-packages
@@ -42,8 +41,11 @@ def parse_dpkg_status(text: str) -> tuple[list[dict], list[str]]:
         if not fields:
             return
         name = fields.get("package")
-        status = " ".join(fields.get("status", "").split())
-        if status not in _INSTALLED_STATES:
+        # Status is "want flag state". Only the state says whether the files are on disk: a
+        # package selected for removal ("deinstall ok installed") is still installed, and still
+        # vulnerable, until the removal runs. debsecan counts it the same way.
+        status = fields.get("status", "").split()
+        if len(status) != 3 or status[2] != "installed":
             return
         version = fields.get("version")
         if not name or not version:
