@@ -15,6 +15,7 @@ from tests.advisories.conftest import (
     EOL_PRODUCTS,
     KEV_FILE,
     OSV,
+    PYPI,
     UBUNTU,
     real_record,
     run_import,
@@ -84,6 +85,18 @@ def test_a_generation_rolled_back_and_bumped_again_is_not_mistaken():
     assert services.load_index() is not index
 
 
+def test_assess_evidence_says_when_the_store_cannot_judge_vulnerabilities():
+    # Nothing imported: not assessed, rather than "nothing missing".
+    empty = services.assess_evidence(debian12_evidence(), as_of=AS_OF)
+    assert empty["vulnerabilities"] is None
+    assert empty["vulnerabilities_complete"] is False
+    # Advisories for another ecosystem only: matched, but not complete for a Debian host.
+    assert run_import(PYPI / "django").code == 0
+    other = services.assess_evidence(debian12_evidence(), as_of=AS_OF)
+    assert other["vulnerabilities"] == []
+    assert other["vulnerabilities_complete"] is False
+
+
 @pytest.fixture
 def advisory_store():
     result = run_import(DEBIAN12, KEV_FILE, DISTRO_INFO, EOL_PRODUCTS)
@@ -93,8 +106,14 @@ def advisory_store():
 def test_assess_evidence_on_the_real_debian_host(advisory_store):
     # The snapshot host has every bookworm fix from its own changelogs installed.
     assessed = services.assess_evidence(debian12_evidence(), as_of=AS_OF)
-    assert set(assessed) == {"vulnerabilities", "os_support", "software_support"}
+    assert set(assessed) == {
+        "vulnerabilities",
+        "vulnerabilities_complete",
+        "os_support",
+        "software_support",
+    }
     assert assessed["vulnerabilities"] == []
+    assert assessed["vulnerabilities_complete"] is True
     support = assessed["os_support"]
     # Debian 12's regular security support ended on 2026-07-11; LTS runs to 2028-06-30.
     assert support["supported"] is True

@@ -21,7 +21,7 @@ from django.db.models.functions import Cast, Concat
 
 from mamori.advisories import records
 from mamori.advisories.lifecycle import os_support, software_support
-from mamori.advisories.matching import AdvisoryIndex, match_evidence
+from mamori.advisories.matching import AdvisoryIndex, host_platform, match_evidence
 from mamori.advisories.models import (
     Advisory,
     AffectedPackage,
@@ -39,6 +39,9 @@ class _Snapshot:
     generation: tuple
     index: AdvisoryIndex
     cycles: tuple[records.EolCycle, ...]
+    # (family, release) pairs the store has advisories for: a host whose OS release is not
+    # among them has not been checked for vulnerabilities at all.
+    platforms: frozenset[tuple[str, str]]
 
 
 _lock = threading.Lock()
@@ -58,16 +61,33 @@ def load_cycles() -> tuple[records.EolCycle, ...]:
 def assess_evidence(
     evidence: dict, *, as_of: date, patch_days: int = 14, cvss_threshold: float = 7.0
 ) -> dict:
-    """Vulnerabilities, OS support and third-party software support for one host's evidence."""
+    """Vulnerabilities, OS support and third-party software support for one host's evidence.
+
+    ``vulnerabilities`` is None when the store holds no advisories at all (not assessed, rather
+    than an empty list that would read as "nothing missing"); ``vulnerabilities_complete`` is
+    False when it holds none for the host's OS ecosystem and release."""
     snapshot = _current()
+    empty = len(snapshot.index) == 0
+    platform = host_platform(evidence)
+    complete = not empty and (
+        platform is None
+        or any(
+            (platform.family, release) in snapshot.platforms
+            for release in platform.releases
+            if release
+        )
+    )
     return {
-        "vulnerabilities": match_evidence(
+        "vulnerabilities": None
+        if empty
+        else match_evidence(
             snapshot.index,
             evidence,
             as_of=as_of,
             patch_days=patch_days,
             cvss_threshold=cvss_threshold,
         ),
+        "vulnerabilities_complete": complete,
         "os_support": os_support(evidence, snapshot.cycles, as_of=as_of),
         "software_support": software_support(evidence, snapshot.cycles, as_of=as_of),
     }
@@ -106,6 +126,9 @@ def _current() -> _Snapshot:
                 generation=generation,
                 index=AdvisoryIndex(iter_stored_advisories(), iter_stored_kev()),
                 cycles=tuple(iter_stored_cycles()),
+                platforms=frozenset(
+                    AffectedPackage.objects.values_list("family", "release").distinct()
+                ),
             )
             gc.freeze()
         finally:

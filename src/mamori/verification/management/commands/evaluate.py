@@ -223,11 +223,8 @@ def catalogue_settings(version: str | None) -> tuple[str | None, dict]:
 
 def assess(evidence: dict, *, as_of: dt.date, settings: dict) -> tuple[dict, bool]:
     """Vulnerabilities and life-cycle from the advisory store, and whether the store covers the
-    host's OS ecosystem and release. With no advisories at all, vulnerabilities are None
-    (not assessed) rather than an empty list that would read as "none missing"."""
-    from mamori.advisories.matching import host_platform
-    from mamori.advisories.models import AffectedPackage
-    from mamori.advisories.services import assess_evidence, load_index
+    host's OS ecosystem and release (see ``assess_evidence``)."""
+    from mamori.advisories.services import assess_evidence
 
     assessed = assess_evidence(
         evidence,
@@ -235,13 +232,4 @@ def assess(evidence: dict, *, as_of: dt.date, settings: dict) -> tuple[dict, boo
         patch_days=int(settings.get("patch_days", 14)),
         cvss_threshold=float(settings.get("cvss_threshold", 7.0)),
     )
-    if len(load_index()) == 0:
-        return {**assessed, "vulnerabilities": None}, False
-    platform = host_platform(evidence)
-    complete = platform is None or (
-        AffectedPackage.objects.filter(
-            family=platform.family,
-            release__in=[release for release in platform.releases if release],
-        ).exists()
-    )
-    return assessed, complete
+    return assessed, assessed.pop("vulnerabilities_complete")

@@ -1,0 +1,779 @@
+"""Accepting evidence, evaluating it, re-matching hosts after new advisories, and the figures
+of continuous assurance.
+
+An upload goes: read the body (bounded, gzip bounded after decompression) → parse and check the
+JSON → ``validate_evidence`` (the schema) → digest → duplicate? → ``assess_evidence`` +
+``evaluate`` outside any transaction (the slow part, no locks held) → one transaction that
+stores host, evidence, evaluation, check rows, package keys and the audit entry together, so a
+failure anywhere leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from mamori.audit.services import record
+from mamori.core.errors import MamoriError
+from mamori.verification.models import (
+    CONTROLS,
+    CheckResult,
+    Evaluation,
+    Evidence,
+    Host,
+    HostPackageKey,
+    Trigger,
+    Verdict,
+    identity_key,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+DEFAULT_CHECKIN_DAYS = 7
+READ_CHUNK = 64 * 1024
+INFLATE_PIECE = 1024 * 1024
+MAX_DEPTH = 64
+# A clock a little fast is tolerated; a collection claiming to come from tomorrow is not.
+FUTURE_TOLERANCE = dt.timedelta(hours=1)
+# Package names longer than this are clipped in the index (and in look-ups, alike): a
+# clipped name can only make a re-match run for one host too many, never miss one.
+KEY_NAME_LENGTH = HostPackageKey._meta.get_field("name").max_length
+KEY_LOOKUP_CHUNK = 500
+REMATCH_BATCH = 200
+
+
+def max_evidence_bytes() -> int:
+    return int(getattr(settings, "MAMORI_EVIDENCE_UPLOAD_MAX_BYTES", DEFAULT_MAX_BYTES))
+
+
+def checkin_days() -> int:
+    return int(getattr(settings, "MAMORI_ASSURANCE_CHECKIN_DAYS", DEFAULT_CHECKIN_DAYS))
+
+
+# --- Refusals -----------------------------------------------------------------------------------
+
+
+class EvidenceRejected(MamoriError):
+    """The upload is not acceptable evidence; ``field`` names the JSON path when there is one."""
+
+    code = "invalid_evidence"
+
+
+class EvidenceTooLarge(MamoriError):
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedEncoding(MamoriError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class EvaluationFailed(MamoriError):
+    status = 422
+    code = "evaluation_failed"
+
+
+# --- Reading and checking the upload --------------------------------------------------------
+
+
+def _too_large(limit: int, *, decompressed: bool = False) -> EvidenceTooLarge:
+    if decompressed:
+        message = _("Once decompressed, the evidence is larger than %(limit)s bytes; refused.")
+    else:
+        message = _("The evidence is larger than %(limit)s bytes; refused.")
+    return EvidenceTooLarge(message % {"limit": f"{limit:,}"})
+
+
+def read_body(
+    stream, *, content_length: int | None, content_encoding: str, limit: int | None = None
+) -> bytearray:
+    """The request body, decompressed as it is read. Never holds more than ``limit`` bytes of
+    the body as sent nor of its decompressed form: a gzip bomb stops at the limit with 413."""
+    limit = max_evidence_bytes() if limit is None else limit
+    encoding = (content_encoding or "").strip().lower()
+    if encoding not in ("", "identity", "gzip", "x-gzip"):
+        raise UnsupportedEncoding(
+            _("Content-Encoding %(encoding)s is not supported; send gzip or no encoding.")
+            % {"encoding": encoding[:40]}
+        )
+    if content_length is not None and content_length > limit:
+        raise _too_large(limit)
+    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if "gzip" in encoding else None
+    body = bytearray()
+    received = 0
+    while chunk := stream.read(READ_CHUNK):
+        received += len(chunk)
+        if received > limit:
+            raise _too_large(limit)
+        if decompressor is None:
+            body += chunk
+        else:
+            _inflate(decompressor, chunk, body, limit)
+    if decompressor is not None:
+        if not decompressor.eof:
+            raise EvidenceRejected(_("The gzip data is truncated."))
+        if decompressor.unused_data:
+            raise EvidenceRejected(_("There is data after the end of the gzip stream."))
+    return body
+
+
+def _inflate(decompressor, data: bytes, body: bytearray, limit: int) -> None:
+    try:
+        while data and not decompressor.eof:
+            # Small pieces (no second copy of a large one), never more than one byte past the
+            # limit: enough to know it was exceeded.
+            body += decompressor.decompress(data, min(INFLATE_PIECE, limit + 1 - len(body)))
+            if len(body) > limit:
+                raise _too_large(limit, decompressed=True)
+            data = decompressor.unconsumed_tail
+    except zlib.error:
+        raise EvidenceRejected(_("The body is not valid gzip data.")) from None
+    if decompressor.eof and (data or decompressor.unused_data):
+        raise EvidenceRejected(_("There is data after the end of the gzip stream."))
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _path(parts: Iterable[str | int]) -> str:
+    """A JSON path in the form the schema validation reports (``$.packages.items[3].name``)."""
+    text = "$"
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif part.isidentifier() and len(part) <= 60:
+            text += f".{part}"
+        else:
+            text += f"[{json.dumps(part[:60])}]"
+    return text
+
+
+def _clean_string(value: str, parts: list) -> None:
+    # PostgreSQL stores neither NUL characters nor unpaired surrogates (which JSON's \\u escapes
+    # can produce); refusing them here keeps both databases alike and the error clear.
+    if "\x00" in value:
+        raise EvidenceRejected(
+            _("%(path)s: contains a NUL character.") % {"path": _path(parts)}, field=_path(parts)
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EvidenceRejected(
+            _("%(path)s: contains an unpaired surrogate (not valid Unicode).")
+            % {"path": _path(parts)},
+            field=_path(parts),
+        ) from None
+
+
+def _check_structure(payload: Any) -> None:
+    """Depth and string checks, iteratively (a deep document must not exhaust the stack)."""
+    stack: list[tuple[Any, list, int]] = [(payload, [], 0)]
+    while stack:
+        value, parts, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise EvidenceRejected(
+                _("%(path)s: nested deeper than %(depth)s levels.")
+                % {"path": _path(parts), "depth": MAX_DEPTH},
+                field=_path(parts),
+            )
+        if isinstance(value, str):
+            _clean_string(value, parts)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _clean_string(key, [*parts, key])
+                stack.append((item, [*parts, key], depth + 1))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                stack.append((item, [*parts, index], depth + 1))
+
+
+def parse_evidence(raw: bytes | bytearray) -> dict:
+    """JSON → a checked ``mamori.evidence/1`` document, or EvidenceRejected naming the path."""
+    from mamori.verification.evidence import EvidenceError, validate_evidence
+
+    if not raw.strip():
+        raise EvidenceRejected(_("The body is empty; send the evidence JSON."))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise EvidenceRejected(
+            _("The body is not UTF-8 (byte %(position)s).") % {"position": exc.start}
+        ) from None
+    try:
+        payload = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise EvidenceRejected(_("The JSON is nested too deeply.")) from None
+    except json.JSONDecodeError as exc:
+        raise EvidenceRejected(
+            _("The body is not valid JSON: %(reason)s at line %(line)s, column %(column)s.")
+            % {"reason": exc.msg, "line": exc.lineno, "column": exc.colno}
+        ) from None
+    except ValueError as exc:  # NaN/Infinity, or an integer too long to convert
+        raise EvidenceRejected(
+            _("The body is not valid JSON: %(reason)s.") % {"reason": str(exc)[:200]}
+        ) from None
+    if not isinstance(payload, dict):
+        raise EvidenceRejected(_("The evidence must be a JSON object."))
+    _check_structure(payload)
+    try:
+        validate_evidence(payload)
+    except EvidenceError as exc:
+        path = str(getattr(exc, "path", "") or "")
+        reason = str(getattr(exc, "reason", "") or exc)
+        message = f"{path}: {reason}" if path else reason
+        raise EvidenceRejected(message[:1000], field=path[:200] or None) from None
+    except RecursionError:
+        raise EvidenceRejected(_("The JSON is nested too deeply.")) from None
+    return payload
+
+
+def canonical_bytes(payload: Mapping) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
+
+
+def digest_of(payload: Mapping) -> tuple[str, int]:
+    """SHA-256 of the canonical JSON and its size in bytes."""
+    canonical = canonical_bytes(payload)
+    return hashlib.sha256(canonical).hexdigest(), len(canonical)
+
+
+# --- What an evidence says about its host ------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _clip(value: str, field_name: str, model=Host) -> str:
+    length = model._meta.get_field(field_name).max_length
+    return value if len(value) <= length else value[: length - 1] + "…"
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    hostname: str
+    machine_id: str
+    architecture: str
+    os_pretty_name: str
+    os_id: str
+    os_version: str
+    collected_at: dt.datetime
+
+    @property
+    def identity(self) -> str:
+        return identity_key(self.machine_id, self.hostname)
+
+    def fields(self) -> dict[str, str]:
+        return {
+            name: _clip(getattr(self, name), name)
+            for name in (
+                "hostname",
+                "machine_id",
+                "architecture",
+                "os_pretty_name",
+                "os_id",
+                "os_version",
+            )
+        }
+
+
+def host_facts(payload: Mapping, now: dt.datetime | None = None) -> HostFacts:
+    host = payload.get("host") if isinstance(payload.get("host"), Mapping) else {}
+    os_release = payload.get("os") if isinstance(payload.get("os"), Mapping) else {}
+    hostname = _text(host.get("hostname"))
+    machine_id = _text(host.get("machine_id")).lower()
+    if not hostname and not machine_id:
+        raise EvidenceRejected(
+            _("$.host: the evidence names neither a hostname nor a machine id."), field="$.host"
+        )
+    collected_at = _collected_at(payload.get("collected_at"), now or timezone.now())
+    return HostFacts(
+        hostname=hostname or machine_id,
+        machine_id=machine_id,
+        architecture=_text(host.get("architecture")),
+        os_pretty_name=_text(os_release.get("pretty_name")) or _text(os_release.get("name")),
+        os_id=_text(os_release.get("id")),
+        os_version=_text(os_release.get("version_id")),
+        collected_at=collected_at,
+    )
+
+
+def _collected_at(value: Any, now: dt.datetime) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise EvidenceRejected(
+            _("$.collected_at: not an RFC 3339 date and time with a time zone."),
+            field="$.collected_at",
+        )
+    if moment > now + FUTURE_TOLERANCE:
+        raise EvidenceRejected(
+            _("$.collected_at: %(moment)s is in the future; check the host's clock.")
+            % {"moment": value[:40]},
+            field="$.collected_at",
+        )
+    return moment
+
+
+# --- Evaluating -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogueSettings:
+    version: str
+    values: Mapping[str, Any]
+
+
+def catalogue_settings_for(organisation_id: int, today: dt.date | None = None) -> CatalogueSettings:
+    """The thresholds evidence is judged by: those of the catalogue version of the
+    organisation's current certificate, else of its newest assessment, else the catalogue in
+    force (the newest loaded), else the bundled catalogue file's."""
+    from mamori.assessments.models import Assessment
+    from mamori.catalogue.models import Catalogue
+    from mamori.catalogue.services import current_catalogue
+    from mamori.certificates.models import Certificate
+
+    today = today or timezone.localdate()
+    catalogue = None
+    version = (
+        Certificate.objects.currently_valid(today)
+        .filter(organisation_id=organisation_id)
+        .order_by("-issued_on", "-pk")
+        .values_list("catalogue_version", flat=True)
+        .first()
+    )
+    if version:
+        catalogue = Catalogue.objects.filter(version=version).first()
+    if catalogue is None:
+        assessment = (
+            Assessment.objects.filter(organisation_id=organisation_id)
+            .select_related("catalogue")
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        catalogue = assessment.catalogue if assessment else None
+    if catalogue is None:
+        catalogue = (
+            current_catalogue(today) or Catalogue.objects.order_by("-valid_from", "-pk").first()
+        )
+    if catalogue is not None:
+        return CatalogueSettings(catalogue.version, dict(catalogue.settings))
+    return _bundled_settings()
+
+
+def _bundled_settings() -> CatalogueSettings:
+    from mamori.catalogue.loader import load_catalogue
+    from mamori.catalogue.services import bundled_files
+
+    files = bundled_files()
+    if not files:
+        return CatalogueSettings("", {})
+    parsed = load_catalogue(files[-1])
+    return CatalogueSettings(parsed.version, dict(parsed.settings))
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """One evaluation: the document (Japanese) and its findings in English."""
+
+    result: dict
+    findings_en: list
+
+
+def evaluate_evidence(payload: dict, *, as_of: dt.date, catalogue: CatalogueSettings) -> Evaluated:
+    """Vulnerabilities and lifecycle from the advisory store, then the five controls."""
+    from mamori.advisories.services import assess_evidence
+    from mamori.verification.evaluation import evaluate
+
+    values = catalogue.values
+    try:
+        assessed = assess_evidence(
+            payload,
+            as_of=as_of,
+            patch_days=int(values.get("patch_days", 14)),
+            cvss_threshold=float(values.get("cvss_threshold", 7.0)),
+        )
+        arguments = {
+            "as_of": as_of,
+            "settings": values,
+            "vulnerabilities": assessed["vulnerabilities"],
+            "vulnerabilities_complete": assessed["vulnerabilities_complete"],
+            "os_support": assessed.get("os_support"),
+            "software_support": assessed.get("software_support", []),
+            "catalogue": catalogue.version or None,
+            "now": timezone.now(),
+        }
+        result = evaluate(payload, language="ja", **arguments)
+        english = evaluate(payload, language="en", **arguments)
+    except MamoriError:
+        raise
+    except Exception:
+        # Schema-valid evidence must always evaluate; if it does not, that is our bug. The
+        # client gets a reason and nothing is stored; the log keeps the traceback.
+        log.exception("evaluating evidence failed")
+        raise EvaluationFailed(
+            _("The evidence is valid but could not be evaluated; nothing was stored.")
+        ) from None
+    return Evaluated(result, english.get("findings", []))
+
+
+def _verdict(value: Any) -> str:
+    return value if value in Verdict.values else Verdict.UNKNOWN
+
+
+def _new_evaluation(
+    evidence: Evidence, evaluated: Evaluated, *, as_of, catalogue, trigger
+) -> Evaluation:
+    result = evaluated.result
+    controls = result.get("controls") or {}
+    findings = [item for item in result.get("findings") or [] if isinstance(item, Mapping)]
+    vulnerabilities = [v for v in result.get("vulnerabilities") or [] if isinstance(v, Mapping)]
+    evaluation = Evaluation.objects.create(
+        evidence=evidence,
+        evaluated_at=timezone.now(),
+        as_of=as_of,
+        catalogue_version=catalogue.version[:40],
+        trigger=trigger,
+        failed_checks=sum(1 for item in findings if item.get("status") == "fail"),
+        vulnerabilities=len(vulnerabilities),
+        overdue_vulnerabilities=sum(1 for v in vulnerabilities if v.get("overdue")),
+        kev_vulnerabilities=sum(1 for v in vulnerabilities if v.get("kev")),
+        result=result,
+        findings_en=evaluated.findings_en,
+        **{control: _verdict(controls.get(control)) for control in CONTROLS},
+    )
+    CheckResult.objects.bulk_create(
+        CheckResult(
+            evaluation=evaluation,
+            check_id=str(item.get("check", ""))[:32],
+            control=str(item.get("control", ""))[:32],
+            status=str(item.get("status", ""))[:8],
+            severity=str(item.get("severity") or "")[:16],
+            detail=str(item.get("detail") or ""),
+        )
+        for item in findings
+    )
+    return evaluation
+
+
+def _package_keys(payload: dict) -> set[tuple[str, str]]:
+    from mamori.advisories.matching import package_keys
+
+    return {(family[:32], name[:KEY_NAME_LENGTH]) for family, name in package_keys(payload)}
+
+
+def _sync_package_keys(host: Host, keys: set[tuple[str, str]]) -> None:
+    """Make the host's index rows equal ``keys``, touching only the rows that change."""
+    existing = {
+        (family, name): pk
+        for pk, family, name in HostPackageKey.objects.filter(host=host).values_list(
+            "pk", "family", "name"
+        )
+    }
+    gone = [pk for key, pk in existing.items() if key not in keys]
+    if gone:
+        HostPackageKey.objects.filter(pk__in=gone).delete()
+    HostPackageKey.objects.bulk_create(
+        HostPackageKey(host=host, family=family, name=name)
+        for family, name in sorted(keys - existing.keys())
+    )
+
+
+def with_newest_evaluations(collections) -> list[Evidence]:
+    """Give each evidence its newest evaluation (without the full result) as
+    ``newest_evaluation``: two queries however many collections and re-evaluations."""
+    collections = list(collections)
+    if not collections:
+        return collections
+    newest = (
+        Evaluation.objects.filter(evidence=OuterRef("pk"))
+        .order_by("-evaluated_at", "-pk")
+        .values("pk")[:1]
+    )
+    ids = dict(
+        Evidence.objects.filter(pk__in=[evidence.pk for evidence in collections])
+        .annotate(newest=Subquery(newest))
+        .values_list("pk", "newest")
+    )
+    evaluations = Evaluation.objects.defer("result", "findings_en").in_bulk(
+        [pk for pk in ids.values() if pk is not None]
+    )
+    for evidence in collections:
+        evidence.newest_evaluation = evaluations.get(ids.get(evidence.pk))
+    return collections
+
+
+# --- Upload -------------------------------------------------------------------------------------
+
+
+@dataclass
+class UploadOutcome:
+    host: Host
+    evidence: Evidence
+    duplicate: bool
+    evaluation: Evaluation | None
+
+    @property
+    def controls(self) -> dict[str, str]:
+        if self.evaluation is not None:
+            return self.evaluation.controls
+        latest = self.evidence.evaluations.order_by("-evaluated_at", "-pk").first()
+        return latest.controls if latest else {}
+
+
+def _existing(organisation_id: int, identity: str, digest: str) -> Evidence | None:
+    return (
+        Evidence.objects.filter(
+            host__organisation_id=organisation_id, host__identity=identity, digest=digest
+        )
+        .select_related("host")
+        .defer("payload")
+        .first()
+    )
+
+
+def accept_upload(user, token, organisation, raw: bytes | bytearray) -> UploadOutcome:
+    """Store one uploaded evidence for ``organisation`` (the token's), evaluated, or
+    acknowledge it as a duplicate of one already stored for the same host."""
+    payload = parse_evidence(raw)
+    facts = host_facts(payload)
+    digest, size = digest_of(payload)
+    duplicate = _existing(organisation.pk, facts.identity, digest)
+    if duplicate is not None:
+        return UploadOutcome(duplicate.host, duplicate, True, None)
+    as_of = timezone.localdate()
+    catalogue = catalogue_settings_for(organisation.pk, as_of)
+    evaluated = evaluate_evidence(payload, as_of=as_of, catalogue=catalogue)
+    keys = _package_keys(payload)
+    try:
+        return _store(
+            user,
+            token,
+            organisation,
+            payload,
+            facts,
+            digest,
+            size,
+            evaluated,
+            as_of,
+            catalogue,
+            keys,
+        )
+    except IntegrityError:
+        # A concurrent upload of the same evidence won the race between our check and insert.
+        duplicate = _existing(organisation.pk, facts.identity, digest)
+        if duplicate is None:
+            raise
+        return UploadOutcome(duplicate.host, duplicate, True, None)
+
+
+@transaction.atomic
+def _store(
+    user, token, organisation, payload, facts, digest, size, evaluated, as_of, catalogue, keys
+):
+    now = timezone.now()
+    host, created = Host.objects.get_or_create(
+        organisation=organisation,
+        identity=facts.identity,
+        defaults={**facts.fields(), "first_seen": now, "last_seen": now},
+    )
+    host = Host.objects.select_for_update().get(pk=host.pk)
+    duplicate = Evidence.objects.filter(host=host, digest=digest).defer("payload").first()
+    if duplicate is not None:
+        return UploadOutcome(host, duplicate, True, None)
+    evidence = Evidence.objects.create(
+        host=host,
+        collected_at=facts.collected_at,
+        received_at=now,
+        uploaded_by=token,
+        digest=digest,
+        payload=payload,
+        size=size,
+    )
+    evaluation = _new_evaluation(
+        evidence, evaluated, as_of=as_of, catalogue=catalogue, trigger=Trigger.UPLOAD
+    )
+    latest_collected = (
+        Evidence.objects.filter(pk=host.latest_evidence_id)
+        .values_list("collected_at", flat=True)
+        .first()
+    )
+    # An older collection that arrives late joins the history; it does not become the host's
+    # current state.
+    if latest_collected is None or facts.collected_at >= latest_collected:
+        for name, value in facts.fields().items():
+            setattr(host, name, value)
+        host.latest_evidence = evidence
+        host.latest_evaluation = evaluation
+        _sync_package_keys(host, keys)
+    host.last_seen = max(host.last_seen, now)
+    host.save()
+    record(
+        user,
+        "evidence.uploaded",
+        evidence,
+        organisation=organisation,
+        details={
+            "host": host.pk,
+            "new_host": created,
+            "digest": digest,
+            "size": size,
+            "collected_at": facts.collected_at.isoformat(),
+            "token": token.pk if token is not None else None,
+            "token_kind": getattr(token, "kind", None),
+            "controls": evaluation.controls,
+        },
+    )
+    return UploadOutcome(host, evidence, False, evaluation)
+
+
+# --- Re-matching after new advisories -------------------------------------------------------
+
+
+def hosts_with_keys(keys: Iterable[tuple[str, str]]) -> list[int]:
+    """Hosts whose latest evidence looks up any of ``keys``: index look-ups, never a scan."""
+    names_by_family: dict[str, set[str]] = defaultdict(set)
+    for family, name in keys:
+        names_by_family[str(family)[:32]].add(str(name)[:KEY_NAME_LENGTH])
+    host_ids: set[int] = set()
+    for family, names in names_by_family.items():
+        ordered = sorted(names)
+        for start in range(0, len(ordered), KEY_LOOKUP_CHUNK):
+            chunk = ordered[start : start + KEY_LOOKUP_CHUNK]
+            host_ids.update(
+                HostPackageKey.objects.filter(family=family, name__in=chunk)
+                .values_list("host_id", flat=True)
+                .distinct()
+            )
+    return sorted(host_ids)
+
+
+def rematch_hosts(host_ids: Iterable[int], today: dt.date | None = None) -> int:
+    """Evaluate the latest evidence of these hosts again (new advisories, same evidence);
+    store each result as an evaluation triggered by ``rematch``. Returns how many."""
+    as_of = today or timezone.localdate()
+    settings_by_organisation: dict[int, CatalogueSettings] = {}
+    done = 0
+    hosts = (
+        Host.objects.filter(pk__in=list(host_ids), latest_evidence__isnull=False)
+        .select_related("latest_evidence")
+        .order_by("pk")
+    )
+    for host in hosts.iterator(chunk_size=50):
+        evidence = host.latest_evidence
+        catalogue = settings_by_organisation.get(host.organisation_id)
+        if catalogue is None:
+            catalogue = catalogue_settings_for(host.organisation_id, as_of)
+            settings_by_organisation[host.organisation_id] = catalogue
+        try:
+            evaluated = evaluate_evidence(evidence.payload, as_of=as_of, catalogue=catalogue)
+        except EvaluationFailed:
+            continue  # logged; the host keeps its previous evaluation
+        with transaction.atomic():
+            locked = Host.objects.select_for_update().filter(pk=host.pk).first()
+            if locked is None or locked.latest_evidence_id != evidence.pk:
+                continue  # a newer upload arrived meanwhile and was evaluated on arrival
+            evaluation = _new_evaluation(
+                evidence, evaluated, as_of=as_of, catalogue=catalogue, trigger=Trigger.REMATCH
+            )
+            Host.objects.filter(pk=host.pk).update(latest_evaluation=evaluation)
+        done += 1
+    return done
+
+
+# --- Continuous assurance --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assurance:
+    window_days: int
+    in_scope: int
+    checked_in: int
+    passing: dict[str, int]
+
+    @property
+    def rows(self) -> list[dict]:
+        from mamori.verification.models import CONTROL_LABELS
+
+        return [
+            {"control": control, "label": CONTROL_LABELS[control], "passing": self.passing[control]}
+            for control in CONTROLS
+        ]
+
+    def as_dict(self) -> dict:
+        return {
+            "window_days": self.window_days,
+            "in_scope_hosts": self.in_scope,
+            "checked_in": self.checked_in,
+            "passing": dict(self.passing),
+        }
+
+
+def continuous_assurance(
+    organisation_id: int, *, now: dt.datetime | None = None, days: int | None = None
+) -> Assurance:
+    """Of the organisation's in-scope hosts: how many checked in (uploaded new evidence) within
+    the last ``days``, and how many of those pass each control on their latest evaluation. A
+    host that has not checked in within the window does not count as passing: old evidence
+    says nothing about now. One query."""
+    days = checkin_days() if days is None else days
+    cutoff = (now or timezone.now()) - dt.timedelta(days=days)
+    recent = Q(last_seen__gte=cutoff)
+    figures = Host.objects.filter(organisation_id=organisation_id, in_scope=True).aggregate(
+        in_scope=Count("pk"),
+        checked_in=Count("pk", filter=recent),
+        **{
+            control: Count("pk", filter=recent & Q(**{f"latest_evaluation__{control}": "pass"}))
+            for control in CONTROLS
+        },
+    )
+    return Assurance(
+        window_days=days,
+        in_scope=figures["in_scope"],
+        checked_in=figures["checked_in"],
+        passing={control: figures[control] for control in CONTROLS},
+    )
+
+
+# --- Scope ------------------------------------------------------------------------------------
+
+
+def set_in_scope(user, host_id: int, in_scope: bool) -> Host:
+    with transaction.atomic():
+        host = (
+            Host.objects.select_for_update(of=("self",))
+            .select_related("organisation")
+            .get(pk=host_id)
+        )
+        if host.in_scope == in_scope:
+            return host
+        host.in_scope = in_scope
+        host.save(update_fields=["in_scope", "updated_at"])
+        record(
+            user,
+            "host.scope_changed",
+            host,
+            organisation=host.organisation,
+            details={"in_scope": in_scope},
+        )
+    return host
