@@ -27,6 +27,10 @@ try:
     SESSION_IDLE_MINUTES = env_int("MAMORI_SESSION_IDLE_MINUTES", 60)
     EVIDENCE_MAX_BYTES = env_int("MAMORI_EVIDENCE_MAX_BYTES", 10 * 1024 * 1024)
     REMINDER_INTERVAL_SECONDS = env_int("MAMORI_REMINDER_INTERVAL_SECONDS", 3600)
+    # Agent uploads: the largest evidence accepted (after gzip), and how recent a check-in must
+    # be to count on a certificate's continuous-assurance panel.
+    MAMORI_EVIDENCE_UPLOAD_MAX_BYTES = env_int("MAMORI_AGENT_UPLOAD_MAX_BYTES", 16 * 1024 * 1024)
+    MAMORI_ASSURANCE_CHECKIN_DAYS = env_int("MAMORI_ASSURANCE_CHECKIN_DAYS", 7)
     LOGIN_FAILURE_LIMIT = env_int("MAMORI_LOGIN_FAILURE_LIMIT", 5)
     SECRET_KEY = env_secret("SECRET_KEY")
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
@@ -71,6 +75,7 @@ INSTALLED_APPS = [
     "mamori.certificates",
     "mamori.advisories",
     "mamori.verification",
+    "mamori.plus",
     "mamori.demo",
 ]
 

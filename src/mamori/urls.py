@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
@@ -7,6 +7,8 @@ from mamori.assessments.api.views import AssessmentViewSet
 from mamori.certificates.api.views import CertificateViewSet, PublicCertificateView
 from mamori.core import views as core_views
 from mamori.organisations.api.views import OrganisationViewSet
+from mamori.plus.api.views import PlusAuditViewSet
+from mamori.verification.api.views import EvidenceUploadView, HostViewSet
 
 router = DefaultRouter()
 # The trailing slash is optional. DRF's constructor turns any true value into "/", so it is set
@@ -16,6 +18,8 @@ router.include_root_view = False
 router.register("organisations", OrganisationViewSet, basename="organisation")
 router.register("assessments", AssessmentViewSet, basename="assessment")
 router.register("certificates", CertificateViewSet, basename="certificate")
+router.register("hosts", HostViewSet, basename="host")
+router.register("plus-audits", PlusAuditViewSet, basename="plus-audit")
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -27,12 +31,16 @@ urlpatterns = [
     path("", include("mamori.organisations.urls")),
     path("", include("mamori.assessments.urls")),
     path("", include("mamori.certificates.urls")),
+    path("", include("mamori.verification.urls")),
+    path("", include("mamori.plus.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/public/certificates/<str:number>",
         PublicCertificateView.as_view(),
         name="api-public-certificate",
     ),
+    # Agents post here with an upload-only token; the only endpoint such a token may use.
+    re_path(r"api/evidence/?$", EvidenceUploadView.as_view(), name="api-evidence-upload"),
     path("api/", include(router.urls)),
 ]
 

@@ -21,6 +21,7 @@ comparing a fingerprint of everything a request could write.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.test.client import ClientHandler
 from django.urls import URLResolver, get_resolver, resolve, reverse
+from django.utils import timezone
 
 from mamori.accounts.models import ApiToken, TokenKind, User
 from mamori.assessments import services
@@ -55,7 +57,20 @@ from mamori.catalogue.services import load_bundled
 from mamori.certificates.models import Certificate
 from mamori.certificates.tasks import render_certificate_pdf
 from mamori.organisations.models import Membership, Organisation, Role
+from mamori.plus import services as plus
+from mamori.plus.models import (
+    Device,
+    DeviceCheck,
+    PlusAudit,
+    SampledDevice,
+    SampleRound,
+    TestAttachment,
+)
+from mamori.plus.models import TestCase as PlusTestCase
+from mamori.verification import services as verification
+from mamori.verification.models import CheckResult, Evaluation, Evidence, Host, HostPackageKey
 from tests.conftest import World, api_token, client_for, make_user
+from tests.verification.factory import debian12_evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +106,9 @@ OUTCOMES = {"done", "no", "login", "200", "302", "400", "401", "403", "404", "40
 # assessor flagged for clarification; A6.4 is the failed assessment's failing (auto-fail) answer;
 # A4.4 is the answer the mark actions give a verdict on.
 FLAGGED_QID = "A5.1"
+# The hostnames of the scene's two hosts: a 404 must never show them.
+BANK_HOST = "bank-web-01"
+OTHER_HOST = "other-web-01"
 FAILING_QID = "A6.4"
 MARK_QID = "A4.4"
 ANSWER_QID = {"clarification": FLAGGED_QID, "failed": FAILING_QID}
@@ -329,6 +347,43 @@ OBJECT_ROWS = {
     "public:verify":             "200  200  200  200  200  200  200  200  200  200",
     "public:verify-slash":       "200  200  200  200  200  200  200  200  200  200",
     "public:api-certificate":    "200  200  200  200  200  200  200  200  200  200",
+    # the continuous-assurance figures of that certificate: who sees the certificate sees them
+    "api:certificate-assurance": "200  200  200  200  200  404  200  404  404  401",
+    # --- Hosts and their evidence. The bank's host: its members, and the assessors of body A,
+    # to which the bank submitted; the other bank's host: its admin and body B's assessor. The
+    # scheme owner sees aggregates on certificates, never hosts (404).
+    "host:detail":               "200  200  200  200  200  404  404  404  404  login",
+    "host:diff":                 "200  200  200  200  200  404  404  404  404  login",
+    "host:evidence-json":        "200  200  200  200  200  404  404  404  404  login",
+    # the bank's evidence id under the other bank's host
+    "host:evidence-via-other":   "404  404  404  404  404  404  404  404  404  login",
+    # POST: take the bank's host out of scope; the bank's editors decide, the others who see
+    # the host are told why not
+    "host:scope":                "done done no   no   no   404  404  404  404  login",
+    "host-other:detail":         "404  404  404  404  404  200  404  200  404  login",
+    "api:host":                  "200  200  200  200  200  404  404  404  404  401",
+    "api:host-evidence":         "200  200  200  200  200  404  404  404  404  401",
+    "api:host-other":            "404  404  404  404  404  200  404  200  404  401",
+    # --- The Cyber Essentials Plus audit of the bank's certificate (round 1 drawn, TC1
+    # recorded, ada assigned): the bank's members and body A's assessors see it; the bank's
+    # editors and the assigned assessor list devices and addresses; only ada tests and decides.
+    "plus:detail":               "200  200  200  200  200  404  404  404  404  login",
+    "plus:test-case":            "200  200  200  200  200  404  404  404  404  login",
+    "plus:download":             "200  200  200  200  200  404  404  404  404  login",
+    "plus:take":                 "no   no   no   no   done 404  404  404  404  login",
+    "plus:addresses":            "done done no   done no   404  404  404  404  login",
+    "plus:add-device":           "done done no   done no   404  404  404  404  login",
+    "plus:remove-device":        "done done no   done no   404  404  404  404  login",
+    "plus:kinds":                "no   no   no   done no   404  404  404  404  login",
+    # round 1 is being tested: no new sample; its test cases are unfinished: no decision
+    "plus:draw":                 "no   no   no   no   no   404  404  404  404  login",
+    "plus:fill":                 "no   no   no   done no   404  404  404  404  login",
+    "plus:device-check":         "no   no   no   done no   404  404  404  404  login",
+    "plus:test-case:record":     "403  403  403  done 403  404  404  404  404  login",
+    "plus:decide":               "no   no   no   no   no   404  404  404  404  login",
+    "api:plus-audit":            "200  200  200  200  200  404  404  404  404  401",
+    "api:plus-audit-devices":    "200  200  200  200  200  404  404  404  404  401",
+    "api:plus-audit-rounds":     "200  200  200  200  200  404  404  404  404  401",
 }
 
 # --- Pages and endpoints without an assessment in the URL ---------------------------------------
@@ -367,6 +422,18 @@ GLOBAL_ROWS = {
     # POST: start an assessment for the bank through the API (400: not the token's organisation)
     "api:assessments-create":    "done 403  403  400  400  400  400  400  400  401",
     "api:certificates":          "200  200  200  200  200  200  200  200  200  401",
+    "hosts:list":                "200  200  200  200  200  200  200  200  200  login",
+    "api:hosts":                 "200  200  200  200  200  200  200  200  200  401",
+    # POST: evidence of a new host for the token's organisation, whatever the member's role;
+    # the outsider's token names the bank, where she is no member (403)
+    "api:evidence-upload":       "done done done done done done done done 403  401",
+    # --- Cyber Essentials Plus: the list for everyone signed in; the request form for those who
+    # could ever start one (applicant administrators, assessors). The bank's certificate already
+    # has its audit, so no form offers it: 422.
+    "plus:list":                 "200  200  200  200  200  200  200  200  200  login",
+    "plus:request-form":         "200  404  404  200  200  200  404  200  404  login",
+    "plus:request":              "422  404  404  422  422  422  404  422  404  login",
+    "api:plus-audits":           "200  200  200  200  200  200  200  200  200  401",
     # --- People: an organisation's own members read its list; its applicant admin and the
     # scheme owners manage it. Those who see the organisation but not its people (an assessor
     # reviewing the bank) find no member list: 404.
@@ -403,7 +470,10 @@ GLOBAL_ROWS = {
 # A GET on a URL that only acts on POST never acts: 405 (after the login check).
 POST_ONLY = ("answer", "submit", "respond", "resubmit", "take", "start_review", "clarify",
              "decide", "mark", "certificate:revoke", "accounts:token-revoke",
-             "organisations:add-member", "organisations:remove-member")
+             "organisations:add-member", "organisations:remove-member", "host:scope")
+POST_ONLY = (*POST_ONLY, "plus:take", "plus:addresses", "plus:add-device",
+             "plus:remove-device", "plus:kinds", "plus:draw", "plus:fill",
+             "plus:device-check", "plus:decide")
 GET_ON_POST_ONLY = "405  405  405  405  405  405  405  405  405  login"
 
 # --- What each role finds in the lists -----------------------------------------------------------
@@ -482,6 +552,18 @@ SUMMARIES = {
     Membership: ("COUNT(*)", "MAX(id)"),
     User: ("COUNT(*)", "MAX(id)", "MAX(password)"),
     Organisation: ("COUNT(*)", "MAX(id)", "MAX(updated_at)"),
+    Host: ("COUNT(*)", "MAX(id)", "MAX(updated_at)", "SUM(CASE WHEN in_scope THEN 1 ELSE 0 END)"),
+    Evidence: ("COUNT(*)", "MAX(id)"),
+    Evaluation: ("COUNT(*)", "MAX(id)"),
+    CheckResult: ("COUNT(*)",),
+    HostPackageKey: ("COUNT(*)", "MAX(id)"),
+    PlusAudit: ("COUNT(*)", "MAX(id)", "MAX(updated_at)"),
+    Device: ("COUNT(*)", "MAX(id)", "COUNT(kind_confirmed_by_id)", "SUM(LENGTH(kind))"),
+    SampleRound: ("COUNT(*)", "SUM(draws)", "MAX(testing_started_at)", "MAX(decided_at)"),
+    SampledDevice: ("COUNT(*)", "MAX(id)"),
+    PlusTestCase: ("COUNT(*)", "MAX(recorded_at)"),
+    DeviceCheck: ("COUNT(*)", "MAX(recorded_at)"),
+    TestAttachment: ("COUNT(*)", "MAX(id)"),
 }
 
 
@@ -550,6 +632,31 @@ def _other_bank_submission(world: World) -> Assessment:
 def _answer_target(assessment: Assessment, qid: str) -> tuple[str, str, int]:
     answer = Answer.objects.get(assessment=assessment, question__qid=qid)
     return qid, ("no" if answer.value == "yes" else "yes"), answer.version
+
+
+def _upload_evidence(user, organisation, evidence: dict) -> verification.UploadOutcome:
+    return verification.accept_upload(user, None, organisation, json.dumps(evidence).encode())
+
+
+def _hosts(world: World) -> dict[str, Any]:
+    """The bank's host with two collections (for the diff), and the other bank's host."""
+    now = timezone.now().replace(microsecond=0)
+    older = debian12_evidence(
+        hostname=BANK_HOST, machine_id="1" * 32, collected_at=now - dt.timedelta(days=1)
+    )
+    first = _upload_evidence(world.admin, world.bank, older)
+    newer = debian12_evidence(hostname=BANK_HOST, machine_id="1" * 32, collected_at=now)
+    newer["firewall"]["default_inbound"] = "accept"
+    second = _upload_evidence(world.admin, world.bank, newer)
+    other = _upload_evidence(
+        world.other_admin,
+        world.other_bank,
+        debian12_evidence(hostname=OTHER_HOST, machine_id="2" * 32),
+    )
+    return {
+        "hosts": {"bank": second.host, "other": other.host},
+        "host_evidence": (first.evidence.pk, second.evidence.pk),
+    }
 
 
 def build_scene() -> Scene:
@@ -628,6 +735,8 @@ def build_scene() -> Scene:
         },
     )
     scene.extra["agent_token"] = api_token(world.admin, world.bank, TokenKind.AGENT)
+    scene.extra.update(_hosts(world))
+    scene.extra["plus"] = _plus_audit(world, certificate, scene.extra["hosts"]["bank"])
     # Mia administers both banks; each of her tokens must see only its own bank.
     mia = make_user("mia", world.bank, Role.APPLICANT_ADMIN)
     Membership.objects.create(user=mia, organisation=world.other_bank, role=Role.APPLICANT_ADMIN)
@@ -863,6 +972,196 @@ def _download(via: str | None) -> Callable[[Scene, Any], str]:
     return url
 
 
+def _host(name: str, suffix: str = "") -> Callable[[Scene, Any], str]:
+    def url(scene: Scene, target) -> str:
+        return reverse("verification:detail", args=[scene.extra["hosts"][name].pk]) + suffix
+
+    return url
+
+
+def _evidence_json(host: str) -> Callable[[Scene, Any], str]:
+    def url(scene: Scene, target) -> str:
+        return reverse(
+            "verification:evidence_download",
+            args=[scene.extra["hosts"][host].pk, scene.extra["host_evidence"][0]],
+        )
+
+    return url
+
+
+def _out_of_scope(scene: Scene, target, user) -> None:
+    host = Host.objects.get(pk=scene.extra["hosts"]["bank"].pk)
+    assert not host.in_scope
+    event = AuditEvent.objects.latest("seq")
+    assert (event.action, event.actor, event.object_id) == (
+        "host.scope_changed",
+        user,
+        str(host.pk),
+    )
+
+
+def _api_host(name: str, suffix: str = "") -> Callable[[Scene, Any], str]:
+    return lambda scene, target: f"/api/hosts/{scene.extra['hosts'][name].pk}{suffix}"
+
+
+# --- The Plus audit -------------------------------------------------------------------------------
+
+PLUS_DEVICE = "Reception PC"  # listed by ada, sampled; a 404 must never show it
+SPARE_DEVICE = "Spare laptop"  # listed by alice after the draw, so it can still be removed
+
+
+def _plus_audit(world: World, certificate: Certificate, host: Host) -> dict[str, Any]:
+    """The bank's Plus audit, through the real services: alice requests it (ada, who passed
+    the basic assessment, is assigned), ada confirms the kinds, draws round 1 and records TC1
+    with a file; alice then lists one more device."""
+    ada, access = world.assessor, world.access(world.assessor)
+    alice = world.access(world.admin)
+    audit = plus.request_audit(world.admin, alice, certificate.pk)
+    assert audit.assessor == ada
+    plus.set_public_addresses(world.admin, alice, audit.pk, "133.242.0.10")
+    plus.add_device(ada, access, audit.pk, PLUS_DEVICE, "Windows 11 Pro 23H2", "end_user")
+    plus.confirm_kinds(ada, access, audit.pk, {f"host-{host.pk}": "end_user"})
+    sample_round = plus.draw_sample(ada, access, audit.pk)
+    assert sample_round.sampled.count() == 2
+    plus.record_test_case(
+        ada,
+        access,
+        audit.pk,
+        "TC1",
+        "pass",
+        "external scan: no findings",
+        SimpleUploadedFile("external-scan.txt", b"no findings\n"),
+    )
+    spare = plus.add_device(
+        world.admin, alice, audit.pk, SPARE_DEVICE, "Windows 10 Pro 22H2", "end_user"
+    )
+    return {
+        "audit": audit,
+        "round": sample_round,
+        "sampled": SampledDevice.objects.get(round=sample_round, device__name=PLUS_DEVICE),
+        "spare": spare,
+        "attachment": TestAttachment.objects.get(test_case__round=sample_round),
+    }
+
+
+def _plus_url(name: str, *extra: Callable[[dict], Any]) -> Callable[[Scene, Any], str]:
+    def url(scene: Scene, target) -> str:
+        found = scene.extra["plus"]
+        return reverse(f"plus:{name}", args=[found["audit"].pk, *(get(found) for get in extra)])
+
+    return url
+
+
+def _plus_event(action: str, user) -> None:
+    event = AuditEvent.objects.latest("seq")
+    assert (event.action, event.actor) == (action, user)
+
+
+def _plus_taken(scene: Scene, target, user) -> None:
+    assert PlusAudit.objects.get(pk=scene.extra["plus"]["audit"].pk).assessor == user
+    _plus_event("plus.assigned", user)
+
+
+def _plus_addresses(scene: Scene, target, user) -> None:
+    audit = PlusAudit.objects.get(pk=scene.extra["plus"]["audit"].pk)
+    assert audit.public_addresses == "133.242.0.99"
+    _plus_event("plus.addresses_changed", user)
+
+
+def _plus_device_added(scene: Scene, target, user) -> None:
+    device = Device.objects.get(audit=scene.extra["plus"]["audit"], name="Matrix PC")
+    assert (device.added_by, device.manual) == (user, True)
+    _plus_event("plus.device_added", user)
+
+
+def _plus_device_removed(scene: Scene, target, user) -> None:
+    assert not Device.objects.filter(pk=scene.extra["plus"]["spare"].pk).exists()
+    _plus_event("plus.device_removed", user)
+
+
+def _plus_kinds(scene: Scene, target, user) -> None:
+    device = Device.objects.get(pk=scene.extra["plus"]["spare"].pk)
+    assert (device.kind, device.kind_confirmed_by) == ("server", user)
+    _plus_event("plus.kinds_confirmed", user)
+
+
+def _plus_filled(scene: Scene, target, user) -> None:
+    checks = DeviceCheck.objects.filter(sampled__round=scene.extra["plus"]["round"])
+    assert sorted(checks.values_list("code", "source")) == [
+        ("TC2", "evidence"),
+        ("TC3", "evidence"),
+        ("TC7", "evidence"),
+    ]
+    _plus_event("plus.evidence_filled", user)
+
+
+def _plus_checked(scene: Scene, target, user) -> None:
+    check = DeviceCheck.objects.get(sampled=scene.extra["plus"]["sampled"], code="TC3")
+    assert (check.status, check.source, check.recorded_by) == ("pass", "assessor", user)
+    _plus_event("plus.check_recorded", user)
+
+
+def _plus_recorded(scene: Scene, target, user) -> None:
+    case = PlusTestCase.objects.get(round=scene.extra["plus"]["round"], code="TC4")
+    assert (case.result, case.notes, case.recorded_by) == ("pass", "matrix", user)
+    _plus_event("plus.test_recorded", user)
+
+
+def _api_plus(suffix: str = "") -> Callable[[Scene, Any], str]:
+    return lambda scene, target: f"/api/plus-audits/{scene.extra['plus']['audit'].pk}{suffix}"
+
+
+PLUS_ACTIONS: dict[str, Action] = {
+    "plus:detail": Action("get", _plus_url("detail")),
+    "plus:test-case": Action("get", _plus_url("test_case", lambda found: "TC1")),
+    "plus:download": Action("get", _plus_url("download", lambda found: found["attachment"].pk)),
+    "plus:take": Action("post", _plus_url("take"), effect=_plus_taken),
+    "plus:addresses": Action(
+        "post",
+        _plus_url("addresses"),
+        lambda s, t: {"public_addresses": "133.242.0.99"},
+        effect=_plus_addresses,
+    ),
+    "plus:add-device": Action(
+        "post",
+        _plus_url("add_device"),
+        lambda s, t: {"name": "Matrix PC", "os_build": "Windows 11 Pro 24H2", "kind": "end_user"},
+        effect=_plus_device_added,
+    ),
+    "plus:remove-device": Action(
+        "post",
+        _plus_url("remove_device", lambda found: found["spare"].pk),
+        effect=_plus_device_removed,
+    ),
+    "plus:kinds": Action(
+        "post",
+        _plus_url("kinds"),
+        lambda s, t: {f"kind-device-{s.extra['plus']['spare'].pk}": "server"},
+        effect=_plus_kinds,
+    ),
+    "plus:draw": Action("post", _plus_url("draw")),
+    "plus:fill": Action("post", _plus_url("fill"), effect=_plus_filled),
+    "plus:device-check": Action(
+        "post",
+        _plus_url("device_check", lambda found: found["sampled"].pk),
+        lambda s, t: {"code": "TC3", "status": "pass", "notes": "checked on the console"},
+        effect=_plus_checked,
+    ),
+    "plus:test-case:record": Action(
+        "post",
+        _plus_url("test_case", lambda found: "TC4"),
+        lambda s, t: {"result": "pass", "notes": "matrix"},
+        effect=_plus_recorded,
+    ),
+    "plus:decide": Action(
+        "post", _plus_url("decide"), lambda s, t: {"outcome": "pass", "summary": "matrix"}
+    ),
+    "api:plus-audit": Action("get", _api_plus(), api=True),
+    "api:plus-audit-devices": Action("get", _api_plus("/devices"), api=True),
+    "api:plus-audit-rounds": Action("get", _api_plus("/rounds"), api=True),
+}
+
+
 OBJECT_ACTIONS: dict[str, Action] = {
     "evidence:download": Action("get", _download(None)),
     "evidence:download-via-draft": Action("get", _download("draft")),
@@ -889,6 +1188,30 @@ OBJECT_ACTIONS: dict[str, Action] = {
     "public:api-certificate": Action(
         "get", lambda s, t: f"/api/public/certificates/{s.certificate.number}", api=True
     ),
+    "api:certificate-assurance": Action(
+        "get", lambda s, t: f"/api/certificates/{s.certificate.number}/assurance", api=True
+    ),
+    "host:detail": Action("get", _host("bank")),
+    "host:diff": Action(
+        "get",
+        lambda s, t: (
+            reverse("verification:diff", args=[s.extra["hosts"]["bank"].pk])
+            + "?from={}&to={}".format(*s.extra["host_evidence"])
+        ),
+    ),
+    "host:evidence-json": Action("get", _evidence_json("bank")),
+    "host:evidence-via-other": Action("get", _evidence_json("other")),
+    "host:scope": Action(
+        "post",
+        lambda s, t: reverse("verification:scope", args=[s.extra["hosts"]["bank"].pk]),
+        lambda s, t: {"in_scope": "0"},
+        effect=_out_of_scope,
+    ),
+    "host-other:detail": Action("get", _host("other")),
+    "api:host": Action("get", _api_host("bank"), api=True),
+    "api:host-evidence": Action("get", _api_host("bank", "/evidence"), api=True),
+    "api:host-other": Action("get", _api_host("other"), api=True),
+    **PLUS_ACTIONS,
 }
 
 
@@ -989,6 +1312,15 @@ def _organisation_created(scene: Scene, target, user) -> None:
     )
 
 
+def _evidence_uploaded(scene: Scene, target, user) -> None:
+    evidence = Evidence.objects.select_related("host", "uploaded_by").latest("pk")
+    assert evidence.host.hostname == "matrix-new"
+    assert evidence.uploaded_by.user == user
+    assert Membership.objects.filter(user=user, organisation=evidence.host.organisation).exists()
+    event = AuditEvent.objects.latest("seq")
+    assert (event.action, event.actor) == ("evidence.uploaded", user)
+
+
 GLOBAL_ACTIONS: dict[str, Action] = {
     "home": Action("get", _const("/")),
     "assessments:list": Action("get", _const("/assessments/")),
@@ -1047,6 +1379,16 @@ GLOBAL_ACTIONS: dict[str, Action] = {
         effect=_started,
     ),
     "api:certificates": Action("get", _const("/api/certificates/"), api=True),
+    "hosts:list": Action("get", _const("/hosts/")),
+    "api:hosts": Action("get", _const("/api/hosts/"), api=True),
+    "api:evidence-upload": Action(
+        "post",
+        _const("/api/evidence/"),
+        lambda s, t: debian12_evidence(hostname="matrix-new", machine_id="3" * 32),
+        api=True,
+        ok=201,
+        effect=_evidence_uploaded,
+    ),
     "organisations:members-bank": Action("get", _members("bank")),
     "organisations:members-other-bank": Action("get", _members("other_bank")),
     "organisations:members-body": Action("get", _members("body")),
@@ -1106,6 +1448,12 @@ GLOBAL_ACTIONS: dict[str, Action] = {
         },
         effect=_organisation_created,
     ),
+    "plus:list": Action("get", _const("/plus/")),
+    "plus:request-form": Action("get", _const("/plus/request/")),
+    "plus:request": Action(
+        "post", _const("/plus/request/"), lambda s, t: {"certificate": str(s.certificate.pk)}
+    ),
+    "api:plus-audits": Action("get", _const("/api/plus-audits/"), api=True),
     "admin:index": Action("get", _const("/admin/")),
     "admin:membership-changelist": Action("get", _const("/admin/organisations/membership/")),
     "admin:certificate-add": Action("get", _const("/admin/certificates/certificate/add/")),
@@ -1209,6 +1557,10 @@ def test_evidence_and_certificate_matrix(scene, action, role, expected):
     secret = scene.certificate.number if action.startswith("certificate") else ""
     if action.startswith("evidence"):
         secret = scene.attachment.original_name
+    if action.startswith(("host", "api:host")):
+        secret = OTHER_HOST if "other" in action else BANK_HOST
+    if action.startswith(("plus", "api:plus")):
+        secret = PLUS_DEVICE
     check_cell(scene, role, OBJECT_ACTIONS[action], None, expected, secret)
 
 
@@ -1353,6 +1705,11 @@ AGENT_REQUESTS = {
     "decision": ("post", "/api/assessments/{in_review}/decision"),
     "certificates": ("get", "/api/certificates/"),
     "certificate": ("get", "/api/certificates/{number}"),
+    "certificate-assurance": ("get", "/api/certificates/{number}/assurance"),
+    "hosts": ("get", "/api/hosts/"),
+    "host": ("get", "/api/hosts/{host}"),
+    "host-evidence": ("get", "/api/hosts/{host}/evidence"),
+    "plus-audits": ("get", "/api/plus-audits/"),
 }
 
 
@@ -1362,6 +1719,7 @@ def test_agent_tokens_are_refused_everywhere_but_evidence_upload(scene, endpoint
     url = template.format(
         bank=scene.world.bank.pk,
         number=scene.certificate.number,
+        host=scene.extra["hosts"]["bank"].pk,
         **{name: assessment.pk for name, assessment in scene.objects.items()},
     )
     # Bodies that would work with alice's user token: only the token's kind refuses them.
@@ -1381,6 +1739,43 @@ def test_agent_tokens_are_refused_everywhere_but_evidence_upload(scene, endpoint
     assert response.status_code == 403
     assert response.json()["detail"] == "Agent tokens may only upload evidence."
     assert fingerprint() == scene.fingerprint
+
+
+def test_an_agent_token_uploads_evidence(scene):
+    """...which is the one thing it may do: for its own organisation."""
+    client = new_client(HTTP_AUTHORIZATION=f"Token {scene.extra['agent_token']}")
+    evidence = debian12_evidence(hostname="agent-upload", machine_id="4" * 32)
+    response = client.post("/api/evidence/", json.dumps(evidence), content_type="application/json")
+    assert response.status_code == 201, response.content
+    host = Host.objects.get(pk=response.json()["host"])
+    assert (host.hostname, host.organisation) == ("agent-upload", scene.world.bank)
+    assert Evidence.objects.get(pk=response.json()["evidence"]).uploaded_by.kind == TokenKind.AGENT
+
+
+# Which hosts each role finds on the hosts page and in the API (the scene's two hosts).
+HOST_LISTS = {
+    "applicant_admin": {"bank"},
+    "contributor": {"bank"},
+    "signatory": {"bank"},
+    "assigned_assessor": {"bank"},
+    "same_body_assessor": {"bank"},
+    "other_body_assessor": {"other"},
+    "scheme_owner": set(),
+    "other_org_admin": {"other"},
+    "outsider": set(),
+}
+
+
+@pytest.mark.parametrize("role", list(HOST_LISTS))
+def test_host_lists_show_exactly_what_the_role_may_see(scene, role):
+    expected = HOST_LISTS[role]
+    hosts = scene.extra["hosts"]
+    page = scene.client(role, api=False).get("/hosts/").content.decode()
+    for name, host in hosts.items():
+        link = reverse("verification:detail", args=[host.pk])
+        assert (link in page) == (name in expected), f"{name} on the hosts page"
+    listed = scene.client(role, api=True).get("/api/hosts/?limit=100").json()["results"]
+    assert {item["id"] for item in listed} == {hosts[name].pk for name in expected}
 
 
 # --- The matrix covers every URL ------------------------------------------------------------------

@@ -46,7 +46,10 @@ class StartAssessmentForm(forms.Form):
         label=_("Certification body"),
         queryset=Organisation.objects.filter(category=Category.CERTIFICATION_BODY),
     )
-    level = forms.ChoiceField(label=_("Level"), choices=Level.choices, initial=Level.CE)
+    # Plus is started from a Cyber Essentials certificate (mamori.plus), never from here.
+    level = forms.ChoiceField(
+        label=_("Level"), choices=[(Level.CE, Level.CE.label)], initial=Level.CE
+    )
 
     def __init__(self, *args, organisations, **kwargs):
         super().__init__(*args, **kwargs)

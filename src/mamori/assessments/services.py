@@ -125,6 +125,17 @@ def start_assessment(
         raise MamoriError(_("Choose a certification body."), field="certification_body")
     if level not in Level.values:
         raise MamoriError(_("Unknown level."), field="level")
+    if level == Level.PLUS:
+        # Plus is a technical audit of a valid Cyber Essentials certificate (mamori.plus), not a
+        # self-assessment of its own: starting one here would bypass the basic pass.
+        raise MamoriError(
+            _(
+                "Cyber Essentials Plus is not a self-assessment: pass Cyber Essentials first, "
+                "then start the Plus audit from the certificate."
+            ),
+            field="level",
+            code="plus_needs_certificate",
+        )
     catalogue = current_catalogue(timezone.localdate())
     if catalogue is None:
         raise WrongState(_("No requirement catalogue is in force yet; ask the scheme owner."))

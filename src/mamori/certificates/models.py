@@ -45,8 +45,22 @@ class Certificate(models.Model):
         related_name="certificates",
         verbose_name=_("organisation"),
     )
+    # A certificate comes from exactly one of: a passed self-assessment (level CE) or a passed
+    # Plus audit of a CE certificate (level PLUS).
     assessment = models.OneToOneField(
-        "assessments.Assessment", on_delete=models.PROTECT, related_name="certificate"
+        "assessments.Assessment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="certificate",
+    )
+    plus_audit = models.OneToOneField(
+        "plus.PlusAudit",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="certificate",
+        verbose_name=_("Plus audit"),
     )
     certification_body = models.ForeignKey(
         "organisations.Organisation",
@@ -85,6 +99,13 @@ class Certificate(models.Model):
             models.Index(fields=["expires_on"]),
             models.Index(fields=["organisation_name_en"]),
             models.Index(fields=["organisation_name_ja"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(assessment__isnull=False, plus_audit__isnull=True)
+                | models.Q(assessment__isnull=True, plus_audit__isnull=False),
+                name="certificate_one_source",
+            )
         ]
 
     def __str__(self) -> str:

@@ -17,6 +17,7 @@ from mamori.certificates import services
 from mamori.certificates.models import Certificate
 from mamori.core.access import Access
 from mamori.core.errors import MamoriError
+from mamori.verification.services import continuous_assurance
 
 NUMBER_PATTERN = re.compile(r"^[A-Z0-9-]{4,32}$")
 REGISTER_PAGE_SIZE = 50
@@ -50,6 +51,9 @@ def detail(request, number: str):
             "can_revoke": services.can_revoke(access, certificate)
             and certificate.revoked_at is None,
             "form": RevokeForm(),
+            # Aggregate posture from the agents: figures only, never hosts (the scheme owner
+            # sees this page too). The public verification page does not show it.
+            "assurance": continuous_assurance(certificate.organisation_id),
         },
     )
 

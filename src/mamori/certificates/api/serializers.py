@@ -43,7 +43,8 @@ class PublicCertificateSerializer(serializers.ModelSerializer):
 
 class CertificateSerializer(PublicCertificateSerializer):
     organisation_id = serializers.IntegerField(read_only=True)
-    assessment_id = serializers.IntegerField(read_only=True)
+    # Null for a Plus certificate, which comes from a Plus audit, not a self-assessment.
+    assessment_id = serializers.IntegerField(read_only=True, allow_null=True)
     revoked_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta(PublicCertificateSerializer.Meta):

@@ -1,12 +1,17 @@
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
+from rest_framework.decorators import action
 from rest_framework.generics import RetrieveAPIView
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from mamori.certificates.api.serializers import CertificateSerializer, PublicCertificateSerializer
 from mamori.certificates.models import Certificate
 from mamori.core.access import Access
+from mamori.verification.api.serializers import AssuranceSerializer
+from mamori.verification.services import continuous_assurance
 
 
 class CertificateViewSet(viewsets.ReadOnlyModelViewSet):
@@ -23,6 +28,14 @@ class CertificateViewSet(viewsets.ReadOnlyModelViewSet):
             .select_related("certification_body")
             .order_by("-issued_on", "number")
         )
+
+    @extend_schema(responses=AssuranceSerializer)
+    @action(detail=True, methods=["get"])
+    def assurance(self, request, number=None):
+        """Continuous assurance of the certified organisation: of its in-scope hosts, how many
+        checked in recently and how many pass each control now. Figures only, never hosts."""
+        certificate = self.get_object()
+        return Response(continuous_assurance(certificate.organisation_id).as_dict())
 
 
 class PublicCertificateView(RetrieveAPIView):
