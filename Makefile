@@ -9,6 +9,9 @@ PO := src/mamori/locale/ja/LC_MESSAGES/django.po
 MO := $(PO:.po=.mo)
 PG_URL ?= postgres://postgres@127.0.0.1:5432/mamori
 PYTEST_ARGS ?=
+# The suite runs on both cores (pytest-xdist: each worker has its own test database);
+# PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # System packages: Pango and Japanese fonts for PDFs, gettext for translations, Chromium for
@@ -81,12 +84,12 @@ check-django: install
 test-sqlite: install
 	rm -rf var/test-sqlite
 	$(TEST_ENV) MAMORI_VAR_DIR=var/test-sqlite DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite/mamori.sqlite3 \
-		$(BIN)/pytest $(PYTEST_ARGS)
+		$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test-postgres: install services
 	rm -rf var/test-postgres
 	$(TEST_ENV) MAMORI_VAR_DIR=var/test-postgres DATABASE_URL=$(PG_URL) \
-		$(BIN)/pytest $(PYTEST_ARGS)
+		$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: install sysdeps-test services lint check-django
 	$(MAKE) --no-print-directory test-sqlite
