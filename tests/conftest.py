@@ -3,6 +3,8 @@ assessment through the workflow with the real services."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -201,3 +203,26 @@ def clients(world):
 def api_token(user, organisation, kind=TokenKind.USER) -> str:
     _token, key = ApiToken.issue(user=user, organisation=organisation, name="test", kind=kind)
     return key
+
+
+# System tools the suite compares against are installed by `make test` (TEST_PACKAGES): a
+# missing one is a failure with a reason, never a silent skip.
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is missing; `make test` installs it with apt-get"
+    return path
+
+
+@pytest.fixture(scope="session")
+def dpkg_tool() -> str:
+    return require_tool("dpkg")
+
+
+@pytest.fixture(scope="session")
+def rpm_tool() -> str:
+    return require_tool("rpm")
+
+
+@pytest.fixture(scope="session")
+def debsecan_tool() -> str:
+    return require_tool("debsecan")

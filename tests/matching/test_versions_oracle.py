@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -78,7 +77,7 @@ def _dpkg_relation(left: str, right: str) -> int:
     return 0 if holds("eq") else 1
 
 
-needs_dpkg = pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg is not installed")
+needs_dpkg = pytest.mark.usefixtures("dpkg_tool")
 
 
 @needs_dpkg
@@ -207,7 +206,7 @@ def test_rpm_order_matches_rpms_test_cases(left, right, expected):
     assert sign(compare_rpm_versions(left, right)) == expected
 
 
-needs_rpm = pytest.mark.skipif(shutil.which("rpm") is None, reason="rpm is not installed")
+needs_rpm = pytest.mark.usefixtures("rpm_tool")
 
 
 @needs_rpm

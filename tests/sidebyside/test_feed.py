@@ -176,7 +176,7 @@ def expected(position: int) -> set[tuple[str, str]]:
     return {("b" + case.affected[0].name[1:], case.aliases[0])}
 
 
-@pytest.mark.skipif(not sidebyside.DEBSECAN.exists(), reason="debsecan is not installed")
+@pytest.mark.usefixtures("debsecan_tool")
 def test_every_shape_through_debsecan(shapes_run):
     _, ours, directory = shapes_run
     theirs = sidebyside.debsecan_pairs(directory, directory / "status")
@@ -211,7 +211,7 @@ def test_exact_shapes_and_their_fixed_versions(shapes_run):
     assert not {"p16", "p17", "p18"} & fixed.keys()
 
 
-@pytest.mark.skipif(not sidebyside.DEBSECAN.exists(), reason="debsecan is not installed")
+@pytest.mark.usefixtures("debsecan_tool")
 def test_names_urgency_and_remote_as_debsecan_shows_them(tmp_path):
     several = advisory(
         1,
