@@ -168,10 +168,14 @@ def tasks_sent_to(broker_url: str):
 def drop_broker_pools() -> None:
     """Celery caches its connection and producer pools for the broker it first used (even
     eager calls take a producer from them), so switching brokers needs them dropped, as
-    Celery itself does after a fork."""
+    Celery itself does after a fork. Kombu keeps producer pools per connection in a registry
+    of its own; a pool closed here must not be handed out from there again."""
+    from kombu import pools
+
     if app._pool is not None:
         app._pool.force_close_all()
     app._after_fork()
+    pools.reset()
 
 
 def due_certificates(world):

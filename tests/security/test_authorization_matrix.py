@@ -68,7 +68,15 @@ from mamori.plus.models import (
 )
 from mamori.plus.models import TestCase as PlusTestCase
 from mamori.verification import services as verification
-from mamori.verification.models import CheckResult, Evaluation, Evidence, Host, HostPackageKey
+from mamori.verification.models import (
+    CheckResult,
+    Evaluation,
+    Evidence,
+    Host,
+    HostTarget,
+    VerdictChange,
+    Vulnerability,
+)
 from tests.conftest import World, api_token, client_for, make_user
 from tests.verification.factory import debian12_evidence
 
@@ -556,7 +564,9 @@ SUMMARIES = {
     Evidence: ("COUNT(*)", "MAX(id)"),
     Evaluation: ("COUNT(*)", "MAX(id)"),
     CheckResult: ("COUNT(*)",),
-    HostPackageKey: ("COUNT(*)", "MAX(id)"),
+    HostTarget: ("COUNT(*)", "MAX(id)"),
+    Vulnerability: ("COUNT(*)", "MAX(id)"),
+    VerdictChange: ("COUNT(*)", "MAX(id)"),
     PlusAudit: ("COUNT(*)", "MAX(id)", "MAX(updated_at)"),
     Device: ("COUNT(*)", "MAX(id)", "COUNT(kind_confirmed_by_id)", "SUM(LENGTH(kind))"),
     SampleRound: ("COUNT(*)", "SUM(draws)", "MAX(testing_started_at)", "MAX(decided_at)"),

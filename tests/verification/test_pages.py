@@ -144,12 +144,12 @@ def test_detail_shows_failing_findings_with_remediation_and_overdue_kev(world, l
     assert evaluation.security_update_management == "fail"
     assert evaluation.overdue_vulnerabilities >= 1
     assert evaluation.kev_vulnerabilities >= 1
-    kev = next(v for v in evaluation.result["vulnerabilities"] if v["kev"])
+    kev = next(v for v in evaluation.vulnerability_records() if v["kev"])
     assert "CVE-2023-4863" in [kev["advisory"], *kev["aliases"]]
 
     url = reverse("verification:detail", args=[host.pk])
     page = _get(client_for(world.admin), url)
-    failing = [f for f in evaluation.result["findings"] if f["status"] == "fail"]
+    failing = [f for f in evaluation.localised_result("ja")["findings"] if f["status"] == "fail"]
     assert failing
     for finding in failing:
         assert escape(finding["title"]) in page

@@ -27,8 +27,10 @@ from mamori.verification.models import (
     Evaluation,
     Evidence,
     Host,
-    HostPackageKey,
+    HostTarget,
+    MatchTarget,
     Trigger,
+    Vulnerability,
 )
 from tests.conftest import api_token, client_for
 from tests.verification.conftest import post_evidence
@@ -43,9 +45,14 @@ def _rows() -> tuple[int, ...]:
         Evidence.objects.count(),
         Evaluation.objects.count(),
         CheckResult.objects.count(),
-        HostPackageKey.objects.count(),
+        HostTarget.objects.count(),
+        MatchTarget.objects.count(),
+        Vulnerability.objects.count(),
         AuditEvent.objects.filter(action="evidence.uploaded").count(),
     )
+
+
+NOTHING = (0,) * 8
 
 
 def _refused(response, status: int, code: str | None = None) -> dict:
@@ -85,7 +92,7 @@ def test_real_agent_evidence_is_stored_and_evaluated(world, agent_key):
     assert evaluation.result["schema"] == "mamori.evaluation/1"
     assert evaluation.checks.count() == len(evaluation.result["findings"]) > 0
     assert len(evaluation.findings_en) == len(evaluation.result["findings"])
-    assert HostPackageKey.objects.filter(host=host).exists()
+    assert HostTarget.objects.filter(host=host).exists()
 
 
 def test_upload_stores_everything_and_records_it(world, agent_key, evidence):
@@ -104,10 +111,13 @@ def test_upload_stores_everything_and_records_it(world, agent_key, evidence):
     assert body["controls"]["firewalls"] == "pass"
     failed = {row.check_id for row in evaluation.checks.filter(status="fail")}
     assert evaluation.failed_checks == len(failed)
-    # The package index holds the source packages the matcher looks up for this host.
-    keys = set(HostPackageKey.objects.filter(host=host).values_list("family", "name"))
-    assert ("Debian", "openssl") in keys
-    assert ("Debian", "glibc") in keys
+    # The target index holds the source packages (at their versions) the matcher looks up.
+    targets = set(
+        MatchTarget.objects.filter(hosts__host=host).values_list("family", "name", "version")
+    )
+    openssl = next(item for item in evidence["packages"]["items"] if item["name"] == "openssl")
+    assert ("Debian", "openssl", openssl.get("source_version") or openssl["version"]) in targets
+    assert any(name == "glibc" for _family, name, _version in targets)
     event = AuditEvent.objects.get(action="evidence.uploaded")
     assert event.actor == world.admin
     assert event.organisation_id == world.bank.pk
@@ -182,7 +192,7 @@ def test_hosts_are_told_apart_by_machine_id_else_hostname(world, agent_key):
 def test_no_or_bad_token_is_401(evidence):
     _refused(post_evidence(None, evidence), 401)
     _refused(post_evidence("mamori_not-a-real-token", evidence), 401)
-    assert _rows() == (0, 0, 0, 0, 0, 0)
+    assert _rows() == NOTHING
 
 
 def test_a_browser_session_cannot_upload(world, evidence):
@@ -190,14 +200,14 @@ def test_a_browser_session_cannot_upload(world, evidence):
     client = client_for(world.admin)
     response = client.post("/api/evidence/", json.dumps(evidence), content_type="application/json")
     _refused(response, 401)
-    assert _rows() == (0, 0, 0, 0, 0, 0)
+    assert _rows() == NOTHING
 
 
 def test_a_token_whose_user_left_the_organisation_is_refused(world, evidence):
     key = api_token(world.contributor, world.bank, TokenKind.AGENT)
     Membership.objects.filter(user=world.contributor).delete()
     _refused(post_evidence(key, evidence), 403, "not_allowed")
-    assert _rows() == (0, 0, 0, 0, 0, 0)
+    assert _rows() == NOTHING
 
 
 @pytest.mark.parametrize(
@@ -225,7 +235,7 @@ def test_too_large_as_sent_is_413(agent_key, evidence):
     with override_settings(MAMORI_EVIDENCE_UPLOAD_MAX_BYTES=10_000):
         body = _refused(post_evidence(agent_key, evidence), 413, "too_large")
     assert "10,000" in body["detail"]
-    assert _rows() == (0, 0, 0, 0, 0, 0)
+    assert _rows() == NOTHING
 
 
 def test_too_large_once_decompressed_is_413(agent_key, evidence):
@@ -288,7 +298,7 @@ def test_a_gzip_bomb_stops_at_the_limit_without_inflating(agent_key):
 def test_malformed_bodies_are_refused_with_a_reason(agent_key, raw, headers, status, needle):
     body = _refused(post_evidence(agent_key, raw, headers=headers), status)
     assert needle in body["detail"]
-    assert _rows() == (0, 0, 0, 0, 0, 0)
+    assert _rows() == NOTHING
 
 
 def test_not_json_content_type_is_415(agent_key, evidence):
@@ -318,7 +328,7 @@ def _set(document: dict, path: tuple, value) -> dict:
 def test_schema_errors_name_the_json_path(agent_key, evidence, path, value, named):
     body = _refused(post_evidence(agent_key, _set(evidence, path, value)), 400)
     assert body["detail"].startswith(named), body
-    assert _rows() == (0, 0, 0, 0, 0, 0)
+    assert _rows() == NOTHING
 
 
 def test_a_collection_from_the_future_is_refused(agent_key):
@@ -347,7 +357,7 @@ def test_hostile_hostnames(world, agent_key, hostname, accepted):
     if not accepted:
         body = _refused(response, 400)
         assert body["field"].startswith("$.host")
-        assert _rows() == (0, 0, 0, 0, 0, 0)
+        assert _rows() == NOTHING
         return
     assert response.status_code == 201, response.content[:300]
     host = Host.objects.get()
@@ -392,7 +402,7 @@ def test_a_failure_half_way_stores_nothing(world, evidence, monkeypatch):
     monkeypatch.setattr(services, "record", broken)
     with pytest.raises(RuntimeError):
         services.accept_upload(world.admin, None, world.bank, json.dumps(evidence).encode("utf-8"))
-    assert _rows() == (0, 0, 0, 0, 0, 0)
+    assert _rows() == NOTHING
 
 
 def test_deep_nesting_inside_valid_evidence_is_refused(agent_key, evidence):
@@ -418,7 +428,7 @@ def test_evidence_that_cannot_be_evaluated_is_422_and_stores_nothing(
 
     monkeypatch.setattr(evaluation, "evaluate", broken)
     _refused(post_evidence(agent_key, evidence), 422, "evaluation_failed")
-    assert _rows() == (0, 0, 0, 0, 0, 0)
+    assert _rows() == NOTHING
 
 
 def _python_items(count: int) -> list[dict]:
@@ -474,4 +484,4 @@ def test_too_many_items_within_the_size_limit_are_refused_by_path(agent_key, evi
     body = _refused(post_evidence(agent_key, evidence, compress=True), 400)
     assert body["detail"].startswith("$.services.enabled"), body
     assert time.monotonic() - started < 10
-    assert _rows() == (0, 0, 0, 0, 0, 0)
+    assert _rows() == NOTHING

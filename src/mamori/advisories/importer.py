@@ -19,13 +19,11 @@ once, after commit, with every (family, package) pair whose matches may have cha
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import DataError, IntegrityError, connection, transaction
-from django.db.models import JSONField, Model
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from mamori.advisories import osv, records
@@ -37,7 +35,8 @@ from mamori.advisories.models import (
     IndexGeneration,
     KevEntry,
 )
-from mamori.advisories.signals import advisories_changed
+from mamori.advisories.signals import IndexChanges, advisories_changed
+from mamori.core.bulk import insert_rows
 
 DEFAULT_BATCH_SIZE = 500
 KINDS = ("osv", "kev", "eol")
@@ -59,6 +58,14 @@ class RunTotals:
     bad_records: list[dict[str, str]] = field(default_factory=list)
     keys: set[tuple[str, str]] = field(default_factory=set)
     changed_cves: set[str] = field(default_factory=set)
+    # The OSV ids whose matches may differ now (written, or named by a changed KEV entry), and
+    # how many times this run moved the index generation: a process whose index is exactly
+    # one run behind can then apply these ids to it instead of building it again.
+    advisory_ids: set[str] = field(default_factory=set)
+    kev_changed: bool = False
+    eol_changed: bool = False
+    generation_before: tuple | None = None
+    bumps: int = 0
 
     def count(self, kind: str, outcome: str, number: int = 1) -> None:
         self.counts[kind][outcome] += number
@@ -98,6 +105,7 @@ class Importer:
         self._advisories: dict[str, records.Advisory] = {}
         self._kev: dict[str, records.KevEntry] = {}
         self._eol: dict[tuple[str, str, str], records.EolCycle] = {}
+        self.totals.generation_before = IndexGeneration.current()
 
     # --- feeding ------------------------------------------------------------------------------
 
@@ -132,7 +140,9 @@ class Importer:
         self._flush_kev()
         self._flush_eol()
         if self.totals.changed_cves:
-            self.totals.keys |= keys_for_cves(self.totals.changed_cves)
+            keys, ids = advisories_for_cves(self.totals.changed_cves)
+            self.totals.keys |= keys
+            self.totals.advisory_ids |= ids
 
     def _bad(self, kind: str, where: str, bad: osv.BadRecord) -> None:
         self.totals.count(kind, "bad")
@@ -152,22 +162,25 @@ class Importer:
             return
         try:
             with transaction.atomic():
-                outcomes, keys = self._write_advisories(pending)
+                outcomes, keys, ids = self._write_advisories(pending)
+            self.totals.bumps += 1 if ids else 0
         except REFUSED:
             # The batch was rolled back: write it again record by record to find the refused
             # one. (A lost connection is no refusal and ends the run.)
-            outcomes, keys = self._write_one_by_one(pending)
+            outcomes, keys, ids = self._write_one_by_one(pending)
         for outcome in outcomes:
             self.totals.count("osv", outcome)
         self.totals.keys |= keys
+        self.totals.advisory_ids |= ids
 
-    def _write_one_by_one(self, pending: list[records.Advisory]) -> tuple[list[str], set]:
+    def _write_one_by_one(self, pending: list[records.Advisory]) -> tuple[list[str], set, set]:
         outcomes: list[str] = []
         keys: set[tuple[str, str]] = set()
+        ids: set[str] = set()
         for advisory in pending:
             try:
                 with transaction.atomic():
-                    one_outcome, one_keys = self._write_advisories([advisory])
+                    one_outcome, one_keys, one_ids = self._write_advisories([advisory])
             except REFUSED as exc:
                 reason = (
                     str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -180,10 +193,13 @@ class Importer:
                 continue
             outcomes += one_outcome
             keys |= one_keys
-        return outcomes, keys
+            ids |= one_ids
+            self.totals.bumps += 1 if one_ids else 0
+        return outcomes, keys, ids
 
-    def _write_advisories(self, pending: list[records.Advisory]) -> tuple[list[str], set]:
-        """Write one batch inside the caller's transaction; returns outcomes and changed pairs."""
+    def _write_advisories(self, pending: list[records.Advisory]) -> tuple[list[str], set, set]:
+        """Write one batch inside the caller's transaction; returns outcomes, the changed pairs
+        and the ids written (the generation moved when there are any)."""
         stored = {
             osv_id: (pk, modified, digest, withdrawn)
             for osv_id, pk, modified, digest, withdrawn in Advisory.objects.filter(
@@ -213,7 +229,7 @@ class Importer:
                 outcomes.append("withdrawn" if advisory.withdrawn is not None else "added")
             written.append(advisory)
         if not written:
-            return outcomes, keys
+            return outcomes, keys, set()
 
         if to_update:
             old_rows = AffectedPackage.objects.filter(advisory_id__in=[row.pk for row in to_update])
@@ -247,7 +263,7 @@ class Importer:
                 )
         insert_rows(AffectedPackage, affected_rows)
         IndexGeneration.bump()
-        return outcomes, keys
+        return outcomes, keys, {advisory.id for advisory in written}
 
     def _advisory_row(self, advisory: records.Advisory, digest: str) -> Advisory:
         return Advisory(
@@ -298,6 +314,8 @@ class Importer:
                 KevEntry.objects.bulk_create(to_create)
                 KevEntry.objects.bulk_update(to_update, fields=[*KEV_FIELDS, "updated_at"])
                 IndexGeneration.bump()
+            self.totals.bumps += 1
+            self.totals.kev_changed = True
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -333,6 +351,8 @@ class Importer:
                 EolCycle.objects.bulk_create(to_create)
                 EolCycle.objects.bulk_update(to_update, fields=[*EOL_FIELDS, "updated_at"])
                 IndexGeneration.bump()
+            self.totals.bumps += 1
+            self.totals.eol_changed = True
 
 
 ADVISORY_FIELDS = [
@@ -368,54 +388,27 @@ EOL_FIELDS = [
 ]
 
 
-def insert_rows(model: type[Model], objects: list[Model]) -> None:
-    """Insert new rows: ``bulk_create``, or ``COPY`` on PostgreSQL, where Django's multi-row
-    insert has psycopg quote every JSON list in Python and takes three times as long. Primary
-    keys are not set on the objects after a COPY."""
-    if not objects:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(objects, batch_size=2000)
-        return
-    fields = [field for field in model._meta.concrete_fields if not field.primary_key]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    statement = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
-    json_fields = {field for field in fields if isinstance(field, JSONField)}
-    with (
-        connection.cursor() as cursor,
-        connection.wrap_database_errors,  # psycopg's errors as Django's (IntegrityError, ...)
-        cursor.cursor.copy(statement) as copy,
-    ):
-        for item in objects:
-            row = []
-            for field in fields:
-                value = field.pre_save(item, add=True)  # auto_now(_add) stamps, FK ids
-                if field in json_fields and value is not None:
-                    value = json.dumps(value, ensure_ascii=False)
-                row.append(value)
-            copy.write_row(row)
-
-
-def keys_for_cves(cves: set[str]) -> set[tuple[str, str]]:
-    """(family, name) pairs of the advisories that name any of ``cves`` (as id or alias).
+def advisories_for_cves(cves: set[str]) -> tuple[set[tuple[str, str]], set[str]]:
+    """(family, name) pairs and OSV ids of the advisories that name any of ``cves`` (as id or
+    alias).
 
     Aliases are a JSON list, which SQLite cannot search by element, so this reads them all; it
     runs once per import that changed KEV entries."""
-    advisory_pks = [
-        pk
+    named = {
+        pk: osv_id
         for pk, osv_id, aliases in Advisory.objects.values_list("pk", "osv_id", "aliases").iterator(
             chunk_size=5000
         )
         if osv_id in cves or not cves.isdisjoint(aliases or ())
-    ]
+    }
+    advisory_pks = sorted(named)
     keys: set[tuple[str, str]] = set()
     for start in range(0, len(advisory_pks), 5000):
         chunk = advisory_pks[start : start + 5000]
         keys |= set(
             AffectedPackage.objects.filter(advisory_id__in=chunk).values_list("family", "name")
         )
-    return keys
+    return keys, set(named.values())
 
 
 def finish_run(run: ImportRun, importer: Importer, *, error: str = "") -> None:
@@ -437,9 +430,19 @@ def finish_run(run: ImportRun, importer: Importer, *, error: str = "") -> None:
         run.state = ImportRun.State.SUCCEEDED
     run.finished_at = timezone.now()
     keys = frozenset(totals.keys)
+    changes = IndexChanges(
+        advisory_ids=frozenset(totals.advisory_ids),
+        kev_changed=totals.kev_changed,
+        eol_changed=totals.eol_changed,
+        generation_before=totals.generation_before,
+        generation_after=IndexGeneration.current(),
+        bumps=totals.bumps,
+    )
     with transaction.atomic():
         run.save()
-        if keys:
+        if keys or changes.advisory_ids:
             transaction.on_commit(
-                lambda: advisories_changed.send(sender=Advisory, keys=set(keys), run=run.pk)
+                lambda: advisories_changed.send(
+                    sender=Advisory, keys=set(keys), run=run.pk, changes=changes
+                )
             )

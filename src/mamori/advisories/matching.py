@@ -492,6 +492,10 @@ class AdvisoryIndex:
     def add_kev(self, entry: records.KevEntry) -> None:
         self._kev[entry.cve] = entry
 
+    def replace_kev(self, entries: Iterable[records.KevEntry]) -> None:
+        """Swap in a whole new KEV catalogue (entries may have been removed from it)."""
+        self._kev = {entry.cve: entry for entry in entries}
+
     def keys_for(self, advisory: records.Advisory) -> set[tuple[str, str]]:
         """The (family, name) pairs an advisory is filed under (for re-matching hosts)."""
         return {

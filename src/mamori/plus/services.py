@@ -788,11 +788,15 @@ def fill_from_evidence(user, access: Access, audit_id: int) -> dict[str, dict[st
                 evaluation = None  # an evaluation of an older collection says nothing now
             if evaluation is not None:
                 evaluations.append(evaluation.pk)
+            # The documents as they stand now (vulnerabilities and their checks patched by
+            # re-matches since the upload), in Japanese and with the English findings.
+            document = evaluation.localised_result("ja") if evaluation else None
+            english = evaluation.localised_result("en")["findings"] if evaluation else ()
             for code in testcases.EVIDENCE_CASES:
                 verdict = testcases.judge(
                     code,
-                    evaluation.result if evaluation else None,
-                    findings_en=evaluation.findings_en if evaluation else (),
+                    document,
+                    findings_en=english,
                     collected_at=evidence.collected_at if evaluation else None,
                     now=now,
                     max_age_days=timing.evidence_days,

@@ -17,6 +17,7 @@ import datetime as dt
 import ipaddress
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -346,39 +347,14 @@ def derive(
     enabled = services.get("enabled") if isinstance(services, Mapping) else None
     derived["enabled_service_count"] = len(enabled) if isinstance(enabled, list) else None
 
-    packages = evidence.get("packages")
-    complete = isinstance(packages, Mapping) and packages.get("status") == "ok"
-    derived["packages_complete"] = True if complete else None
-    if not complete:
-        unknown("packages_complete", "packages_incomplete")
-
-    covered = vulnerabilities_complete and vulnerability_ecosystem_known(evidence)
-    derived["vulnerabilities_complete"] = True if covered else None
-    if not vulnerabilities_complete:
-        unknown("vulnerabilities_complete", "no_advisories")
-    elif not covered:
-        unknown("vulnerabilities_complete", "os_not_matched")
-    if vulnerabilities is None:
-        derived["vulnerability_count"] = None
-        derived["overdue_vulnerabilities"] = None
-        derived["kev_overdue"] = None
-        for name in ("vulnerability_count", "overdue_vulnerabilities", "kev_overdue"):
-            unknown(name, "not_matched")
-    else:
-        items = [item for item in vulnerabilities if isinstance(item, Mapping)]
-        derived["vulnerability_count"] = len(items)
-        derived["overdue_vulnerabilities"] = [
-            _vulnerability_fact(item) for item in items if item.get("overdue") is True
-        ]
-        kev_days = settings["kev_patch_days"]
-        derived["kev_overdue"] = [
-            _vulnerability_fact(item)
-            for item in items
-            if item.get("kev") is True
-            and item.get("fixed_version")
-            and _is_number(item.get("days_since_fix"))
-            and item["days_since_fix"] > kev_days
-        ]
+    basis = vulnerability_basis(
+        evidence,
+        matched=vulnerabilities is not None,
+        advisories_cover_release=vulnerabilities_complete,
+    )
+    facts, reasons = derive_vulnerability_facts(basis, vulnerabilities, settings, language)
+    derived.update(facts)
+    why.update(reasons)
     if os_support is None:
         derived["os_support"] = None
         unknown("os_support", "no_lifecycle")
@@ -392,6 +368,199 @@ def derive(
     else:
         derived["software_support"] = [dict(item) for item in software_support]
     return derived, why
+
+
+@dataclass(frozen=True)
+class VulnerabilityBasis:
+    """What, besides the vulnerability list itself, the vulnerability checks read: whether the
+    package list is complete, whether the advisory data covers the host (``ok``, or why not:
+    ``no_advisories``, ``os_not_matched``), and whether matching ran at all. Stored with each
+    evaluation so that a re-match can decide those checks again from the list alone."""
+
+    packages_complete: bool
+    coverage: str
+    matched: bool
+
+
+COVERAGE = ("ok", "no_advisories", "os_not_matched")
+VULNERABILITY_PATHS = (
+    "derived.vulnerability_count",
+    "derived.overdue_vulnerabilities",
+    "derived.kev_overdue",
+)
+# What a vulnerability check may read besides the list: the basis. A check that reads more
+# could not be decided again from stored rows (``vulnerability_checks`` refuses it).
+BASIS_PATHS = ("derived.packages_complete", "derived.vulnerabilities_complete")
+
+
+def vulnerability_basis(
+    evidence: Mapping[str, Any], *, matched: bool, advisories_cover_release: bool
+) -> VulnerabilityBasis:
+    packages = evidence.get("packages")
+    complete = isinstance(packages, Mapping) and packages.get("status") == "ok"
+    if not advisories_cover_release:
+        coverage = "no_advisories"
+    elif not vulnerability_ecosystem_known(evidence):
+        coverage = "os_not_matched"
+    else:
+        coverage = "ok"
+    return VulnerabilityBasis(packages_complete=complete, coverage=coverage, matched=matched)
+
+
+def derive_vulnerability_facts(
+    basis: VulnerabilityBasis,
+    vulnerabilities: Sequence[Mapping[str, Any]] | None,
+    settings: Mapping[str, Any],
+    language: str,
+    total: int | None = None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The ``derived`` facts the vulnerability checks read, and why any of them is null.
+    With ``total``, ``vulnerabilities`` may hold only the overdue and KEV-listed items (the
+    others are only counted)."""
+    derived: dict[str, Any] = {}
+    why: dict[str, str] = {}
+
+    def unknown(name: str, reason: str) -> None:
+        why[f"derived.{name}"] = DERIVED_REASONS[reason][language]
+
+    derived["packages_complete"] = True if basis.packages_complete else None
+    if not basis.packages_complete:
+        unknown("packages_complete", "packages_incomplete")
+    derived["vulnerabilities_complete"] = True if basis.coverage == "ok" else None
+    if basis.coverage != "ok":
+        unknown("vulnerabilities_complete", basis.coverage)
+    if vulnerabilities is None or not basis.matched:
+        for name in ("vulnerability_count", "overdue_vulnerabilities", "kev_overdue"):
+            derived[name] = None
+            unknown(name, "not_matched")
+        return derived, why
+    items = [item for item in vulnerabilities if isinstance(item, Mapping)]
+    derived["vulnerability_count"] = len(items) if total is None else total
+    derived["overdue_vulnerabilities"] = [
+        _vulnerability_fact(item) for item in items if item.get("overdue") is True
+    ]
+    kev_days = settings["kev_patch_days"]
+    derived["kev_overdue"] = [
+        _vulnerability_fact(item)
+        for item in items
+        if item.get("kev") is True
+        and item.get("fixed_version")
+        and _is_number(item.get("days_since_fix"))
+        and item["days_since_fix"] > kev_days
+    ]
+    return derived, why
+
+
+def _check_paths(check: Check) -> set[str]:
+    paths: set[str] = set()
+    for node in (check.condition, check.applies_when):
+        if node is not None:
+            paths.update(rules.paths_of(node))
+    paths.update(spec["path"] for spec in check.facts.values())
+    return paths
+
+
+def _reads_vulnerabilities(path: str) -> bool:
+    return any(path == p or path.startswith((f"{p}.", f"{p}[")) for p in VULNERABILITY_PATHS)
+
+
+def vulnerability_checks(checks: Iterable[Check] | None = None) -> tuple[Check, ...]:
+    """The checks whose outcome depends on the vulnerability list. Each must read nothing but
+    the list and the basis, or a re-match could not decide it again from stored rows."""
+    found = []
+    for check in bundled_checks() if checks is None else checks:
+        paths = _check_paths(check)
+        if not any(_reads_vulnerabilities(path) for path in paths):
+            continue
+        other = sorted(
+            path
+            for path in paths
+            if not _reads_vulnerabilities(path)
+            and not any(path == p or path.startswith(f"{p}.") for p in BASIS_PATHS)
+        )
+        if other:
+            raise ValueError(
+                f"{check.source}: check {check.id} reads the vulnerability list and also "
+                f"{', '.join(other)}; a vulnerability check may read only the list and "
+                f"{', '.join(BASIS_PATHS)}"
+            )
+        found.append(check)
+    return tuple(found)
+
+
+def vulnerability_findings(
+    basis: VulnerabilityBasis,
+    vulnerabilities: Sequence[Mapping[str, Any]] | None,
+    *,
+    settings: Mapping[str, Any],
+    as_of: dt.date,
+    language: str = "ja",
+    checks: Iterable[Check] | None = None,
+    total: int | None = None,
+) -> list[dict[str, Any]]:
+    """The findings of the vulnerability checks alone, exactly as ``evaluate`` writes them for
+    the same list and basis (a re-match and the host page rely on it). ``total``: see
+    ``derive_vulnerability_facts``."""
+    values = effective_settings(settings)
+    derived, why = derive_vulnerability_facts(basis, vulnerabilities, values, language, total)
+    context = Context(document={"derived": derived}, settings=values, as_of=as_of, explanations=why)
+    findings = []
+    for check in vulnerability_checks(checks):
+        finding = _finding(check, context, language)
+        if finding is not None:
+            findings.append(finding)
+    return findings
+
+
+def with_vulnerabilities(
+    result: Mapping[str, Any],
+    vulnerabilities: Sequence[Mapping[str, Any]] | None,
+    basis: VulnerabilityBasis,
+    *,
+    language: str,
+    findings: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """An evaluation document with its vulnerability list replaced: the vulnerability checks'
+    findings decided again, the verdicts and the summary recomputed. ``findings`` are the
+    document's findings in ``language`` when they are stored apart from it."""
+    as_of = dt.date.fromisoformat(result["as_of"])
+    fresh = {
+        finding["check"]: finding
+        for finding in vulnerability_findings(
+            basis,
+            vulnerabilities,
+            settings=result.get("settings") or {},
+            as_of=as_of,
+            language=language,
+        )
+    }
+    order = {check.id: position for position, check in enumerate(bundled_checks())}
+    decided_again = vulnerability_check_ids()
+    kept = [
+        dict(finding)
+        for finding in (result.get("findings") if findings is None else findings) or ()
+        if finding.get("check") not in decided_again
+    ]
+    merged = sorted([*kept, *fresh.values()], key=lambda f: order.get(f["check"], len(order)))
+    not_applicable = [
+        check_id for check_id in result.get("not_applicable") or () if check_id not in decided_again
+    ] + sorted(decided_again - fresh.keys(), key=lambda check_id: order.get(check_id, 0))
+    listed = None if vulnerabilities is None else [dict(item) for item in vulnerabilities]
+    return {
+        **result,
+        "language": language,
+        "controls": control_verdicts(merged),
+        "findings": merged,
+        "not_applicable": not_applicable,
+        "vulnerabilities": listed or [],
+        "summary": _summary(merged, not_applicable, listed),
+    }
+
+
+@lru_cache(maxsize=1)
+def vulnerability_check_ids() -> frozenset[str]:
+    """Ids of the bundled checks that depend on the vulnerability list."""
+    return frozenset(check.id for check in vulnerability_checks())
 
 
 def vulnerability_ecosystem_known(evidence: Mapping[str, Any]) -> bool:

@@ -3,12 +3,18 @@
 A host is known by its organisation and its machine id (``/etc/machine-id``), or by its hostname
 when it has none. Each upload is one ``Evidence`` row, stored once per host and content digest;
 each evaluation of it (on upload, and again when new advisories arrive) is an ``Evaluation`` with
-one ``CheckResult`` row per finding. ``HostPackageKey`` indexes the package names of each host's
-latest evidence so that new advisories re-match only the hosts they can affect.
+one ``CheckResult`` row per finding and one ``Vulnerability`` row per missing fix.
+
+Re-matching works on sets, not on hosts: ``MatchTarget`` is one distinct thing vulnerability
+matching looks up (a source package at one version, with the host's binaries of it), shared by
+every host that has it; ``HostTarget`` says which hosts have which targets in their latest
+evidence. A new advisory is compared with the few targets of its packages, and only the hosts
+holding an affected target have their vulnerability rows and verdicts patched (docs/rematch.md).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 from django.db import models
@@ -203,6 +209,12 @@ class Evaluation(models.Model):
     vulnerabilities = models.PositiveIntegerField(_("vulnerabilities"), default=0)
     overdue_vulnerabilities = models.PositiveIntegerField(_("overdue"), default=0)
     kev_vulnerabilities = models.PositiveIntegerField(_("known exploited"), default=0)
+    # What the vulnerability checks read besides the list (evaluation.VulnerabilityBasis), so
+    # that a re-match decides them again from the rows without the evidence.
+    packages_complete = models.BooleanField(_("package list complete"), default=False)
+    vulnerability_coverage = models.CharField(_("advisory coverage"), max_length=16, default="ok")
+    vulnerabilities_matched = models.BooleanField(_("vulnerabilities matched"), default=False)
+    rematched_at = models.DateTimeField(_("re-matched"), null=True, blank=True)
     # The evaluation document in Japanese, the scheme's default language; the findings' texts
     # in English alongside (same checks, same statuses), so each reader gets their language as
     # it was written at evaluation time.
@@ -226,11 +238,34 @@ class Evaluation(models.Model):
     def passed(self) -> bool:
         return all(verdict == Verdict.PASS for verdict in self.controls.values())
 
+    @property
+    def basis(self):
+        from mamori.verification.evaluation import VulnerabilityBasis
+
+        return VulnerabilityBasis(
+            packages_complete=self.packages_complete,
+            coverage=self.vulnerability_coverage,
+            matched=self.vulnerabilities_matched,
+        )
+
+    def vulnerability_records(self) -> list[dict]:
+        """The vulnerabilities as matching reported them, in report order."""
+        return [row.as_record() for row in self.vulnerability_rows.order_by(*Vulnerability.ORDER)]
+
     def localised_result(self, language: str | None) -> dict:
-        """The result with its findings in ``language`` (Japanese unless English is asked)."""
-        if (language or "ja").startswith("en") and self.findings_en:
-            return {**self.result, "findings": self.findings_en, "language": "en"}
-        return self.result
+        """The evaluation document in ``language`` (Japanese unless English is asked), with
+        its vulnerabilities read from the rows: a re-match patches rows and verdicts, and the
+        vulnerability checks are decided again here from the same rows, as they were then."""
+        from mamori.verification.evaluation import with_vulnerabilities
+
+        english = (language or "ja").startswith("en") and bool(self.findings_en)
+        return with_vulnerabilities(
+            self.result,
+            self.vulnerability_records() if self.vulnerabilities_matched else None,
+            self.basis,
+            language="en" if english else "ja",
+            findings=self.findings_en if english else None,
+        )
 
 
 class CheckResult(models.Model):
@@ -255,23 +290,169 @@ class CheckResult(models.Model):
         return f"{self.check_id} {self.status}"
 
 
-class HostPackageKey(models.Model):
-    """The (family, name) keys that vulnerability matching looks up for a host's latest
-    evidence. New advisories name their keys; this index finds the hosts to re-match."""
+class Vulnerability(models.Model):
+    """One missing fix found in one evaluation: what ``AdvisoryIndex.match_targets`` reports.
+    The facts the checks read are columns; the rest of the record is kept as it came."""
 
-    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="package_keys")
+    ORDER = ("package", "advisory", "installed_version")
+    COLUMNS = (
+        "package",
+        "installed_version",
+        "advisory",
+        "fixed_version",
+        "severity",
+        "cvss",
+        "kev",
+        "fix_published",
+        "days_since_fix",
+        "overdue",
+    )
+    # The order of the record's keys as matching writes them.
+    RECORD_KEYS = (
+        "package",
+        "installed_version",
+        "advisory",
+        "aliases",
+        "summary",
+        "ecosystem",
+        "binaries",
+        "fixed_version",
+        "severity",
+        "cvss",
+        "cvss_vector",
+        "kev",
+        "kev_due_date",
+        "fix_published",
+        "days_since_fix",
+        "overdue",
+    )
+
+    evaluation = models.ForeignKey(
+        Evaluation,
+        on_delete=models.CASCADE,
+        related_name="vulnerability_rows",
+        verbose_name=_("evaluation"),
+    )
+    package = models.TextField(_("package"))
+    installed_version = models.TextField(_("installed version"))
+    advisory = models.CharField(_("advisory"), max_length=255)
+    # None is a fact here ("no fix released", "not rated"), distinct from an empty string.
+    fixed_version = models.TextField(_("fixed version"), null=True, blank=True)  # noqa: DJ001
+    severity = models.CharField(_("severity"), max_length=16, null=True, blank=True)  # noqa: DJ001
+    cvss = models.FloatField(_("CVSS"), null=True, blank=True)
+    kev = models.BooleanField(_("known exploited"), default=False)
+    fix_published = models.DateField(_("fix published"), null=True, blank=True)
+    days_since_fix = models.IntegerField(_("days since fix"), null=True, blank=True)
+    overdue = models.BooleanField(_("overdue"), default=False)
+    extra = models.JSONField(_("more"), default=dict)
+
+    class Meta:
+        verbose_name = _("vulnerability")
+        verbose_name_plural = _("vulnerabilities")
+        indexes = [
+            models.Index(fields=["evaluation", "advisory"]),
+            models.Index(fields=["advisory"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.package} {self.advisory}"
+
+    @classmethod
+    def from_record(cls, evaluation_id: int, record: dict) -> Vulnerability:
+        values = {name: record.get(name) for name in cls.COLUMNS}
+        published = values["fix_published"]
+        values["fix_published"] = dt.date.fromisoformat(published) if published else None
+        values["kev"] = bool(values["kev"])
+        values["overdue"] = bool(values["overdue"])
+        values["advisory"] = str(values["advisory"])[:255]
+        extra = {key: record[key] for key in record if key not in cls.COLUMNS}
+        return cls(evaluation_id=evaluation_id, extra=extra, **values)
+
+    def as_record(self) -> dict:
+        values = {name: getattr(self, name) for name in self.COLUMNS}
+        if values["fix_published"] is not None:
+            values["fix_published"] = values["fix_published"].isoformat()
+        values.update(self.extra or {})
+        ordered = {key: values[key] for key in self.RECORD_KEYS if key in values}
+        ordered.update((key, value) for key, value in values.items() if key not in ordered)
+        return ordered
+
+
+class MatchTarget(models.Model):
+    """One distinct thing vulnerability matching looks up (``matching.Target``): a source
+    package at one version on one OS release, with the binaries a host has of it. Hosts that
+    run the same thing share the row, so a new advisory is compared once per target."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    family = models.CharField(max_length=32)
+    name = models.TextField()
+    version = models.TextField()
+    releases = models.JSONField(default=list)
+    binaries = models.JSONField(default=list)
+    manager = models.CharField(max_length=16, blank=True)
+    also_names = models.JSONField(default=list)
+
+    class Meta:
+        verbose_name = _("match target")
+        verbose_name_plural = _("match targets")
+
+    def __str__(self) -> str:
+        return f"{self.family}/{self.name} {self.version}"
+
+
+class MatchTargetName(models.Model):
+    """The (family, name) keys a target is looked up by: advisories name their keys."""
+
+    target = models.ForeignKey(MatchTarget, on_delete=models.CASCADE, related_name="names")
     family = models.CharField(max_length=32)
     name = models.CharField(max_length=255)
 
     class Meta:
-        verbose_name = _("host package key")
-        verbose_name_plural = _("host package keys")
-        constraints = [
-            models.UniqueConstraint(
-                fields=["host", "family", "name"], name="host_package_key_unique"
-            )
-        ]
+        verbose_name = _("match target name")
+        verbose_name_plural = _("match target names")
         indexes = [models.Index(fields=["family", "name"])]
 
     def __str__(self) -> str:
-        return f"{self.host_id} {self.family}/{self.name}"
+        return f"{self.family}/{self.name}"
+
+
+class HostTarget(models.Model):
+    """A host's latest evidence looks up this target."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="targets")
+    target = models.ForeignKey(MatchTarget, on_delete=models.PROTECT, related_name="hosts")
+
+    class Meta:
+        verbose_name = _("host target")
+        verbose_name_plural = _("host targets")
+        constraints = [
+            models.UniqueConstraint(fields=["host", "target"], name="host_target_unique")
+        ]
+        indexes = [models.Index(fields=["target", "host"])]
+
+    def __str__(self) -> str:
+        return f"{self.host_id} {self.target_id}"
+
+
+class VerdictChange(models.Model):
+    """A control's verdict changed on a host's latest evaluation because advisories changed:
+    the history a patched evaluation keeps."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="verdict_changes")
+    evaluation = models.ForeignKey(
+        Evaluation, on_delete=models.CASCADE, related_name="verdict_changes"
+    )
+    changed_at = models.DateTimeField(_("changed"), default=timezone.now)
+    control = models.CharField(_("control"), max_length=32)
+    before = models.CharField(_("before"), max_length=8, choices=Verdict.choices)
+    after = models.CharField(_("after"), max_length=8, choices=Verdict.choices)
+    advisories = models.JSONField(_("advisories"), default=list)
+
+    class Meta:
+        verbose_name = _("verdict change")
+        verbose_name_plural = _("verdict changes")
+        ordering = ["-changed_at", "-pk"]
+        indexes = [models.Index(fields=["host", "changed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.host_id} {self.control} {self.before}→{self.after}"

@@ -14,10 +14,11 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import time
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mamori.audit.services import record
+from mamori.core.bulk import insert_rows, update_rows
 from mamori.core.errors import MamoriError
 from mamori.verification.models import (
     CONTROLS,
@@ -34,9 +36,13 @@ from mamori.verification.models import (
     Evaluation,
     Evidence,
     Host,
-    HostPackageKey,
+    HostTarget,
+    MatchTarget,
+    MatchTargetName,
     Trigger,
     Verdict,
+    VerdictChange,
+    Vulnerability,
     identity_key,
 )
 
@@ -49,10 +55,11 @@ INFLATE_PIECE = 1024 * 1024
 MAX_DEPTH = 64
 # A clock a little fast is tolerated; a collection claiming to come from tomorrow is not.
 FUTURE_TOLERANCE = dt.timedelta(hours=1)
-# Package names longer than this are clipped in the index (and in look-ups, alike): a
-# clipped name can only make a re-match run for one host too many, never miss one.
-KEY_NAME_LENGTH = HostPackageKey._meta.get_field("name").max_length
+# Package names longer than this are clipped in the name index (and in look-ups, alike): a
+# clipped name can only make a re-match compare one target too many, never miss one.
+KEY_NAME_LENGTH = MatchTargetName._meta.get_field("name").max_length
 KEY_LOOKUP_CHUNK = 500
+ID_CHUNK = 5000
 REMATCH_BATCH = 200
 
 
@@ -394,16 +401,19 @@ def _bundled_settings() -> CatalogueSettings:
 
 @dataclass(frozen=True)
 class Evaluated:
-    """One evaluation: the document (Japanese) and its findings in English."""
+    """One evaluation: the document (Japanese), its findings in English, the vulnerabilities
+    (None when not matched) and what the vulnerability checks read besides them."""
 
     result: dict
     findings_en: list
+    vulnerabilities: list | None = None
+    basis: Any = None
 
 
 def evaluate_evidence(payload: dict, *, as_of: dt.date, catalogue: CatalogueSettings) -> Evaluated:
     """Vulnerabilities and lifecycle from the advisory store, then the five controls."""
     from mamori.advisories.services import assess_evidence
-    from mamori.verification.evaluation import evaluate
+    from mamori.verification.evaluation import evaluate, vulnerability_basis
 
     values = catalogue.values
     try:
@@ -425,6 +435,11 @@ def evaluate_evidence(payload: dict, *, as_of: dt.date, catalogue: CatalogueSett
         }
         result = evaluate(payload, language="ja", **arguments)
         english = evaluate(payload, language="en", **arguments)
+        basis = vulnerability_basis(
+            payload,
+            matched=assessed["vulnerabilities"] is not None,
+            advisories_cover_release=assessed["vulnerabilities_complete"],
+        )
     except MamoriError:
         raise
     except Exception:
@@ -434,7 +449,7 @@ def evaluate_evidence(payload: dict, *, as_of: dt.date, catalogue: CatalogueSett
         raise EvaluationFailed(
             _("The evidence is valid but could not be evaluated; nothing was stored.")
         ) from None
-    return Evaluated(result, english.get("findings", []))
+    return Evaluated(result, english.get("findings", []), assessed["vulnerabilities"], basis)
 
 
 def _verdict(value: Any) -> str:
@@ -444,10 +459,12 @@ def _verdict(value: Any) -> str:
 def _new_evaluation(
     evidence: Evidence, evaluated: Evaluated, *, as_of, catalogue, trigger
 ) -> Evaluation:
-    result = evaluated.result
+    # The vulnerabilities are rows (a re-match patches them), not part of the stored document.
+    result = {key: value for key, value in evaluated.result.items() if key != "vulnerabilities"}
     controls = result.get("controls") or {}
     findings = [item for item in result.get("findings") or [] if isinstance(item, Mapping)]
-    vulnerabilities = [v for v in result.get("vulnerabilities") or [] if isinstance(v, Mapping)]
+    vulnerabilities = [v for v in evaluated.vulnerabilities or [] if isinstance(v, Mapping)]
+    basis = evaluated.basis
     evaluation = Evaluation.objects.create(
         evidence=evidence,
         evaluated_at=timezone.now(),
@@ -458,6 +475,9 @@ def _new_evaluation(
         vulnerabilities=len(vulnerabilities),
         overdue_vulnerabilities=sum(1 for v in vulnerabilities if v.get("overdue")),
         kev_vulnerabilities=sum(1 for v in vulnerabilities if v.get("kev")),
+        packages_complete=basis.packages_complete,
+        vulnerability_coverage=basis.coverage,
+        vulnerabilities_matched=basis.matched,
         result=result,
         findings_en=evaluated.findings_en,
         **{control: _verdict(controls.get(control)) for control in CONTROLS},
@@ -473,29 +493,91 @@ def _new_evaluation(
         )
         for item in findings
     )
+    insert_rows(
+        Vulnerability,
+        [Vulnerability.from_record(evaluation.pk, dict(record)) for record in vulnerabilities],
+    )
     return evaluation
 
 
-def _package_keys(payload: dict) -> set[tuple[str, str]]:
-    from mamori.advisories.matching import package_keys
-
-    return {(family[:32], name[:KEY_NAME_LENGTH]) for family, name in package_keys(payload)}
+# --- The targets of a host: what matching looks up for its latest evidence -------------------
 
 
-def _sync_package_keys(host: Host, keys: set[tuple[str, str]]) -> None:
-    """Make the host's index rows equal ``keys``, touching only the rows that change."""
-    existing = {
-        (family, name): pk
-        for pk, family, name in HostPackageKey.objects.filter(host=host).values_list(
-            "pk", "family", "name"
+def target_digest(target) -> str:
+    """The identity of a ``matching.Target``: every field matching reads."""
+    canonical = json.dumps(
+        [
+            target.family,
+            list(target.releases),
+            target.name,
+            target.version,
+            list(target.binaries),
+            target.manager,
+            list(target.also_names),
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _targets_of(payload: dict) -> dict[str, Any]:
+    from mamori.advisories.matching import host_targets
+
+    return {target_digest(target): target for target in host_targets(payload)}
+
+
+def target_ids(targets: Mapping[str, Any]) -> dict[str, int]:
+    """The ``MatchTarget`` id of each target (by digest), creating the rows that are new."""
+    ids: dict[str, int] = {}
+    digests = list(targets)
+    for start in range(0, len(digests), ID_CHUNK):
+        chunk = digests[start : start + ID_CHUNK]
+        ids.update(MatchTarget.objects.filter(digest__in=chunk).values_list("digest", "pk"))
+    missing = [digest for digest in digests if digest not in ids]
+    if missing:
+        MatchTarget.objects.bulk_create(
+            [
+                MatchTarget(
+                    digest=digest,
+                    family=targets[digest].family[:32],
+                    name=targets[digest].name,
+                    version=targets[digest].version,
+                    releases=list(targets[digest].releases),
+                    binaries=list(targets[digest].binaries),
+                    manager=targets[digest].manager[:16],
+                    also_names=list(targets[digest].also_names),
+                )
+                for digest in missing
+            ],
+            ignore_conflicts=True,  # a concurrent upload may create the same target
         )
-    }
-    gone = [pk for key, pk in existing.items() if key not in keys]
+        created = dict(MatchTarget.objects.filter(digest__in=missing).values_list("digest", "pk"))
+        MatchTargetName.objects.bulk_create(
+            MatchTargetName(target_id=created[digest], family=family, name=name)
+            for digest in missing
+            if digest in created
+            for family, name in sorted(_target_keys(targets[digest]))
+        )
+        ids.update(created)
+    return ids
+
+
+def _target_keys(target) -> set[tuple[str, str]]:
+    return {(target.family[:32], name[:KEY_NAME_LENGTH]) for name in target.names}
+
+
+def _sync_targets(host: Host, targets: Mapping[str, Any]) -> None:
+    """Make the host's target rows those of ``targets``, touching only the rows that change.
+    A target row first created by a concurrent transaction that has not committed yet is
+    waited for by the unique index, so ``target_ids`` always ends with every id."""
+    wanted = set(target_ids(targets).values())
+    existing = dict(HostTarget.objects.filter(host=host).values_list("target_id", "pk"))
+    gone = [pk for target_id, pk in existing.items() if target_id not in wanted]
     if gone:
-        HostPackageKey.objects.filter(pk__in=gone).delete()
-    HostPackageKey.objects.bulk_create(
-        HostPackageKey(host=host, family=family, name=name)
-        for family, name in sorted(keys - existing.keys())
+        HostTarget.objects.filter(pk__in=gone).delete()
+    HostTarget.objects.bulk_create(
+        HostTarget(host=host, target_id=target_id) for target_id in sorted(wanted - existing.keys())
     )
 
 
@@ -564,7 +646,7 @@ def accept_upload(user, token, organisation, raw: bytes | bytearray) -> UploadOu
     as_of = timezone.localdate()
     catalogue = catalogue_settings_for(organisation.pk, as_of)
     evaluated = evaluate_evidence(payload, as_of=as_of, catalogue=catalogue)
-    keys = _package_keys(payload)
+    targets = _targets_of(payload)
     try:
         return _store(
             user,
@@ -577,7 +659,7 @@ def accept_upload(user, token, organisation, raw: bytes | bytearray) -> UploadOu
             evaluated,
             as_of,
             catalogue,
-            keys,
+            targets,
         )
     except IntegrityError:
         # A concurrent upload of the same evidence won the race between our check and insert.
@@ -589,7 +671,7 @@ def accept_upload(user, token, organisation, raw: bytes | bytearray) -> UploadOu
 
 @transaction.atomic
 def _store(
-    user, token, organisation, payload, facts, digest, size, evaluated, as_of, catalogue, keys
+    user, token, organisation, payload, facts, digest, size, evaluated, as_of, catalogue, targets
 ):
     now = timezone.now()
     host, created = Host.objects.get_or_create(
@@ -625,7 +707,7 @@ def _store(
             setattr(host, name, value)
         host.latest_evidence = evidence
         host.latest_evaluation = evaluation
-        _sync_package_keys(host, keys)
+        _sync_targets(host, targets)
     host.last_seen = max(host.last_seen, now)
     host.save()
     record(
@@ -650,22 +732,33 @@ def _store(
 # --- Re-matching after new advisories -------------------------------------------------------
 
 
-def hosts_with_keys(keys: Iterable[tuple[str, str]]) -> list[int]:
-    """Hosts whose latest evidence looks up any of ``keys``: index look-ups, never a scan."""
+def targets_with_keys(keys: Iterable[tuple[str, str]]) -> set[int]:
+    """Targets looked up under any of ``keys``: index look-ups, never a scan."""
     names_by_family: dict[str, set[str]] = defaultdict(set)
     for family, name in keys:
         names_by_family[str(family)[:32]].add(str(name)[:KEY_NAME_LENGTH])
-    host_ids: set[int] = set()
+    found: set[int] = set()
     for family, names in names_by_family.items():
         ordered = sorted(names)
         for start in range(0, len(ordered), KEY_LOOKUP_CHUNK):
             chunk = ordered[start : start + KEY_LOOKUP_CHUNK]
-            host_ids.update(
-                HostPackageKey.objects.filter(family=family, name__in=chunk)
-                .values_list("host_id", flat=True)
-                .distinct()
+            found.update(
+                MatchTargetName.objects.filter(family=family, name__in=chunk).values_list(
+                    "target_id", flat=True
+                )
             )
-    return sorted(host_ids)
+    return found
+
+
+def hosts_with_keys(keys: Iterable[tuple[str, str]]) -> list[int]:
+    """Hosts whose latest evidence looks up any of ``keys``."""
+    return sorted(
+        set(
+            HostTarget.objects.filter(target_id__in=targets_with_keys(keys))
+            .values_list("host_id", flat=True)
+            .distinct()
+        )
+    )
 
 
 def rematch_hosts(host_ids: Iterable[int], today: dt.date | None = None) -> int:
@@ -699,6 +792,451 @@ def rematch_hosts(host_ids: Iterable[int], today: dt.date | None = None) -> int:
             Host.objects.filter(pk=host.pk).update(latest_evaluation=evaluation)
         done += 1
     return done
+
+
+# --- Set-based re-match: patch the vulnerability rows and verdicts ----------------------------
+
+UPDATE_CONTROL = "security_update_management"
+
+
+@dataclass
+class RematchOutcome:
+    """What a set-based re-match did, and where its time went (seconds by step)."""
+
+    advisories: int = 0
+    targets_compared: int = 0
+    targets_affected: int = 0
+    hosts_patched: int = 0
+    verdicts_changed: int = 0
+    hosts_reevaluated: int = 0
+    rows_written: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Clock:
+    def __init__(self, outcome: RematchOutcome):
+        self.outcome = outcome
+        self.last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.outcome.timings[step] = self.outcome.timings.get(step, 0.0) + now - self.last
+        self.last = now
+
+
+def _chunks(values: Iterable, size: int = ID_CHUNK):
+    ordered = sorted(values)
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
+
+
+def _load_targets(ids: Iterable[int]) -> dict[int, Any]:
+    from mamori.advisories.matching import Target
+
+    targets = {}
+    for chunk in _chunks(ids):
+        for (
+            pk,
+            family,
+            releases,
+            name,
+            version,
+            binaries,
+            manager,
+            also,
+        ) in MatchTarget.objects.filter(pk__in=chunk).values_list(
+            "pk", "family", "releases", "name", "version", "binaries", "manager", "also_names"
+        ):
+            targets[pk] = Target(
+                family, tuple(releases), name, version, tuple(binaries), manager, tuple(also)
+            )
+    return targets
+
+
+def _settings_by_version(versions: Iterable[str]) -> dict[str, CatalogueSettings]:
+    """The thresholds each evaluation was made with, by its catalogue version."""
+    from mamori.catalogue.models import Catalogue
+
+    versions = set(versions)
+    found = {
+        version: CatalogueSettings(version, dict(values))
+        for version, values in Catalogue.objects.filter(
+            version__in=[v for v in versions if v]
+        ).values_list("version", "settings")
+    }
+    missing = versions - found.keys()
+    if missing:
+        bundled = _bundled_settings()
+        for version in missing:
+            found[version] = CatalogueSettings(version, bundled.values)
+    return found
+
+
+def _matching_parameters(values: Mapping[str, Any]) -> tuple[int, float]:
+    return int(values.get("patch_days", 14)), float(values.get("cvss_threshold", 7.0))
+
+
+@dataclass(frozen=True)
+class _Latest:
+    host_id: int
+    evaluation_id: int
+    catalogue_version: str
+    as_of: dt.date
+    basis: Any
+    verdict: str
+    failed_checks: int
+
+
+def _latest_evaluations(host_ids: Iterable[int]) -> dict[int, _Latest]:
+    """The latest evaluation of each host, by evaluation id (without its document)."""
+    from mamori.verification.evaluation import VulnerabilityBasis
+
+    latest: dict[int, _Latest] = {}
+    for chunk in _chunks(host_ids):
+        rows = (
+            Host.objects.filter(pk__in=chunk, latest_evaluation__isnull=False)
+            .values_list(
+                "pk",
+                "latest_evaluation_id",
+                "latest_evaluation__catalogue_version",
+                "latest_evaluation__as_of",
+                "latest_evaluation__packages_complete",
+                "latest_evaluation__vulnerability_coverage",
+                "latest_evaluation__vulnerabilities_matched",
+                f"latest_evaluation__{UPDATE_CONTROL}",
+                "latest_evaluation__failed_checks",
+            )
+            .order_by()
+        )
+        for host_id, pk, version, as_of, complete, coverage, matched, verdict, failed in rows:
+            latest[pk] = _Latest(
+                host_id,
+                pk,
+                version,
+                as_of,
+                VulnerabilityBasis(complete, coverage, matched),
+                verdict,
+                failed,
+            )
+    return latest
+
+
+def _needs_full_evaluation(latest: _Latest) -> bool:
+    """Only a full evaluation can tell whether advisories now cover a host that was not
+    matched, or whose OS release had no advisories: the patch keeps the basis as it was."""
+    return not latest.basis.matched or latest.basis.coverage == "no_advisories"
+
+
+def rematch_advisories(advisory_ids: Iterable[str], today: dt.date | None = None) -> RematchOutcome:
+    """Re-match the fleet after these advisories were added, changed or withdrawn (their
+    current state is in the index): compare them with the distinct targets of their packages,
+    then patch the vulnerability rows and the update-management verdict of the hosts that hold
+    an affected target or had a finding of them — in one transaction."""
+    from mamori.advisories.services import load_index
+
+    outcome = RematchOutcome()
+    clock = _Clock(outcome)
+    as_of = today or timezone.localdate()
+    ids = frozenset(str(advisory_id) for advisory_id in advisory_ids)
+    outcome.advisories = len(ids)
+    if not ids:
+        return outcome
+    index = load_index()
+    clock.lap("index")
+    keys: set[tuple[str, str]] = set()
+    for advisory_id in ids:
+        advisory = index.get(advisory_id)
+        if advisory is not None:
+            keys |= index.keys_for(advisory)
+    candidates = _load_targets(targets_with_keys(keys))
+    outcome.targets_compared = len(candidates)
+    affected = {
+        pk
+        for pk, target in candidates.items()
+        if any(found["advisory"] in ids for found in index.match_targets([target], as_of=as_of))
+    }
+    outcome.targets_affected = len(affected)
+    clock.lap("compare")
+
+    holders: dict[int, set[int]] = defaultdict(set)
+    for chunk in _chunks(affected):
+        for host_id, target_id in HostTarget.objects.filter(target_id__in=chunk).values_list(
+            "host_id", "target_id"
+        ):
+            holders[host_id].add(target_id)
+    # Hosts that had a finding of these advisories lose or change it.
+    latest_ids = Host.objects.filter(latest_evaluation__isnull=False).values("latest_evaluation")
+    had = set()
+    for chunk in _chunks(ids, KEY_LOOKUP_CHUNK):
+        had.update(
+            Vulnerability.objects.filter(advisory__in=chunk, evaluation_id__in=latest_ids)
+            .values_list("evaluation__evidence__host_id", flat=True)
+            .distinct()
+        )
+    # Hosts not matched before, or without advisories for their release: fully, if the
+    # advisories concern one of their packages.
+    unmatched = set()
+    for chunk in _chunks(candidates):
+        unmatched.update(
+            HostTarget.objects.filter(target_id__in=chunk)
+            .filter(
+                Q(host__latest_evaluation__vulnerabilities_matched=False)
+                | Q(host__latest_evaluation__vulnerability_coverage="no_advisories")
+            )
+            .values_list("host_id", flat=True)
+            .distinct()
+        )
+    latest = _latest_evaluations(set(holders) | had | unmatched)
+    clock.lap("hosts")
+    full = sorted({item.host_id for item in latest.values() if _needs_full_evaluation(item)})
+    patch = {pk: item for pk, item in latest.items() if not _needs_full_evaluation(item)}
+    if full:
+        outcome.hosts_reevaluated = rematch_hosts(full, as_of)
+        clock.lap("full evaluations")
+
+    settings = _settings_by_version(item.catalogue_version for item in patch.values())
+    records: dict[tuple, list[dict]] = {}
+    new_rows: dict[int, list[dict]] = {}
+    for pk, item in patch.items():
+        held = frozenset(holders.get(item.host_id, ()))
+        group = (held, item.catalogue_version)
+        if group not in records:
+            patch_days, threshold = _matching_parameters(settings[item.catalogue_version].values)
+            records[group] = [
+                found
+                for found in index.match_targets(
+                    [candidates[target_id] for target_id in sorted(held)],
+                    as_of=as_of,
+                    patch_days=patch_days,
+                    cvss_threshold=threshold,
+                )
+                if found["advisory"] in ids
+            ]
+        new_rows[pk] = records[group]
+    clock.lap("match")
+    _patch(patch, new_rows, settings, replacing=ids, outcome=outcome, clock=clock)
+    return outcome
+
+
+def rematch_all(today: dt.date | None = None) -> RematchOutcome:
+    """Re-match every host's latest evaluation against the whole index, once per distinct
+    target instead of once per host (after a bulk import or a first import)."""
+    from mamori.advisories.services import load_index
+
+    outcome = RematchOutcome()
+    clock = _Clock(outcome)
+    as_of = today or timezone.localdate()
+    index = load_index()
+    clock.lap("index")
+    used = HostTarget.objects.values("target_id")
+    targets = _load_targets(MatchTarget.objects.filter(pk__in=used).values_list("pk", flat=True))
+    outcome.targets_compared = len(targets)
+    affected = {pk for pk, target in targets.items() if index.match_targets([target], as_of=as_of)}
+    outcome.targets_affected = len(affected)
+    clock.lap("compare")
+    holders: dict[int, set[int]] = defaultdict(set)
+    for chunk in _chunks(affected):
+        for host_id, target_id in HostTarget.objects.filter(target_id__in=chunk).values_list(
+            "host_id", "target_id"
+        ):
+            holders[host_id].add(target_id)
+    latest = _latest_evaluations(Host.objects.values_list("pk", flat=True))
+    clock.lap("hosts")
+    full = sorted({item.host_id for item in latest.values() if _needs_full_evaluation(item)})
+    patch = {pk: item for pk, item in latest.items() if not _needs_full_evaluation(item)}
+    if full:
+        outcome.hosts_reevaluated = rematch_hosts(full, as_of)
+        clock.lap("full evaluations")
+    settings = _settings_by_version(item.catalogue_version for item in patch.values())
+    records: dict[tuple, list[dict]] = {}
+    new_rows: dict[int, list[dict]] = {}
+    for pk, item in patch.items():
+        held = frozenset(holders.get(item.host_id, ()))
+        group = (held, item.catalogue_version)
+        if group not in records:
+            patch_days, threshold = _matching_parameters(settings[item.catalogue_version].values)
+            records[group] = index.match_targets(
+                [targets[target_id] for target_id in sorted(held)],
+                as_of=as_of,
+                patch_days=patch_days,
+                cvss_threshold=threshold,
+            )
+        new_rows[pk] = records[group]
+    clock.lap("match")
+    _patch(patch, new_rows, settings, replacing=None, outcome=outcome, clock=clock)
+    return outcome
+
+
+def _fact_key(row: Mapping[str, Any]) -> tuple:
+    return tuple(row[name] for name in Vulnerability.COLUMNS)
+
+
+@transaction.atomic
+def _patch(
+    patch: Mapping[int, _Latest],
+    new_rows: Mapping[int, list[dict]],
+    settings: Mapping[str, CatalogueSettings],
+    *,
+    replacing: frozenset[str] | None,
+    outcome: RematchOutcome,
+    clock: _Clock,
+) -> None:
+    """Replace the vulnerability rows of these evaluations (those of ``replacing`` advisories,
+    or all), then decide the vulnerability checks again from the rows and patch the check rows,
+    the update-management verdict and the counters. Evaluations not named keep everything."""
+    from mamori.verification.evaluation import (
+        control_verdicts,
+        vulnerability_check_ids,
+        vulnerability_findings,
+    )
+
+    if not patch:
+        return
+    evaluation_ids = sorted(patch)
+    for chunk in _chunks(evaluation_ids):
+        rows = Vulnerability.objects.filter(evaluation_id__in=chunk)
+        if replacing is not None:
+            for advisories in _chunks(replacing, KEY_LOOKUP_CHUNK):
+                rows.filter(advisory__in=advisories).delete()
+        else:
+            rows.delete()
+    written = [
+        Vulnerability.from_record(pk, dict(record))
+        for pk in evaluation_ids
+        for record in new_rows.get(pk, ())
+    ]
+    insert_rows(Vulnerability, written)
+    outcome.rows_written = len(written)
+    clock.lap("write rows")
+
+    # What the checks read: the count, and the overdue and KEV-listed rows in report order.
+    totals: dict[int, int] = defaultdict(int)
+    overdue: dict[int, int] = defaultdict(int)
+    kev: dict[int, int] = defaultdict(int)
+    relevant: dict[int, list[dict]] = defaultdict(list)
+    for chunk in _chunks(evaluation_ids):
+        for row in (
+            Vulnerability.objects.filter(evaluation_id__in=chunk)
+            .values("evaluation_id", "overdue", "kev")
+            .annotate(count=Count("pk"))
+            .order_by()
+        ):
+            totals[row["evaluation_id"]] += row["count"]
+            if row["overdue"]:
+                overdue[row["evaluation_id"]] += row["count"]
+            if row["kev"]:
+                kev[row["evaluation_id"]] += row["count"]
+        for row in (
+            Vulnerability.objects.filter(evaluation_id__in=chunk)
+            .filter(Q(overdue=True) | Q(kev=True))
+            .values("evaluation_id", *Vulnerability.COLUMNS)
+            .order_by("evaluation_id", *Vulnerability.ORDER)
+        ):
+            item = dict(row)
+            evaluation_id = item.pop("evaluation_id")
+            if item["fix_published"] is not None:
+                item["fix_published"] = item["fix_published"].isoformat()
+            relevant[evaluation_id].append(item)
+    checks: dict[int, dict[str, tuple[int, str]]] = defaultdict(dict)
+    for chunk in _chunks(evaluation_ids):
+        for pk, evaluation_id, check_id, status in CheckResult.objects.filter(
+            evaluation_id__in=chunk, control=UPDATE_CONTROL
+        ).values_list("pk", "evaluation_id", "check_id", "status"):
+            checks[evaluation_id][check_id] = (pk, status)
+    clock.lap("read rows")
+
+    decided_again = vulnerability_check_ids()
+    decided: dict[tuple, list[dict]] = {}
+    now = timezone.now()
+    evaluation_updates = []
+    check_updates = []
+    check_inserts = []
+    changes = []
+    for pk in evaluation_ids:
+        item = patch[pk]
+        values = settings[item.catalogue_version].values
+        items = relevant.get(pk, [])
+        key = (
+            item.basis,
+            totals.get(pk, 0),
+            tuple(_fact_key(row) for row in items),
+            item.catalogue_version,
+            item.as_of,
+        )
+        findings = decided.get(key)
+        if findings is None:
+            findings = decided[key] = vulnerability_findings(
+                item.basis, items, settings=values, as_of=item.as_of, total=totals.get(pk, 0)
+            )
+        stored = checks.get(pk, {})
+        statuses = [
+            {"control": UPDATE_CONTROL, "status": status}
+            for check_id, (_row, status) in stored.items()
+            if check_id not in decided_again
+        ] + [{"control": finding["control"], "status": finding["status"]} for finding in findings]
+        verdict = control_verdicts(statuses)[UPDATE_CONTROL]
+        failed = (
+            item.failed_checks
+            - sum(
+                1
+                for check_id, (_row, status) in stored.items()
+                if check_id in decided_again and status == "fail"
+            )
+            + sum(1 for finding in findings if finding["status"] == "fail")
+        )
+        for finding in findings:
+            row = stored.get(finding["check"])
+            if row is None:
+                check_inserts.append(
+                    CheckResult(
+                        evaluation_id=pk,
+                        check_id=finding["check"][:32],
+                        control=finding["control"][:32],
+                        status=finding["status"],
+                        severity=str(finding.get("severity") or "")[:16],
+                        detail=finding["detail"],
+                    )
+                )
+            else:
+                check_updates.append((row[0], finding["status"], finding["detail"]))
+        evaluation_updates.append(
+            (pk, verdict, totals.get(pk, 0), overdue.get(pk, 0), kev.get(pk, 0), failed, now)
+        )
+        if verdict != item.verdict:
+            changes.append(
+                VerdictChange(
+                    host_id=item.host_id,
+                    evaluation_id=pk,
+                    changed_at=now,
+                    control=UPDATE_CONTROL,
+                    before=item.verdict,
+                    after=verdict,
+                    # The advisories found now, or (a withdrawal) those that were replaced.
+                    advisories=sorted(
+                        {record["advisory"] for record in new_rows.get(pk, ())} or (replacing or ())
+                    )[:50],
+                )
+            )
+    clock.lap("decide")
+    update_rows(
+        Evaluation,
+        [
+            UPDATE_CONTROL,
+            "vulnerabilities",
+            "overdue_vulnerabilities",
+            "kev_vulnerabilities",
+            "failed_checks",
+            "rematched_at",
+        ],
+        evaluation_updates,
+    )
+    update_rows(CheckResult, ["status", "detail"], check_updates)
+    if check_inserts:
+        CheckResult.objects.bulk_create(check_inserts)
+    insert_rows(VerdictChange, changes)
+    outcome.hosts_patched = len(evaluation_updates)
+    outcome.verdicts_changed = len(changes)
+    clock.lap("update")
 
 
 # --- Continuous assurance --------------------------------------------------------------------

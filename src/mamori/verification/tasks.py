@@ -1,39 +1,110 @@
-"""Background work for verification: re-matching hosts when advisories change.
+"""Background work for verification: re-matching the fleet when advisories change.
 
-An advisory import sends ``advisories_changed(keys={(family, name), ...})`` after it commits.
-``rematch_for_keys`` finds, through the ``HostPackageKey`` index, the hosts whose latest evidence
-has one of those packages, and queues them in batches; ``rematch_hosts`` evaluates each batch
-again. Embedded (no broker) both run in-process; on Redis the batches spread over the workers.
+An advisory import sends ``advisories_changed(keys=..., changes=IndexChanges(...))`` after it
+commits. ``rematch_advisories`` brings the process's advisory index up to date (in place when
+it is exactly one import behind), compares the changed advisories with the distinct package
+versions of the fleet and patches the hosts that hold an affected one, in one transaction
+(``services.rematch_advisories``). An import that changed more advisories than
+``FULL_REMATCH_ABOVE`` re-matches everything, set-based (``services.rematch_all``). Embedded (no
+broker) the task runs in-process; on Redis a worker runs it.
 """
 
 from __future__ import annotations
 
 import logging
 
+from mamori.advisories.signals import IndexChanges
 from mamori.celery import app
 from mamori.verification import services
 
 log = logging.getLogger(__name__)
 
+# Above this many changed advisories, comparing each with its packages' targets costs more
+# than matching every target once against the whole index.
+FULL_REMATCH_ABOVE = 2000
 
-@app.task(name="mamori.verification.tasks.rematch_for_keys")
-def rematch_for_keys(keys: list[list[str]]) -> int:
-    """Queue a re-match of every host affected by advisories for these (family, name) keys;
-    returns how many hosts were queued."""
-    host_ids = services.hosts_with_keys((family, name) for family, name in keys)
-    for start in range(0, len(host_ids), services.REMATCH_BATCH):
-        rematch_hosts.delay(host_ids[start : start + services.REMATCH_BATCH])
-    log.info("re-match: %d package keys, %d hosts queued", len(keys), len(host_ids))
-    return len(host_ids)
+
+def _changes_from(payload: dict | None) -> IndexChanges | None:
+    if not payload:
+        return None
+    return IndexChanges(
+        advisory_ids=frozenset(payload.get("advisory_ids") or ()),
+        kev_changed=bool(payload.get("kev_changed")),
+        eol_changed=bool(payload.get("eol_changed")),
+        generation_before=_generation(payload.get("generation_before")),
+        generation_after=_generation(payload.get("generation_after")) or (0, None),
+        bumps=int(payload.get("bumps") or 0),
+    )
+
+
+def _generation(value) -> tuple | None:
+    if not value:
+        return None
+    number, token = value
+    return (int(number), _uuid(token))
+
+
+def _uuid(token):
+    import uuid
+
+    return uuid.UUID(str(token)) if token else None
+
+
+def _payload(changes: IndexChanges) -> dict:
+    def generation(value):
+        return None if value is None else [value[0], str(value[1]) if value[1] else None]
+
+    return {
+        "advisory_ids": sorted(changes.advisory_ids),
+        "kev_changed": changes.kev_changed,
+        "eol_changed": changes.eol_changed,
+        "generation_before": generation(changes.generation_before),
+        "generation_after": generation(changes.generation_after),
+        "bumps": changes.bumps,
+    }
+
+
+@app.task(name="mamori.verification.tasks.rematch_advisories")
+def rematch_advisories(changes: dict) -> dict:
+    """Re-match after one import run; returns what it did (counts and timings)."""
+    from mamori.advisories.services import apply_changes
+
+    parsed = _changes_from(changes)
+    in_place = apply_changes(parsed) if parsed is not None else False
+    if parsed is None or len(parsed.advisory_ids) > FULL_REMATCH_ABOVE:
+        outcome = services.rematch_all()
+    else:
+        outcome = services.rematch_advisories(parsed.advisory_ids)
+    log.info(
+        "re-match: %d advisories, %d of %d targets affected, %d hosts patched (%d verdicts "
+        "changed), %d evaluated in full; index updated in place: %s",
+        outcome.advisories,
+        outcome.targets_affected,
+        outcome.targets_compared,
+        outcome.hosts_patched,
+        outcome.verdicts_changed,
+        outcome.hosts_reevaluated,
+        in_place,
+    )
+    return {
+        "advisories": outcome.advisories,
+        "targets_compared": outcome.targets_compared,
+        "targets_affected": outcome.targets_affected,
+        "hosts_patched": outcome.hosts_patched,
+        "verdicts_changed": outcome.verdicts_changed,
+        "hosts_reevaluated": outcome.hosts_reevaluated,
+        "index_in_place": in_place,
+    }
 
 
 @app.task(name="mamori.verification.tasks.rematch_hosts")
 def rematch_hosts(host_ids: list[int]) -> int:
+    """Evaluate these hosts' latest evidence again in full (checks or settings changed)."""
     return services.rematch_hosts(host_ids)
 
 
-def on_advisories_changed(sender=None, keys=(), **_kwargs) -> None:
+def on_advisories_changed(sender=None, keys=(), changes=None, **_kwargs) -> None:
     """Receiver of ``advisories_changed`` (sent after the import's transaction committed)."""
-    if not keys:
+    if changes is None and not keys:
         return
-    rematch_for_keys.delay(sorted([str(family), str(name)] for family, name in keys))
+    rematch_advisories.delay(_payload(changes) if changes is not None else None)

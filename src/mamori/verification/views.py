@@ -187,9 +187,20 @@ def host_detail(request, pk: int):
             "findings": _findings(result),
             "overdue": _overdue(result),
             "history": _history(host),
+            "verdict_changes": _verdict_changes(evaluation),
             "can_change_scope": permissions.can_change_scope(access, host),
         },
     )
+
+
+def _verdict_changes(evaluation, limit: int = 20) -> list:
+    """How new advisories changed the latest evaluation's verdicts, newest first."""
+    if evaluation is None:
+        return []
+    changes = list(evaluation.verdict_changes.order_by("-changed_at", "-pk")[:limit])
+    for change in changes:
+        change.control_label = CONTROL_LABELS.get(change.control, change.control)
+    return changes
 
 
 @login_required
