@@ -20,7 +20,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-ipaexfont-gothic gettext
 TEST_PACKAGES := $(RUN_PACKAGES) chromium rpm lynis debsecan
 
-.PHONY: install run test lint check-django test-sqlite test-postgres sysdeps-run sysdeps-test services bench agent
+.PHONY: install run test lint check-django test-sqlite test-postgres sysdeps-run sysdeps-test services bench agent \
+	bench-matching bench-import bench-fleet bench-lynis
 
 install: $(STAMP) $(MO)
 
@@ -100,6 +101,24 @@ BENCH_ARGS ?=
 bench: install services
 	$(TEST_ENV) MAMORI_VAR_DIR=var/bench DATABASE_URL=postgres://postgres@127.0.0.1:5432/mamori_bench \
 		$(BIN)/python bench/scheme_core.py $(BENCH_ARGS)
+
+# Technical verification (bench/README.md): matching and debsecan side by side (no database),
+# importing 100,000 OSV records, the 10,000-host fleet re-match (15 minutes; drops and recreates
+# mamori_bench_fleet) and the Lynis comparison (as root).
+bench-matching: install sysdeps-test
+	$(BIN)/python bench/matching.py
+	$(BIN)/python bench/debsecan_compare.py
+
+bench-import: install services
+	$(TEST_ENV) MAMORI_VAR_DIR=var/bench-adv/var DATABASE_URL=postgres://postgres@127.0.0.1:5432/mamori_bench_adv \
+		$(BIN)/python bench/advisories_import.py
+
+bench-fleet: install services
+	$(TEST_ENV) MAMORI_VAR_DIR=var/bench-fleet/var DATABASE_URL=postgres://postgres@127.0.0.1:5432/mamori_bench_fleet \
+		$(BIN)/python bench/fleet_rematch.py $(BENCH_ARGS)
+
+bench-lynis: install sysdeps-test
+	$(BIN)/python bench/lynis_compare.py
 
 # The host agent as one file to copy onto a host (Python >= 3.9, standard library only):
 # `python3 mamori-agent.pyz collect`. Built from a temporary copy of src/mamori_agent with the

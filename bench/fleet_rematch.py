@@ -15,24 +15,25 @@ Builds ``mamori_bench_fleet`` (dropped and recreated, so the name must contain "
    ``evaluate_evidence`` and written with COPY in the shape ``accept_upload`` stores (checked
    field by field against an uploaded twin).
 
-Then it measures, with the real signal → task path (Celery eager, as embedded):
+Then it measures, with the real signal → task path (Celery eager, as embedded), the set-based
+re-match of docs/rematch.md:
 
 (a) one new openssl advisory (fixed above what ~30 % of hosts run) imported with the importer:
-    time from the import's commit to every affected host re-evaluated, split into host
-    selection (``HostPackageKey``), index rebuild, evaluation, storage and the rest; hosts
-    selected against hosts actually affected;
-(b) ``rematch_hosts`` of every host: wall time and hosts/s;
+    time from the import's commit to every affected host patched, split by step (index update,
+    comparing the advisory with the distinct targets, finding the hosts, matching, writing the
+    rows, reading them back, deciding the checks, updating); hosts patched against hosts the
+    generator made vulnerable;
+(b) ``rematch_all``: every host re-matched against the whole index, once per distinct target;
 (c) as (a) for a postgresql-15 advisory (a package only database servers have);
 
-and the micro-measurements docs/rematch.md builds its design on. Figures are printed and written
-to ``bench/results/fleet_rematch.json``. Run it as bench/README.md says.
+and, with ``--micro``, the micro-measurements the design was built on. Figures are printed and
+written to ``bench/results/fleet_rematch.json``. Run it as bench/README.md says.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import functools
 import hashlib
 import json
 import multiprocessing
@@ -432,7 +433,10 @@ class Prepared:
     findings_en: list
     as_of: dt.date
     catalogue_version: str
-    keys: set
+    targets: dict
+    vulnerabilities: list
+    basis: object
+    kev_days: float
 
 
 _worker_catalogue = None
@@ -441,6 +445,7 @@ _worker_catalogue = None
 def _prepare(job: tuple[int, dict]) -> Prepared:
     """Parse, digest and evaluate one evidence as ``accept_upload`` does (in a worker)."""
     from mamori.verification import services
+    from mamori.verification.evaluation import effective_settings
 
     organisation_id, payload = job
     raw = json.dumps(payload, ensure_ascii=False).encode("utf-8")
@@ -456,11 +461,14 @@ def _prepare(job: tuple[int, dict]) -> Prepared:
         facts,
         digest,
         size,
-        evaluated.result,
+        {key: value for key, value in evaluated.result.items() if key != "vulnerabilities"},
         evaluated.findings_en,
         as_of,
         catalogue.version,
-        services._package_keys(parsed),
+        services._targets_of(parsed),
+        [dict(item) for item in evaluated.vulnerabilities or ()],
+        evaluated.basis,
+        effective_settings(catalogue.values)["kev_patch_days"],
     )
 
 
@@ -522,6 +530,10 @@ class CopyWriter:
             "vulnerabilities",
             "overdue_vulnerabilities",
             "kev_vulnerabilities",
+            "kev_overdue_vulnerabilities",
+            "packages_complete",
+            "vulnerability_coverage",
+            "vulnerabilities_matched",
             "result",
             "findings_en",
         ]
@@ -532,14 +544,18 @@ class CopyWriter:
 
         from mamori.audit.services import record
         from mamori.verification import services
+        from mamori.verification.evaluation import is_kev_overdue, vulnerability_check_ids
         from mamori.verification.models import (
             CheckResult,
             Evaluation,
             Evidence,
             Host,
-            HostPackageKey,
+            HostTarget,
             Trigger,
+            Vulnerability,
         )
+
+        from_rows = vulnerability_check_ids()
 
         def dumps(value) -> str:
             return json.dumps(value, ensure_ascii=False)
@@ -554,7 +570,17 @@ class CopyWriter:
                         [model._meta.db_table, len(prepared)],
                     )
                     ids[model] = [row[0] for row in cursor.fetchall()]
-            hosts, evidence, evaluations, checks, keys = [], [], [], [], []
+            hosts, evidence, evaluations, checks, host_targets, vulnerabilities = (
+                [],
+                [],
+                [],
+                [],
+                [],
+                [],
+            )
+            target_ids = services.target_ids(
+                {digest: t for item in prepared for digest, t in item.targets.items()}
+            )
             for index, item in enumerate(prepared):
                 now = timezone.now()
                 host_id, evidence_id = ids[Host][index], ids[Evidence][index]
@@ -595,9 +621,7 @@ class CopyWriter:
                 result = item.result
                 controls = result.get("controls") or {}
                 findings = [f for f in result.get("findings") or [] if isinstance(f, dict)]
-                vulnerabilities = [
-                    v for v in result.get("vulnerabilities") or [] if isinstance(v, dict)
-                ]
+                found = item.vulnerabilities
                 evaluations.append(
                     [
                         evaluation_id,
@@ -608,9 +632,13 @@ class CopyWriter:
                         Trigger.UPLOAD.value,
                         *(services._verdict(controls.get(c)) for c in self.controls),
                         sum(1 for f in findings if f.get("status") == "fail"),
-                        len(vulnerabilities),
-                        sum(1 for v in vulnerabilities if v.get("overdue")),
-                        sum(1 for v in vulnerabilities if v.get("kev")),
+                        len(found),
+                        sum(1 for v in found if v.get("overdue")),
+                        sum(1 for v in found if v.get("kev")),
+                        sum(1 for v in found if is_kev_overdue(v, item.kev_days)),
+                        item.basis.packages_complete,
+                        item.basis.coverage,
+                        item.basis.matched,
                         dumps(result),
                         dumps(item.findings_en),
                     ]
@@ -622,11 +650,20 @@ class CopyWriter:
                         str(f.get("control", ""))[:32],
                         str(f.get("status", ""))[:8],
                         str(f.get("severity") or "")[:16],
-                        str(f.get("detail") or ""),
+                        "" if f.get("check") in from_rows else str(f.get("detail") or ""),
                     ]
                     for f in findings
                 )
-                keys.extend([host_id, family, name] for family, name in sorted(item.keys))
+                host_targets.extend(
+                    [host_id, target_ids[digest]] for digest in sorted(item.targets)
+                )
+                for vulnerability in found:
+                    row = Vulnerability.from_record(evaluation_id, vulnerability)
+                    vulnerabilities.append(
+                        [evaluation_id]
+                        + [getattr(row, name) for name in Vulnerability.COLUMNS]
+                        + [dumps(row.extra)]
+                    )
             copy_rows(Host, self.HOST, iter(hosts))
             copy_rows(Evidence, self.EVIDENCE, iter(evidence))
             copy_rows(Evaluation, self.evaluation_fields, iter(evaluations))
@@ -635,7 +672,12 @@ class CopyWriter:
                 ["evaluation", "check_id", "control", "status", "severity", "detail"],
                 iter(checks),
             )
-            copy_rows(HostPackageKey, ["host", "family", "name"], iter(keys))
+            copy_rows(HostTarget, ["host", "target"], iter(host_targets))
+            copy_rows(
+                Vulnerability,
+                ["evaluation", *Vulnerability.COLUMNS, "extra"],
+                iter(vulnerabilities),
+            )
             # The audit entry through the real function: it extends the hash chain.
             for index, item in enumerate(prepared):
                 stored = Evidence(pk=ids[Evidence][index])
@@ -749,7 +791,14 @@ def compare_copy_with_upload(plan: HostPlan, organisations: list) -> dict:
     from mamori.audit.models import AuditEvent
     from mamori.organisations.models import Category, Organisation
     from mamori.verification import services
-    from mamori.verification.models import CheckResult, Evaluation, Evidence, Host, HostPackageKey
+    from mamori.verification.models import (
+        CheckResult,
+        Evaluation,
+        Evidence,
+        Host,
+        HostTarget,
+        Vulnerability,
+    )
 
     real = upload(organisations[0], plan.payload)
     scratch = Organisation.objects.create(
@@ -815,12 +864,22 @@ def compare_copy_with_upload(plan: HostPlan, organisations: list) -> dict:
         ],
     )
     same(
-        "package keys",
+        "targets",
         *[
-            sorted(HostPackageKey.objects.filter(host=h).values_list("family", "name"))
+            sorted(HostTarget.objects.filter(host=h).values_list("target__digest", flat=True))
             for h in hosts
         ],
     )
+    same(
+        "vulnerability rows",
+        *[
+            sorted(
+                (json.dumps(record, sort_keys=True) for record in e.vulnerability_records()),
+            )
+            for e in evaluations
+        ],
+    )
+    same("documents", *[without_clock(e.localised_result("ja")) for e in evaluations])
     audits = [
         AuditEvent.objects.get(
             action="evidence.uploaded", object_type="verification.evidence", object_id=str(e.pk)
@@ -844,7 +903,8 @@ def compare_copy_with_upload(plan: HostPlan, organisations: list) -> dict:
         "fields_compared": sorted(host_rows[0]) + sorted(row(evidence[0])),
         "differences": differences,
         "evaluation_result_keys_that_differ": result_keys,
-        "package_keys": HostPackageKey.objects.filter(host=real.host).count(),
+        "targets": HostTarget.objects.filter(host=real.host).count(),
+        "vulnerability_rows": Vulnerability.objects.filter(evaluation=evaluations[0]).count(),
         "check_rows": CheckResult.objects.filter(evaluation=evaluations[0]).count(),
     }
     # The audit trail is append-only: the scratch host's entry stays (it names a deleted row).
@@ -857,41 +917,16 @@ def compare_copy_with_upload(plan: HostPlan, organisations: list) -> dict:
 
 
 class Timers:
-    """Wraps the functions the re-match path calls (in this process only) to time each part."""
+    """Times the re-match in this process: the import's commit (the signal is sent after it)
+    to the end of the re-match it triggers, and the outcome ``services`` reports by step."""
 
     def __init__(self) -> None:
-        self.seconds: Counter = Counter()
-        self.calls: Counter = Counter()
-        self.slow_index_builds: list[float] = []
         self.commit_at: float | None = None
         self.done_at: float | None = None
+        self.outcomes: list = []
         self._undo: list[Callable[[], None]] = []
 
-    def wrap(self, owner, name: str, label: str) -> None:
-        original = getattr(owner, name)
-        had_own = name in vars(owner)
-
-        @functools.wraps(original)
-        def timed(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return original(*args, **kwargs)
-            finally:
-                took = time.perf_counter() - started
-                self.seconds[label] += took
-                self.calls[label] += 1
-                if label == "index" and took > 0.05:
-                    self.slow_index_builds.append(round(took, 3))
-
-        setattr(owner, name, timed)
-        self._undo.append(
-            (lambda: setattr(owner, name, original)) if had_own else (lambda: delattr(owner, name))
-        )
-
     def __enter__(self) -> Timers:
-        from django.db.models import JSONField
-
-        from mamori.advisories import services as advisory_services
         from mamori.advisories.signals import advisories_changed
         from mamori.verification import services
 
@@ -906,90 +941,100 @@ class Timers:
 
         advisories_changed.send = send
         self._undo.append(lambda: delattr(advisories_changed, "send"))
-        self.wrap(services, "hosts_with_keys", "selection")
-        self.wrap(services, "rematch_hosts", "rematch")
-        self.wrap(services, "evaluate_evidence", "evaluation")
-        self.wrap(advisory_services, "_current", "index")
-        self.wrap(advisory_services, "match_evidence", "matching")
-        self.wrap(services, "_new_evaluation", "storage")
-        # Reading each host's evidence document back from the database (part of "other").
-        self.wrap(JSONField, "from_db_value", "json_decode")
+        for name in ("rematch_advisories", "rematch_all"):
+            original = getattr(services, name)
+
+            def recorded(*args, _original=original, **kwargs):
+                outcome = _original(*args, **kwargs)
+                self.outcomes.append(outcome)
+                return outcome
+
+            setattr(services, name, recorded)
+            self._undo.append(
+                lambda name=name, original=original: setattr(services, name, original)
+            )
         return self
 
     def __exit__(self, *exc) -> None:
         for undo in reversed(self._undo):
             undo()
 
-    def split(self) -> dict:
-        s = self.seconds
-        rebuild = sum(self.slow_index_builds)
-        evaluation = s["evaluation"] - rebuild
-        return {
-            "host_selection_s": round(s["selection"], 3),
-            "index_rebuild_s": round(rebuild, 3),
-            "evaluation_s": round(evaluation, 3),
-            "of_which_matching_s": round(s["matching"], 3),
-            "storage_s": round(s["storage"], 3),
-            "other_s": round(s["rematch"] - s["evaluation"] - s["storage"], 3),
-            "of_which_evidence_json_decoding_s": round(s["json_decode"], 3),
-            "evaluations": self.calls["evaluation"],
-        }
+
+def _split(outcome) -> dict:
+    return {
+        f"{step.replace(' ', '_')}_s": round(value, 4) for step, value in outcome.timings.items()
+    }
 
 
-def affected_hosts(advisory_id: str, since) -> tuple[int, int]:
-    """(hosts re-evaluated since ``since``, of which listing ``advisory_id``)."""
-    from mamori.verification.models import Evaluation, Trigger
+def patched_hosts(advisory_id: str, since) -> tuple[int, int]:
+    """(latest evaluations patched since ``since``, of which listing ``advisory_id``)."""
+    from mamori.verification.models import Evaluation, Host, Vulnerability
 
-    fresh = Evaluation.objects.filter(trigger=Trigger.REMATCH, evaluated_at__gte=since)
-    listing = fresh.filter(result__vulnerabilities__contains=[{"advisory": advisory_id}])
-    return fresh.count(), listing.count()
+    latest = Host.objects.values("latest_evaluation")
+    patched = Evaluation.objects.filter(pk__in=latest, rematched_at__gte=since)
+    listing = Vulnerability.objects.filter(advisory=advisory_id, evaluation_id__in=latest)
+    return patched.count(), listing.count()
 
 
 def one_new_advisory(label: str, record: dict, expected: int) -> dict:
     from django.utils import timezone
 
-    from mamori.verification.models import HostPackageKey
+    from mamori.advisories import services as advisory_services
+    from mamori.verification.models import Evaluation, HostTarget
 
     package = record["affected"][0]["package"]["name"]
-    with_key = HostPackageKey.objects.filter(family="Debian", name=package).count()
+    with_package = (
+        HostTarget.objects.filter(target__names__family="Debian", target__names__name=package)
+        .values("host")
+        .distinct()
+        .count()
+    )
+    # A long-lived re-matching process (a worker, or the embedded server) holds the index
+    # already; the import is then exactly one run ahead of it.
+    advisory_services.load_index()
     folder = Path(tempfile.mkdtemp(prefix="fleet-osv-", dir=WORK))
     (folder / f"{record['id']}.json").write_text(json.dumps(record), encoding="utf-8")
     since = timezone.now()
+    evaluations_before = Evaluation.objects.count()
     with Timers() as timers:
         started = time.perf_counter()
         import_advisories([folder])
         ended = time.perf_counter()
     shutil.rmtree(folder)
-    reevaluated, listing = affected_hosts(record["id"], since)
-    if timers.commit_at is None:
-        sys.exit(f"{label}: the import sent no advisories_changed signal")
+    patched, listing = patched_hosts(record["id"], since)
+    if timers.commit_at is None or not timers.outcomes:
+        sys.exit(f"{label}: the import sent no advisories_changed signal or nothing re-matched")
+    outcome = timers.outcomes[-1]
     figures = {
         "advisory": record["id"],
         "package": package,
-        "hosts_with_package_key": with_key,
-        "hosts_selected": timers.calls["evaluation"],
-        "hosts_reevaluated": reevaluated,
-        "hosts_affected": listing,
+        "hosts_with_the_package": with_package,
+        "targets_compared": outcome.targets_compared,
+        "targets_affected": outcome.targets_affected,
+        "hosts_patched": outcome.hosts_patched,
+        "hosts_patched_since": patched,
+        "hosts_listing_the_advisory": listing,
         "hosts_expected_affected": expected,
+        "verdicts_changed": outcome.verdicts_changed,
+        "hosts_evaluated_in_full": outcome.hosts_reevaluated,
+        "evaluations_added": Evaluation.objects.count() - evaluations_before,
+        "rows_written": outcome.rows_written,
         "import_until_commit_s": round(timers.commit_at - started, 3),
-        "commit_to_all_reevaluated_s": round(timers.done_at - timers.commit_at, 3),
+        "commit_to_all_patched_s": round(timers.done_at - timers.commit_at, 3),
         "whole_command_s": round(ended - started, 3),
-        **timers.split(),
+        "split": _split(outcome),
         "target_s": TARGET_ONE_ADVISORY_S,
     }
     print(
-        f"({label}) new advisory {record['id']} for {package}: commit → all re-evaluated "
-        f"{figures['commit_to_all_reevaluated_s']} s "
-        f"(target < {TARGET_ONE_ADVISORY_S} s; import until commit "
-        f"{figures['import_until_commit_s']} s)\n"
-        f"    hosts selected {figures['hosts_selected']:,} (package key on "
-        f"{with_key:,}), re-evaluated {reevaluated:,}, affected {listing:,} "
-        f"(expected from the generator {expected:,})\n"
-        f"    split: selection {figures['host_selection_s']} s, index rebuild "
-        f"{figures['index_rebuild_s']} s, evaluation {figures['evaluation_s']} s (matching "
-        f"{figures['of_which_matching_s']} s), storage {figures['storage_s']} s, other "
-        f"{figures['other_s']} s (decoding evidence JSON "
-        f"{figures['of_which_evidence_json_decoding_s']} s)",
+        f"({label}) new advisory {record['id']} for {package}: commit → all patched "
+        f"{figures['commit_to_all_patched_s']} s (target < {TARGET_ONE_ADVISORY_S} s; import "
+        f"until commit {figures['import_until_commit_s']} s)\n"
+        f"    {with_package:,} hosts have {package}; targets compared "
+        f"{outcome.targets_compared}, affected {outcome.targets_affected}; hosts patched "
+        f"{outcome.hosts_patched:,}, listing the advisory {listing:,} (expected from the "
+        f"generator {expected:,}); verdicts changed {outcome.verdicts_changed:,}; evaluated in "
+        f"full {outcome.hosts_reevaluated}\n"
+        f"    split: {json.dumps(figures['split'])}",
         flush=True,
     )
     return figures
@@ -997,26 +1042,31 @@ def one_new_advisory(label: str, record: dict, expected: int) -> dict:
 
 def full_rematch() -> dict:
     from mamori.verification import services
-    from mamori.verification.models import Host
+    from mamori.verification.models import Host, Vulnerability
 
-    host_ids = list(Host.objects.values_list("pk", flat=True))
-    with Timers() as timers:
-        started = time.perf_counter()
-        done = services.rematch_hosts(host_ids)
-        seconds = time.perf_counter() - started
+    hosts = Host.objects.count()
+    started = time.perf_counter()
+    outcome = services.rematch_all()
+    seconds = time.perf_counter() - started
     figures = {
-        "hosts": len(host_ids),
-        "reevaluated": done,
-        "seconds": round(seconds, 2),
-        "hosts_per_second": round(done / seconds, 1),
-        **timers.split(),
+        "hosts": hosts,
+        "hosts_patched": outcome.hosts_patched,
+        "hosts_evaluated_in_full": outcome.hosts_reevaluated,
+        "targets_compared": outcome.targets_compared,
+        "targets_affected": outcome.targets_affected,
+        "vulnerability_rows": Vulnerability.objects.count(),
+        "rows_written": outcome.rows_written,
+        "verdicts_changed": outcome.verdicts_changed,
+        "seconds": round(seconds, 3),
+        "hosts_per_second": round(outcome.hosts_patched / seconds, 1),
+        "split": _split(outcome),
     }
     print(
-        f"(b) full re-match: {done:,} hosts in {figures['seconds']} s = "
-        f"{figures['hosts_per_second']} hosts/s; split: evaluation {figures['evaluation_s']} s "
-        f"(matching {figures['of_which_matching_s']} s), storage {figures['storage_s']} s, other "
-        f"{figures['other_s']} s (decoding evidence JSON "
-        f"{figures['of_which_evidence_json_decoding_s']} s)",
+        f"(b) full re-match: {outcome.hosts_patched:,} hosts in {figures['seconds']} s = "
+        f"{figures['hosts_per_second']:,} hosts/s; {outcome.targets_compared:,} distinct targets "
+        f"matched, {outcome.targets_affected:,} vulnerable; {outcome.rows_written:,} rows "
+        f"written; verdicts changed {outcome.verdicts_changed}\n"
+        f"    split: {json.dumps(figures['split'])}",
         flush=True,
     )
     return figures
@@ -1331,6 +1381,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--advisories", choices=("real", "100k"), default="real")
     parser.add_argument("--skip-full", action="store_true", help="do not run (b)")
+    parser.add_argument("--micro", action="store_true", help="also the design micro-measurements")
     parser.add_argument(
         "--micro-only",
         action="store_true",
@@ -1351,7 +1402,15 @@ def main(argv: list[str] | None = None) -> int:
     from django.utils import timezone
 
     from mamori.advisories.models import Advisory, AffectedPackage
-    from mamori.verification.models import CheckResult, Evaluation, Evidence, Host, HostPackageKey
+    from mamori.verification.models import (
+        CheckResult,
+        Evaluation,
+        Evidence,
+        Host,
+        HostTarget,
+        MatchTarget,
+        Vulnerability,
+    )
 
     report: dict = {
         "benchmark": "fleet_rematch",
@@ -1415,7 +1474,9 @@ def main(argv: list[str] | None = None) -> int:
         "evidence_rows": Evidence.objects.count(),
         "evaluations": evaluations,
         "check_rows": CheckResult.objects.count(),
-        "package_key_rows": HostPackageKey.objects.count(),
+        "host_target_rows": HostTarget.objects.count(),
+        "distinct_targets": MatchTarget.objects.count(),
+        "vulnerability_rows": Vulnerability.objects.count(),
         "vulnerabilities_per_host_median": statistics.median(
             Evaluation.objects.values_list("vulnerabilities", flat=True)
         ),
@@ -1453,7 +1514,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     report["one_advisory_common"] = one_new_advisory("a", openssl_record, expected_openssl)
     report["one_advisory_rare"] = one_new_advisory("c", postgres_record, expected_postgres)
-    report["micro"] = micro(plans, openssl_record)
+    if args.micro:
+        report["micro"] = micro(plans, openssl_record)
     if not args.skip_full:
         report["full_rematch"] = full_rematch()
     load_after = os.getloadavg()
@@ -1474,7 +1536,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
     RESULTS_FILE.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n")
     print(f"results written to {RESULTS_FILE.relative_to(ROOT)}")
-    met = report["one_advisory_common"]["commit_to_all_reevaluated_s"] < TARGET_ONE_ADVISORY_S
+    met = report["one_advisory_common"]["commit_to_all_patched_s"] < TARGET_ONE_ADVISORY_S
     print(f"target (a) < {TARGET_ONE_ADVISORY_S} s: {'met' if met else 'MISSED'}")
     return 0 if met else 1
 

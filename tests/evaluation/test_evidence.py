@@ -143,14 +143,13 @@ def test_hostile_values_in_reasons_are_cut_and_flattened():
     assert "\x1b" not in raised.value.reason
 
 
-def test_package_lists_validate_fast():
+def test_a_long_package_list_validates_and_an_error_names_its_item():
+    # How fast is for bench/, not a timed test: the compiled checker that makes this take
+    # about 1 s instead of jsonschema's 13 s is asserted to be in use below.
     document = good_host()
     item = document["packages"]["items"][0]
     document["packages"]["items"] = [{**item, "name": f"package-{i}"} for i in range(100_000)]
-    started = time.perf_counter()
     validate_evidence(document)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 5  # about 1 s here; jsonschema alone took 13 s
     document["packages"]["items"][99_999]["version"] = None
     with pytest.raises(EvidenceError) as raised:
         validate_evidence(document)

@@ -94,6 +94,11 @@ def assess_evidence(
     }
 
 
+def stored_platforms() -> frozenset[tuple[str, str]]:
+    """The (family, release) pairs the store has advisories for (cached with the index)."""
+    return _current().platforms
+
+
 def forget_index() -> None:
     """Drop this process's cached index (the next call rebuilds it)."""
     global _snapshot

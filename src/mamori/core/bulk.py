@@ -3,7 +3,7 @@
 Django's ``bulk_create`` and ``bulk_update`` are correct everywhere but slow for thousands of
 rows on PostgreSQL: the multi-row INSERT has psycopg quote every JSON value in Python, and
 ``bulk_update`` writes one ``CASE WHEN`` per row and field. ``COPY`` and ``UPDATE … FROM
-(VALUES …)`` do the same work in a fraction of the time (docs/rematch.md measures both).
+unnest(…)`` do the same work in a fraction of the time (docs/rematch.md measures both).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def insert_rows(model: type[Model], objects: list[Model]) -> None:
 
 def update_rows(model: type[Model], field_names: Sequence[str], rows: Sequence[Sequence]) -> None:
     """Set ``field_names`` of existing rows: each row is ``(pk, value, value, ...)`` in the
-    order of ``field_names``. One ``UPDATE … FROM (VALUES …)`` per chunk on PostgreSQL."""
+    order of ``field_names``. One ``UPDATE … FROM unnest(…)`` per chunk on PostgreSQL."""
     if not rows:
         return
     meta = model._meta
@@ -61,31 +61,30 @@ def update_rows(model: type[Model], field_names: Sequence[str], rows: Sequence[S
             objects.append(item)
         model.objects.bulk_update(objects, [field.name for field in fields], batch_size=500)
         return
+    # One array parameter per column and ``unnest``: a handful of parameters however many
+    # rows (psycopg parses a statement with tens of thousands of placeholders slowly).
     quote = connection.ops.quote_name
-    pk_type = meta.pk.db_type(connection)
-    types = [pk_type] + [field.db_type(connection) for field in fields]
+    types = [meta.pk.db_type(connection)] + [field.db_type(connection) for field in fields]
     names = ["pk"] + [f"v{position}" for position in range(len(fields))]
     assignments = ", ".join(
         f"{quote(field.column)} = v.{name}" for field, name in zip(fields, names[1:], strict=True)
     )
-    row_placeholder = "(" + ", ".join(f"%s::{kind}" for kind in types) + ")"
+    arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+    statement = (
+        f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608 - names from the model
+        f"FROM unnest({arrays}) AS v({', '.join(names)}) "
+        f"WHERE t.{quote(meta.pk.column)} = v.pk"
+    )
     json_positions = {
         position + 1 for position, field in enumerate(fields) if isinstance(field, JSONField)
     }
     with connection.cursor() as cursor:
         for start in range(0, len(rows), UPDATE_CHUNK):
             chunk = rows[start : start + UPDATE_CHUNK]
-            values = ", ".join([row_placeholder] * len(chunk))
-            parameters = [
-                json.dumps(value, ensure_ascii=False)
-                if position in json_positions and value is not None
-                else value
-                for row in chunk
-                for position, value in enumerate(row)
-            ]
-            cursor.execute(
-                f"UPDATE {quote(meta.db_table)} AS t SET {assignments} "  # noqa: S608 - names from the model
-                f"FROM (VALUES {values}) AS v({', '.join(names)}) "
-                f"WHERE t.{quote(meta.pk.column)} = v.pk",
-                parameters,
-            )
+            columns = [list(column) for column in zip(*chunk, strict=True)]
+            for position in json_positions:
+                columns[position] = [
+                    None if value is None else json.dumps(value, ensure_ascii=False)
+                    for value in columns[position]
+                ]
+            cursor.execute(statement, columns)

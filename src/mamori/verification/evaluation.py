@@ -441,14 +441,19 @@ def derive_vulnerability_facts(
     ]
     kev_days = settings["kev_patch_days"]
     derived["kev_overdue"] = [
-        _vulnerability_fact(item)
-        for item in items
-        if item.get("kev") is True
-        and item.get("fixed_version")
-        and _is_number(item.get("days_since_fix"))
-        and item["days_since_fix"] > kev_days
+        _vulnerability_fact(item) for item in items if is_kev_overdue(item, kev_days)
     ]
     return derived, why
+
+
+def is_kev_overdue(item: Mapping[str, Any], kev_days: int | float) -> bool:
+    """A KEV-listed vulnerability whose fix has been out longer than ``kev_days``."""
+    return (
+        item.get("kev") is True
+        and bool(item.get("fixed_version"))
+        and _is_number(item.get("days_since_fix"))
+        and item["days_since_fix"] > kev_days
+    )
 
 
 def _check_paths(check: Check) -> set[str]:
@@ -467,8 +472,19 @@ def _reads_vulnerabilities(path: str) -> bool:
 def vulnerability_checks(checks: Iterable[Check] | None = None) -> tuple[Check, ...]:
     """The checks whose outcome depends on the vulnerability list. Each must read nothing but
     the list and the basis, or a re-match could not decide it again from stored rows."""
+    if checks is None:
+        return _bundled_vulnerability_checks()
+    return _vulnerability_checks(checks)
+
+
+@lru_cache(maxsize=1)
+def _bundled_vulnerability_checks() -> tuple[Check, ...]:
+    return _vulnerability_checks(bundled_checks())
+
+
+def _vulnerability_checks(checks: Iterable[Check]) -> tuple[Check, ...]:
     found = []
-    for check in bundled_checks() if checks is None else checks:
+    for check in checks:
         paths = _check_paths(check)
         if not any(_reads_vulnerabilities(path) for path in paths):
             continue
@@ -484,8 +500,86 @@ def vulnerability_checks(checks: Iterable[Check] | None = None) -> tuple[Check, 
                 f"{', '.join(other)}; a vulnerability check may read only the list and "
                 f"{', '.join(BASIS_PATHS)}"
             )
+        for node in (check.condition, check.applies_when):
+            if node is not None:
+                _require_summary_tests(check, node)
         found.append(check)
     return tuple(found)
+
+
+# What a vulnerability check's condition may ask of the lists and the count, so that its
+# outcome depends only on how many items there are (VulnerabilitySummary), never on which:
+# a re-match then decides it from counters, without reading every row of every host.
+LIST_TESTS = frozenset(rules.SHAPE_TESTS)
+COUNT_TESTS = frozenset((*rules.COMPARISONS, "equals", "not_equals"))
+LIST_PATHS = ("derived.overdue_vulnerabilities", "derived.kev_overdue")
+
+
+def _require_summary_tests(check: Check, node: Mapping[str, Any]) -> None:
+    for operator in rules.COMBINATORS:
+        if operator in node:
+            for part in node[operator]:
+                _require_summary_tests(check, part)
+            return
+    path = node.get("path", "")
+    operators = set(node) - rules.LEAF_EXTRAS
+    if path in LIST_PATHS:
+        allowed = LIST_TESTS
+    elif path == "derived.vulnerability_count":
+        allowed = COUNT_TESTS
+    elif _reads_vulnerabilities(path):
+        allowed = frozenset()
+    else:
+        return
+    if not operators <= allowed:
+        raise ValueError(
+            f"{check.source}: check {check.id} tests {path} with "
+            f"{', '.join(sorted(operators - allowed))}; a vulnerability check may test the lists "
+            "only for emptiness and the count only by comparison"
+        )
+
+
+@dataclass(frozen=True)
+class VulnerabilitySummary:
+    """All a vulnerability check's outcome depends on (see ``_require_summary_tests``)."""
+
+    total: int
+    overdue: int
+    kev_overdue: int
+
+
+def vulnerability_statuses(
+    basis: VulnerabilityBasis,
+    summary: VulnerabilitySummary,
+    *,
+    settings: Mapping[str, Any],
+    as_of: dt.date,
+) -> dict[str, str]:
+    """The status of each vulnerability check, from the counts alone. The conditions are run
+    by the rule engine on lists of the right length whose items it never looks into (the
+    checks are refused at load otherwise), so this agrees with ``evaluate`` by construction."""
+    values = effective_settings(settings)
+    derived, why = derive_vulnerability_facts(basis, [], values, "en", summary.total)
+    if derived["overdue_vulnerabilities"] is not None:
+        derived["overdue_vulnerabilities"] = [{}] * summary.overdue
+        derived["kev_overdue"] = [{}] * summary.kev_overdue
+    context = Context(document={"derived": derived}, settings=values, as_of=as_of, explanations=why)
+    statuses = {}
+    for check in vulnerability_checks():
+        applies = True
+        if check.applies_when is not None:
+            applies = rules.evaluate_condition(check.applies_when, context).value
+            if applies is rules.FALSE:
+                continue  # not applicable: no finding, as in ``_finding``
+        if check.informational:
+            statuses[check.id] = "info"
+            continue
+        if applies is rules.UNKNOWN:
+            statuses[check.id] = "unknown"
+            continue
+        outcome = rules.evaluate_condition(check.condition, context)
+        statuses[check.id] = {True: "pass", False: "fail", None: "unknown"}[outcome.value]
+    return statuses
 
 
 def vulnerability_findings(

@@ -209,6 +209,9 @@ class Evaluation(models.Model):
     vulnerabilities = models.PositiveIntegerField(_("vulnerabilities"), default=0)
     overdue_vulnerabilities = models.PositiveIntegerField(_("overdue"), default=0)
     kev_vulnerabilities = models.PositiveIntegerField(_("known exploited"), default=0)
+    kev_overdue_vulnerabilities = models.PositiveIntegerField(
+        _("known exploited, past the deadline"), default=0
+    )
     # What the vulnerability checks read besides the list (evaluation.VulnerabilityBasis), so
     # that a re-match decides them again from the rows without the evidence.
     packages_complete = models.BooleanField(_("package list complete"), default=False)

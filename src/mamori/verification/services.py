@@ -11,6 +11,7 @@ failure anywhere leaves nothing half-written.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -60,7 +61,6 @@ FUTURE_TOLERANCE = dt.timedelta(hours=1)
 KEY_NAME_LENGTH = MatchTargetName._meta.get_field("name").max_length
 KEY_LOOKUP_CHUNK = 500
 ID_CHUNK = 5000
-REMATCH_BATCH = 200
 
 
 def max_evidence_bytes() -> int:
@@ -388,7 +388,9 @@ def catalogue_settings_for(organisation_id: int, today: dt.date | None = None) -
     return _bundled_settings()
 
 
+@functools.lru_cache(maxsize=1)
 def _bundled_settings() -> CatalogueSettings:
+    # The bundled file does not change while a process runs; parsing it costs ~0.2 s.
     from mamori.catalogue.loader import load_catalogue
     from mamori.catalogue.services import bundled_files
 
@@ -459,12 +461,22 @@ def _verdict(value: Any) -> str:
 def _new_evaluation(
     evidence: Evidence, evaluated: Evaluated, *, as_of, catalogue, trigger
 ) -> Evaluation:
+    from mamori.verification.evaluation import (
+        effective_settings,
+        is_kev_overdue,
+        vulnerability_check_ids,
+    )
+
     # The vulnerabilities are rows (a re-match patches them), not part of the stored document.
     result = {key: value for key, value in evaluated.result.items() if key != "vulnerabilities"}
     controls = result.get("controls") or {}
     findings = [item for item in result.get("findings") or [] if isinstance(item, Mapping)]
     vulnerabilities = [v for v in evaluated.vulnerabilities or [] if isinstance(v, Mapping)]
     basis = evaluated.basis
+    kev_days = effective_settings(catalogue.values)["kev_patch_days"]
+    # The vulnerability checks' texts depend on the rows, which a re-match patches: they are
+    # written when the document is read, and their rows here keep only the status.
+    decided_from_rows = vulnerability_check_ids()
     evaluation = Evaluation.objects.create(
         evidence=evidence,
         evaluated_at=timezone.now(),
@@ -475,6 +487,7 @@ def _new_evaluation(
         vulnerabilities=len(vulnerabilities),
         overdue_vulnerabilities=sum(1 for v in vulnerabilities if v.get("overdue")),
         kev_vulnerabilities=sum(1 for v in vulnerabilities if v.get("kev")),
+        kev_overdue_vulnerabilities=sum(1 for v in vulnerabilities if is_kev_overdue(v, kev_days)),
         packages_complete=basis.packages_complete,
         vulnerability_coverage=basis.coverage,
         vulnerabilities_matched=basis.matched,
@@ -489,7 +502,7 @@ def _new_evaluation(
             control=str(item.get("control", ""))[:32],
             status=str(item.get("status", ""))[:8],
             severity=str(item.get("severity") or "")[:16],
-            detail=str(item.get("detail") or ""),
+            detail="" if item.get("check") in decided_from_rows else str(item.get("detail") or ""),
         )
         for item in findings
     )
@@ -885,6 +898,7 @@ class _Latest:
     basis: Any
     verdict: str
     failed_checks: int
+    counts: tuple[int, int, int, int]  # vulnerabilities, overdue, KEV-listed, KEV overdue
 
 
 def _latest_evaluations(host_ids: Iterable[int]) -> dict[int, _Latest]:
@@ -905,10 +919,25 @@ def _latest_evaluations(host_ids: Iterable[int]) -> dict[int, _Latest]:
                 "latest_evaluation__vulnerabilities_matched",
                 f"latest_evaluation__{UPDATE_CONTROL}",
                 "latest_evaluation__failed_checks",
+                "latest_evaluation__vulnerabilities",
+                "latest_evaluation__overdue_vulnerabilities",
+                "latest_evaluation__kev_vulnerabilities",
+                "latest_evaluation__kev_overdue_vulnerabilities",
             )
             .order_by()
         )
-        for host_id, pk, version, as_of, complete, coverage, matched, verdict, failed in rows:
+        for (
+            host_id,
+            pk,
+            version,
+            as_of,
+            complete,
+            coverage,
+            matched,
+            verdict,
+            failed,
+            *counts,
+        ) in rows:
             latest[pk] = _Latest(
                 host_id,
                 pk,
@@ -917,6 +946,7 @@ def _latest_evaluations(host_ids: Iterable[int]) -> dict[int, _Latest]:
                 VulnerabilityBasis(complete, coverage, matched),
                 verdict,
                 failed,
+                tuple(counts),
             )
     return latest
 
@@ -973,23 +1003,50 @@ def rematch_advisories(advisory_ids: Iterable[str], today: dt.date | None = None
             .values_list("evaluation__evidence__host_id", flat=True)
             .distinct()
         )
-    # Hosts not matched before, or without advisories for their release: fully, if the
-    # advisories concern one of their packages.
+    # Hosts never matched, or without advisories for their release until now, are evaluated
+    # in full when the advisories concern one of their packages (and, for the latter, their
+    # release): only that can tell whether advisories now cover them.
+    changed_platforms = {
+        (affected.family, affected.release)
+        for advisory_id in ids
+        if (advisory := index.get(advisory_id)) is not None
+        for affected in advisory.affected
+    }
     unmatched = set()
     for chunk in _chunks(candidates):
-        unmatched.update(
+        for host_id, target_id, matched in (
             HostTarget.objects.filter(target_id__in=chunk)
             .filter(
                 Q(host__latest_evaluation__vulnerabilities_matched=False)
                 | Q(host__latest_evaluation__vulnerability_coverage="no_advisories")
             )
-            .values_list("host_id", flat=True)
-            .distinct()
-        )
+            .values_list("host_id", "target_id", "host__latest_evaluation__vulnerabilities_matched")
+        ):
+            target = candidates[target_id]
+            if not matched or any(
+                (target.family, release) in changed_platforms
+                for release in target.releases
+                if release
+            ):
+                unmatched.add(host_id)
     latest = _latest_evaluations(set(holders) | had | unmatched)
     clock.lap("hosts")
-    full = sorted({item.host_id for item in latest.values() if _needs_full_evaluation(item)})
-    patch = {pk: item for pk, item in latest.items() if not _needs_full_evaluation(item)}
+    # Those not to be evaluated in full that still lack coverage keep their evaluation: the
+    # patch would not change their basis, and these advisories are not for their release.
+    full = sorted(
+        unmatched
+        | {
+            item.host_id
+            for item in latest.values()
+            if item.host_id in holders and _needs_full_evaluation(item)
+        }
+    )
+    full_set = set(full)
+    patch = {
+        pk: item
+        for pk, item in latest.items()
+        if item.host_id not in full_set and not _needs_full_evaluation(item)
+    }
     if full:
         outcome.hosts_reevaluated = rematch_hosts(full, as_of)
         clock.lap("full evaluations")
@@ -1042,7 +1099,9 @@ def rematch_all(today: dt.date | None = None) -> RematchOutcome:
             holders[host_id].add(target_id)
     latest = _latest_evaluations(Host.objects.values_list("pk", flat=True))
     clock.lap("hosts")
-    full = sorted({item.host_id for item in latest.values() if _needs_full_evaluation(item)})
+    full = _covered_now(
+        {item.host_id: item for item in latest.values() if _needs_full_evaluation(item)}
+    )
     patch = {pk: item for pk, item in latest.items() if not _needs_full_evaluation(item)}
     if full:
         outcome.hosts_reevaluated = rematch_hosts(full, as_of)
@@ -1067,8 +1126,24 @@ def rematch_all(today: dt.date | None = None) -> RematchOutcome:
     return outcome
 
 
-def _fact_key(row: Mapping[str, Any]) -> tuple:
-    return tuple(row[name] for name in Vulnerability.COLUMNS)
+def _covered_now(hosts: Mapping[int, _Latest]) -> list[int]:
+    """Of these hosts (never matched, or without advisories for their release), those a full
+    evaluation could now tell more about: never matched, or advisories for their release exist
+    now (their targets name the release)."""
+    from mamori.advisories.services import stored_platforms
+
+    platforms = stored_platforms()
+    chosen = {host_id for host_id, item in hosts.items() if not item.basis.matched}
+    rest = [host_id for host_id in hosts if host_id not in chosen]
+    for chunk in _chunks(rest):
+        for host_id, family, releases in (
+            HostTarget.objects.filter(host_id__in=chunk)
+            .values_list("host_id", "target__family", "target__releases")
+            .distinct()
+        ):
+            if any((family, release) in platforms for release in releases or () if release):
+                chosen.add(host_id)
+    return sorted(chosen)
 
 
 @transaction.atomic
@@ -1082,126 +1157,137 @@ def _patch(
     clock: _Clock,
 ) -> None:
     """Replace the vulnerability rows of these evaluations (those of ``replacing`` advisories,
-    or all), then decide the vulnerability checks again from the rows and patch the check rows,
-    the update-management verdict and the counters. Evaluations not named keep everything."""
+    or all), move their counters by what was replaced, decide the vulnerability checks again
+    from the counters, and patch the check rows and the update-management verdict where a
+    status changed. Evaluations not named keep everything. Nothing here reads a host's other
+    vulnerabilities: the work grows with the rows replaced, not with the rows kept."""
     from mamori.verification.evaluation import (
+        VulnerabilitySummary,
         control_verdicts,
+        effective_settings,
+        is_kev_overdue,
         vulnerability_check_ids,
-        vulnerability_findings,
+        vulnerability_statuses,
     )
 
     if not patch:
         return
     evaluation_ids = sorted(patch)
+    kev_days = {
+        version: effective_settings(values.values)["kev_patch_days"]
+        for version, values in settings.items()
+    }
+    counts = {pk: list(patch[pk].counts) for pk in evaluation_ids}
+
+    def count(pk: int, item: Mapping[str, Any], step: int) -> None:
+        figures = counts[pk]
+        figures[0] += step
+        figures[1] += step * bool(item.get("overdue"))
+        figures[2] += step * bool(item.get("kev"))
+        figures[3] += step * is_kev_overdue(item, kev_days[patch[pk].catalogue_version])
+
     for chunk in _chunks(evaluation_ids):
         rows = Vulnerability.objects.filter(evaluation_id__in=chunk)
-        if replacing is not None:
-            for advisories in _chunks(replacing, KEY_LOOKUP_CHUNK):
-                rows.filter(advisory__in=advisories).delete()
-        else:
+        if replacing is None:
+            for pk in chunk:
+                counts[pk] = [0, 0, 0, 0]
             rows.delete()
-    written = [
-        Vulnerability.from_record(pk, dict(record))
-        for pk in evaluation_ids
-        for record in new_rows.get(pk, ())
-    ]
+            continue
+        for advisories in _chunks(replacing, KEY_LOOKUP_CHUNK):
+            replaced = rows.filter(advisory__in=advisories)
+            for pk, overdue, kev, fixed, days in replaced.values_list(
+                "evaluation_id", "overdue", "kev", "fixed_version", "days_since_fix"
+            ):
+                item = {"overdue": overdue, "kev": kev, "fixed_version": fixed}
+                count(pk, item | {"days_since_fix": days}, -1)
+            replaced.delete()
+    written = []
+    for pk in evaluation_ids:
+        for found in new_rows.get(pk, ()):
+            written.append(Vulnerability.from_record(pk, dict(found)))
+            count(pk, found, +1)
     insert_rows(Vulnerability, written)
     outcome.rows_written = len(written)
     clock.lap("write rows")
 
-    # What the checks read: the count, and the overdue and KEV-listed rows in report order.
-    totals: dict[int, int] = defaultdict(int)
-    overdue: dict[int, int] = defaultdict(int)
-    kev: dict[int, int] = defaultdict(int)
-    relevant: dict[int, list[dict]] = defaultdict(list)
-    for chunk in _chunks(evaluation_ids):
-        for row in (
-            Vulnerability.objects.filter(evaluation_id__in=chunk)
-            .values("evaluation_id", "overdue", "kev")
-            .annotate(count=Count("pk"))
-            .order_by()
-        ):
-            totals[row["evaluation_id"]] += row["count"]
-            if row["overdue"]:
-                overdue[row["evaluation_id"]] += row["count"]
-            if row["kev"]:
-                kev[row["evaluation_id"]] += row["count"]
-        for row in (
-            Vulnerability.objects.filter(evaluation_id__in=chunk)
-            .filter(Q(overdue=True) | Q(kev=True))
-            .values("evaluation_id", *Vulnerability.COLUMNS)
-            .order_by("evaluation_id", *Vulnerability.ORDER)
-        ):
-            item = dict(row)
-            evaluation_id = item.pop("evaluation_id")
-            if item["fix_published"] is not None:
-                item["fix_published"] = item["fix_published"].isoformat()
-            relevant[evaluation_id].append(item)
-    checks: dict[int, dict[str, tuple[int, str]]] = defaultdict(dict)
+    decided_again = vulnerability_check_ids()
+    stored: dict[int, dict[str, tuple[int, str]]] = defaultdict(dict)
     for chunk in _chunks(evaluation_ids):
         for pk, evaluation_id, check_id, status in CheckResult.objects.filter(
-            evaluation_id__in=chunk, control=UPDATE_CONTROL
+            evaluation_id__in=chunk, check_id__in=sorted(decided_again)
         ).values_list("pk", "evaluation_id", "check_id", "status"):
-            checks[evaluation_id][check_id] = (pk, status)
+            stored[evaluation_id][check_id] = (pk, status)
     clock.lap("read rows")
 
-    decided_again = vulnerability_check_ids()
-    decided: dict[tuple, list[dict]] = {}
-    now = timezone.now()
-    evaluation_updates = []
-    check_updates = []
-    check_inserts = []
-    changes = []
+    decided: dict[tuple, dict[str, str]] = {}
+    changed: dict[int, dict[str, str]] = {}
     for pk in evaluation_ids:
         item = patch[pk]
-        values = settings[item.catalogue_version].values
-        items = relevant.get(pk, [])
-        key = (
-            item.basis,
-            totals.get(pk, 0),
-            tuple(_fact_key(row) for row in items),
-            item.catalogue_version,
-            item.as_of,
-        )
-        findings = decided.get(key)
-        if findings is None:
-            findings = decided[key] = vulnerability_findings(
-                item.basis, items, settings=values, as_of=item.as_of, total=totals.get(pk, 0)
+        total, overdue, _kev, kev_overdue = counts[pk]
+        key = (item.basis, total, overdue, kev_overdue, item.catalogue_version, item.as_of)
+        statuses = decided.get(key)
+        if statuses is None:
+            statuses = decided[key] = vulnerability_statuses(
+                item.basis,
+                VulnerabilitySummary(total, overdue, kev_overdue),
+                settings=settings[item.catalogue_version].values,
+                as_of=item.as_of,
             )
-        stored = checks.get(pk, {})
-        statuses = [
-            {"control": UPDATE_CONTROL, "status": status}
-            for check_id, (_row, status) in stored.items()
-            if check_id not in decided_again
-        ] + [{"control": finding["control"], "status": finding["status"]} for finding in findings]
-        verdict = control_verdicts(statuses)[UPDATE_CONTROL]
-        failed = (
-            item.failed_checks
-            - sum(
-                1
-                for check_id, (_row, status) in stored.items()
-                if check_id in decided_again and status == "fail"
+        before = {check_id: status for check_id, (_row, status) in stored[pk].items()}
+        if statuses != before:
+            changed[pk] = statuses
+    # Only where a check's status changed can the verdict change: read the control's other
+    # checks for those evaluations alone.
+    others: dict[int, list[str]] = defaultdict(list)
+    for chunk in _chunks(changed):
+        for evaluation_id, status in (
+            CheckResult.objects.filter(evaluation_id__in=chunk, control=UPDATE_CONTROL)
+            .exclude(check_id__in=sorted(decided_again))
+            .values_list("evaluation_id", "status")
+        ):
+            others[evaluation_id].append(status)
+    clock.lap("decide")
+
+    now = timezone.now()
+    evaluation_updates = []
+    check_updates, check_inserts, check_deletes = [], [], []
+    changes = []
+    checks_by_id = {check.id: check for check in _vulnerability_check_objects()}
+    for pk in evaluation_ids:
+        item = patch[pk]
+        verdict, failed = item.verdict, item.failed_checks
+        statuses = changed.get(pk)
+        if statuses is not None:
+            previous = stored[pk]
+            verdict = control_verdicts(
+                [{"control": UPDATE_CONTROL, "status": s} for s in others.get(pk, ())]
+                + [
+                    {"control": checks_by_id[check_id].control, "status": status}
+                    for check_id, status in statuses.items()
+                ]
+            )[UPDATE_CONTROL]
+            failed += sum(1 for status in statuses.values() if status == "fail") - sum(
+                1 for _row, status in previous.values() if status == "fail"
             )
-            + sum(1 for finding in findings if finding["status"] == "fail")
-        )
-        for finding in findings:
-            row = stored.get(finding["check"])
-            if row is None:
-                check_inserts.append(
-                    CheckResult(
-                        evaluation_id=pk,
-                        check_id=finding["check"][:32],
-                        control=finding["control"][:32],
-                        status=finding["status"],
-                        severity=str(finding.get("severity") or "")[:16],
-                        detail=finding["detail"],
+            for check_id, status in statuses.items():
+                if check_id in previous:
+                    if previous[check_id][1] != status:
+                        check_updates.append((previous[check_id][0], status))
+                else:
+                    check = checks_by_id[check_id]
+                    check_inserts.append(
+                        CheckResult(
+                            evaluation_id=pk,
+                            check_id=check.id,
+                            control=check.control,
+                            status=status,
+                            severity=check.severity[:16],
+                        )
                     )
-                )
-            else:
-                check_updates.append((row[0], finding["status"], finding["detail"]))
-        evaluation_updates.append(
-            (pk, verdict, totals.get(pk, 0), overdue.get(pk, 0), kev.get(pk, 0), failed, now)
-        )
+            check_deletes += [
+                row for check_id, (row, _s) in previous.items() if check_id not in statuses
+            ]
+        evaluation_updates.append((pk, verdict, *counts[pk], failed, now))
         if verdict != item.verdict:
             changes.append(
                 VerdictChange(
@@ -1213,11 +1299,10 @@ def _patch(
                     after=verdict,
                     # The advisories found now, or (a withdrawal) those that were replaced.
                     advisories=sorted(
-                        {record["advisory"] for record in new_rows.get(pk, ())} or (replacing or ())
+                        {found["advisory"] for found in new_rows.get(pk, ())} or (replacing or ())
                     )[:50],
                 )
             )
-    clock.lap("decide")
     update_rows(
         Evaluation,
         [
@@ -1225,18 +1310,27 @@ def _patch(
             "vulnerabilities",
             "overdue_vulnerabilities",
             "kev_vulnerabilities",
+            "kev_overdue_vulnerabilities",
             "failed_checks",
             "rematched_at",
         ],
         evaluation_updates,
     )
-    update_rows(CheckResult, ["status", "detail"], check_updates)
+    update_rows(CheckResult, ["status"], check_updates)
     if check_inserts:
         CheckResult.objects.bulk_create(check_inserts)
+    if check_deletes:
+        CheckResult.objects.filter(pk__in=check_deletes).delete()
     insert_rows(VerdictChange, changes)
     outcome.hosts_patched = len(evaluation_updates)
     outcome.verdicts_changed = len(changes)
     clock.lap("update")
+
+
+def _vulnerability_check_objects():
+    from mamori.verification.evaluation import vulnerability_checks
+
+    return vulnerability_checks()
 
 
 # --- Continuous assurance --------------------------------------------------------------------

@@ -24,10 +24,16 @@ def move_to_rows(apps, schema_editor):
     import datetime as dt
 
     from mamori.advisories.matching import host_targets
-    from mamori.verification.evaluation import vulnerability_basis
+    from mamori.verification.evaluation import (
+        effective_settings,
+        is_kev_overdue,
+        vulnerability_basis,
+        vulnerability_check_ids,
+    )
     from mamori.verification.services import target_digest
 
     Evaluation = apps.get_model("verification", "Evaluation")
+    CheckResult = apps.get_model("verification", "CheckResult")
     Vulnerability = apps.get_model("verification", "Vulnerability")
     Host = apps.get_model("verification", "Host")
     MatchTarget = apps.get_model("verification", "MatchTarget")
@@ -50,14 +56,23 @@ def move_to_rows(apps, schema_editor):
         evaluation.packages_complete = basis.packages_complete
         evaluation.vulnerability_coverage = basis.coverage
         evaluation.vulnerabilities_matched = basis.matched
+        kev_days = effective_settings(result.get("settings") or {})["kev_patch_days"]
+        evaluation.kev_overdue_vulnerabilities = sum(
+            1 for item in items if is_kev_overdue(item, kev_days)
+        )
         evaluation.save(
             update_fields=[
                 "result",
                 "packages_complete",
                 "vulnerability_coverage",
                 "vulnerabilities_matched",
+                "kev_overdue_vulnerabilities",
             ]
         )
+        # Their texts are written when the document is read (they depend on the rows).
+        CheckResult.objects.filter(
+            evaluation=evaluation, check_id__in=sorted(vulnerability_check_ids())
+        ).update(detail="")
         rows = []
         for item in items:
             values = {name: item.get(name) for name in VULNERABILITY_COLUMNS}
@@ -331,6 +346,13 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="vulnerability",
             index=models.Index(fields=["advisory"], name="verificatio_advisor_19810e_idx"),
+        ),
+        migrations.AddField(
+            model_name="evaluation",
+            name="kev_overdue_vulnerabilities",
+            field=models.PositiveIntegerField(
+                default=0, verbose_name="known exploited, past the deadline"
+            ),
         ),
         migrations.RunPython(move_to_rows, migrations.RunPython.noop),
     ]
