@@ -50,6 +50,10 @@ def _configure(sender: Celery, **_kwargs) -> None:
                 "task": "mamori.certificates.tasks.send_expiry_reminders",
                 "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
             },
+            "supplier-survey-reminders": {
+                "task": "mamori.supplychain.tasks.send_invitation_reminders",
+                "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
+            },
         },
         beat_schedule_filename=str(settings.VAR_DIR / "celerybeat-schedule"),
     )

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "mamori.advisories",
     "mamori.verification",
     "mamori.plus",
+    "mamori.supplychain",
     "mamori.demo",
 ]
 

@@ -33,6 +33,7 @@ urlpatterns = [
     path("", include("mamori.certificates.urls")),
     path("", include("mamori.verification.urls")),
     path("", include("mamori.plus.urls")),
+    path("", include("mamori.supplychain.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/public/certificates/<str:number>",

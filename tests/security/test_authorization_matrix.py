@@ -1828,4 +1828,7 @@ def test_every_url_is_in_the_matrix(scene):
             *GLOBAL_ACTIONS.values(),
         )
     }
+    # The supply-chain pages have their own matrix, which checks that it covers them all
+    # (tests/supplychain/test_access_matrix.py::test_every_supply_url_is_in_the_matrix).
+    every = {route for route in every if not route.startswith("supply/")}
     assert every - covered == set()

@@ -1,0 +1,494 @@
+"""Pages of the supplier survey: the owner's (services, campaigns, chain by tier, export) and the
+respondent's (invitation link, questionnaire, own answers, inviting its suppliers, claiming an
+organisation). Views translate HTTP to service calls; outsiders get 404."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from mamori.core.access import Access
+from mamori.core.errors import MamoriError
+from mamori.organisations.models import Organisation
+from mamori.supplychain import permissions, services
+from mamori.supplychain.forms import (
+    AnswerForm,
+    BindForm,
+    CampaignForm,
+    ClaimForm,
+    InviteForm,
+    NeedFormSet,
+    ServiceForm,
+    SiteFormSet,
+)
+from mamori.supplychain.models import (
+    Campaign,
+    CriticalService,
+    Invitation,
+    InvitationStatus,
+    NodeKind,
+)
+
+
+def _access(request) -> Access:
+    return Access.for_request(request)
+
+
+def _status(exc: MamoriError) -> int:
+    return 422 if exc.status == 400 else exc.status
+
+
+def _site_url(request) -> str:
+    return request.build_absolute_uri("/")
+
+
+def _get_campaign(request, pk: int) -> Campaign:
+    return get_object_or_404(
+        Campaign.objects.visible_to(_access(request)).select_related("owner"), pk=pk
+    )
+
+
+def _get_response(request, pk: int, *, edit: bool = False) -> Invitation:
+    invitation = get_object_or_404(
+        Invitation.objects.select_related(
+            "campaign__owner",
+            "node__entity__ultimate_parent",
+            "organisation",
+            "parent__organisation",
+        ),
+        pk=pk,
+    )
+    access = _access(request)
+    allowed = (
+        permissions.can_edit_response(access, request.session, invitation)
+        if edit
+        else permissions.can_view_response(access, request.session, invitation)
+    )
+    if not allowed:
+        raise Http404
+    return invitation
+
+
+def _invalid_link(request):
+    """One page for unknown, tampered, expired and already-used links: it says nothing about
+    who sent it or who else is in the chain."""
+    return render(request, "supplychain/invalid_link.html", status=404)
+
+
+# --- The owner's side -------------------------------------------------------------------------
+
+
+@login_required
+def index(request):
+    access = _access(request)
+    campaigns = Campaign.objects.visible_to(access).select_related("owner")
+    responses = (
+        Invitation.objects.filter(organisation_id__in=access.organisation_ids)
+        .select_related("campaign__owner", "node", "parent__organisation", "organisation")
+        .order_by("-created_at")
+    )
+    organisations = Organisation.objects.filter(pk__in=access.organisation_ids)
+    return render(
+        request,
+        "supplychain/index.html",
+        {
+            "campaigns": campaigns,
+            "responses": responses,
+            "can_create": bool(permissions.campaign_organisations(access, organisations)),
+            "can_view_sector": permissions.can_view_sector(access),
+        },
+    )
+
+
+def _manageable(access):
+    organisations = Organisation.objects.filter(pk__in=access.organisation_ids)
+    return permissions.campaign_organisations(access, organisations)
+
+
+@login_required
+def service_list(request):
+    access = _access(request)
+    organisations = _manageable(access)
+    if not organisations:
+        raise Http404
+    form = ServiceForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            organisation = organisations[0]
+            wanted = request.POST.get("organisation")
+            for candidate in organisations:
+                if str(candidate.pk) == wanted:
+                    organisation = candidate
+            data = dict(form.cleaned_data)
+            try:
+                services.create_service(request.user, access, organisation, **data)
+            except MamoriError as exc:
+                form.add_error(None, exc.message)
+                status = _status(exc)
+            else:
+                messages.success(request, _("The critical service was added."))
+                return redirect("supplychain:services")
+        else:
+            status = 422
+    rows = CriticalService.objects.filter(owner__in=organisations).select_related("owner")
+    return render(
+        request,
+        "supplychain/services.html",
+        {"form": form, "services": rows, "organisations": organisations},
+        status=status,
+    )
+
+
+@login_required
+def campaign_create(request):
+    access = _access(request)
+    organisations = _manageable(access)
+    if not organisations:
+        raise Http404
+    service_rows = CriticalService.objects.filter(owner__in=organisations).select_related("owner")
+    form = CampaignForm(request.POST or None, organisations=organisations, services=service_rows)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                campaign = services.create_campaign(
+                    request.user,
+                    access,
+                    form.cleaned_data["organisation"],
+                    title=form.cleaned_data["title"],
+                    services=form.cleaned_data["services"],
+                    deadline=form.cleaned_data["deadline"],
+                    site_url=_site_url(request),
+                )
+            except MamoriError as exc:
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                status = _status(exc)
+            else:
+                messages.success(request, _("The survey was created. Invite the Tier-1 suppliers."))
+                return redirect("supplychain:campaign", pk=campaign.pk)
+        else:
+            status = 422
+    return render(
+        request,
+        "supplychain/campaign_form.html",
+        {"form": form, "has_services": service_rows.exists()},
+        status=status,
+    )
+
+
+@login_required
+def campaign_detail(request, pk: int):
+    campaign = _get_campaign(request, pk)
+    access = _access(request)
+    can_manage = permissions.can_manage_campaign(access, campaign)
+    service_rows = list(campaign.services.all())
+    form = InviteForm(request.POST or None, targets=service_rows)
+    status = 200
+    if request.method == "POST":
+        if not can_manage:
+            raise Http404
+        if form.is_valid():
+            try:
+                services.invite(
+                    request.user,
+                    access,
+                    campaign=campaign,
+                    for_node=form.cleaned_data["target"],
+                    need=form.cleaned_data["need"],
+                    supplier_name=form.cleaned_data["supplier_name"],
+                    country=form.cleaned_data["country"],
+                    email=form.cleaned_data["email"],
+                    site_url=_site_url(request),
+                )
+            except MamoriError as exc:
+                form.add_error(None, exc.message)
+                status = _status(exc)
+            else:
+                messages.success(request, _("The invitation was sent."))
+                return redirect("supplychain:campaign", pk=campaign.pk)
+        else:
+            status = 422
+    return render(
+        request,
+        "supplychain/campaign_detail.html",
+        {
+            "campaign": campaign,
+            "services": service_rows,
+            "tracking": services.tracking(campaign.invitations.all()),
+            "chain": services.chain_of(campaign),
+            "form": form,
+            "can_manage": can_manage,
+        },
+        status=status,
+    )
+
+
+@login_required
+def campaign_export(request, pk: int):
+    campaign = _get_campaign(request, pk)
+    response = JsonResponse(
+        services.export_graph(campaign), json_dumps_params={"ensure_ascii": False, "indent": 1}
+    )
+    response["Content-Disposition"] = f'attachment; filename="supplygraph-{campaign.pk}.json"'
+    return response
+
+
+@login_required
+def sector(request):
+    if not permissions.can_view_sector(_access(request)):
+        raise Http404
+    return render(request, "supplychain/sector.html", {"sector": services.sector_tracking()})
+
+
+# --- The respondent's side --------------------------------------------------------------------
+
+
+@never_cache
+def landing(request, token: str):
+    invitation = services.resolve_token(token)
+    if invitation is None:
+        return _invalid_link(request)
+    access = _access(request)
+    if invitation.organisation_id is not None:
+        # Bound: the link works only for the organisation that answers it.
+        if permissions.is_respondent(access, invitation):
+            return redirect("supplychain:response", pk=invitation.pk)
+        if not request.user.is_authenticated:
+            return render(request, "supplychain/bound_link.html", status=403)
+        return _invalid_link(request)
+    if invitation.status == InvitationStatus.DECLINED:
+        return _invalid_link(request)
+    permissions.remember_link(request.session, invitation)
+    organisations = [
+        o
+        for o in Organisation.objects.filter(pk__in=access.organisation_ids)
+        if permissions.can_answer_for(access, o) and o.pk != invitation.campaign.owner_id
+    ]
+    form = BindForm(request.POST or None, organisations=organisations)
+    if request.method == "POST" and request.user.is_authenticated and form.is_valid():
+        try:
+            services.bind(request.user, access, invitation, form.cleaned_data["organisation"])
+        except MamoriError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("supplychain:answer", pk=invitation.pk)
+    return render(
+        request,
+        "supplychain/landing.html",
+        {"invitation": invitation, "form": form, "organisations": organisations},
+    )
+
+
+@never_cache
+def response_detail(request, pk: int):
+    invitation = _get_response(request, pk)
+    access = _access(request)
+    node = invitation.node
+    needs = node.needs.prefetch_related("provisions__provider__invitation")
+    is_respondent = permissions.is_respondent(access, invitation) or permissions.holds_link(
+        request.session, invitation
+    )
+    return render(
+        request,
+        "supplychain/response.html",
+        {
+            "invitation": invitation,
+            "node": node,
+            "entity": node.entity,
+            "sites": node.sites.all(),
+            "needs": needs,
+            "can_edit": permissions.can_edit_response(access, request.session, invitation),
+            "can_invite": permissions.can_invite_from(access, invitation),
+            "can_claim": permissions.can_claim(request.user, request.session, invitation),
+            "is_respondent": is_respondent,
+            "sent": invitation.children.select_related("node") if is_respondent else [],
+        },
+    )
+
+
+def _answer_initial(invitation: Invitation):
+    node, entity = invitation.node, invitation.node.entity
+    answered = invitation.status == InvitationStatus.ANSWERED
+    initial = {
+        "kind": node.kind,
+        "name_ja": node.name_ja if answered else "",
+        "name_en": node.name_en if answered else "",
+        "country": node.country,
+        "corporate_number": entity.corporate_number,
+        "lei": entity.lei,
+        "parent_name": entity.ultimate_parent.name_ja if entity.ultimate_parent_id else "",
+        "has_bcp": {True: "yes", False: "no"}.get(node.has_bcp, ""),
+        "recovery_hours": node.recovery_hours,
+        "inventory_days": node.inventory_days,
+        "certification_declared": node.certification_declared,
+        "certification_text": node.certification_text,
+        "disclosure": node.disclosure if answered else "full",
+        "has_file": bool(node.certification_file),
+    }
+    sites = [{"kind": s.kind, "name": s.name, "country": s.country} for s in node.sites.all()]
+    needs = [
+        {
+            "name": need.name,
+            "providers": "\n".join(
+                p.provider.name_ja or p.provider.name_en
+                for p in need.provisions.all()
+                if not hasattr(p.provider, "invitation")
+            ),
+        }
+        for need in node.needs.prefetch_related("provisions__provider__invitation")
+    ]
+    return initial, sites, needs
+
+
+@never_cache
+def answer(request, pk: int):
+    invitation = _get_response(request, pk, edit=True)
+    initial, site_initial, need_initial = _answer_initial(invitation)
+    if request.method == "POST":
+        form = AnswerForm(request.POST, request.FILES, initial=initial)
+        site_set = SiteFormSet(request.POST, prefix="sites")
+        need_set = NeedFormSet(request.POST, prefix="needs")
+    else:
+        form = AnswerForm(initial=initial)
+        site_set = SiteFormSet(initial=site_initial, prefix="sites")
+        need_set = NeedFormSet(initial=need_initial, prefix="needs")
+    status = 200
+    if request.method == "POST":
+        if form.is_valid() and site_set.is_valid() and need_set.is_valid():
+            answers = dict(form.cleaned_data)
+            if answers["kind"] not in (NodeKind.ICT, NodeKind.PART):
+                raise Http404
+            answers["country_of_entity"] = answers["country"]
+            sites = [
+                services.SiteRow(
+                    f.cleaned_data["kind"], f.cleaned_data["name"], f.cleaned_data["country"]
+                )
+                for f in site_set
+                if f.cleaned_data.get("country")
+            ]
+            needs = [
+                services.NeedRow(f.cleaned_data["name"], f.provider_names())
+                for f in need_set
+                if f.cleaned_data.get("name", "").strip()
+            ]
+            try:
+                services.save_answers(
+                    request.user if request.user.is_authenticated else None,
+                    invitation,
+                    answers=answers,
+                    sites=sites,
+                    needs=needs,
+                )
+            except MamoriError as exc:
+                form.add_error(None, exc.message)
+                status = _status(exc)
+            else:
+                messages.success(request, _("Your answers were saved."))
+                return redirect("supplychain:response", pk=invitation.pk)
+        else:
+            status = 422
+    return render(
+        request,
+        "supplychain/answer.html",
+        {"invitation": invitation, "form": form, "site_set": site_set, "need_set": need_set},
+        status=status,
+    )
+
+
+@login_required
+def invite_suppliers(request, pk: int):
+    invitation = _get_response(request, pk)
+    access = _access(request)
+    if not permissions.can_invite_from(access, invitation):
+        raise Http404
+    form = InviteForm(request.POST or None, targets=[invitation.node])
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                services.invite(
+                    request.user,
+                    access,
+                    campaign=invitation.campaign,
+                    for_node=invitation.node,
+                    need=form.cleaned_data["need"],
+                    supplier_name=form.cleaned_data["supplier_name"],
+                    country=form.cleaned_data["country"],
+                    email=form.cleaned_data["email"],
+                    parent=invitation,
+                    site_url=_site_url(request),
+                )
+            except MamoriError as exc:
+                form.add_error(None, exc.message)
+                status = _status(exc)
+            else:
+                messages.success(request, _("The invitation was sent."))
+                return redirect("supplychain:response", pk=invitation.pk)
+        else:
+            status = 422
+    return render(
+        request,
+        "supplychain/invite.html",
+        {"invitation": invitation, "form": form, "needs": invitation.node.needs.all()},
+        status=status,
+    )
+
+
+@require_POST
+def decline(request, pk: int):
+    invitation = _get_response(request, pk, edit=True)
+    try:
+        services.decline(request.user if request.user.is_authenticated else None, invitation)
+    except MamoriError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("You declined the invitation."))
+    return redirect("supplychain:response", pk=invitation.pk)
+
+
+@never_cache
+def claim(request, pk: int):
+    invitation = _get_response(request, pk)
+    if not permissions.can_claim(request.user, request.session, invitation):
+        raise Http404
+    form = ClaimForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                user = services.claim_organisation(
+                    invitation,
+                    name_ja=data["name_ja"],
+                    name_en=data["name_en"],
+                    corporate_number=data["corporate_number"].strip(),
+                    country=data["country"],
+                    username=data["username"],
+                    email=data["email"],
+                    password=data["password"],
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    for error in errors:
+                        form.add_error(field if field in form.fields else None, error)
+                status = 422
+            except MamoriError as exc:
+                form.add_error(None, exc.message)
+                status = _status(exc)
+            else:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(request, _("Your organisation was created and you are signed in."))
+                return redirect("supplychain:response", pk=invitation.pk)
+        else:
+            status = 422
+    return render(
+        request, "supplychain/claim.html", {"invitation": invitation, "form": form}, status=status
+    )
