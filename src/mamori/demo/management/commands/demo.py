@@ -1,11 +1,14 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from mamori.demo import builder
+from mamori.demo import builder, hosts, supplychain
 
 
 class Command(BaseCommand):
-    help = "Load the demo data (once) and print the demo users and their passwords."
+    help = (
+        "Load the demo data (once), upload the demo hosts' evidence and print the demo users "
+        "and their passwords."
+    )
 
     def handle(self, *args, **options):
         credentials_file = settings.VAR_DIR / "demo-credentials.json"
@@ -18,6 +21,11 @@ class Command(BaseCommand):
                 "every state, certificates…"
             )
             credentials = builder.build(credentials_file)
+        # Hosts with evidence, after the organisations exist; idempotent, so it also runs when
+        # the rest was loaded before (and the hosts check in again on a later day).
+        self.stdout.write(hosts.build().summary())
+        # The supply-chain scenarios (banks' ICT, medical devices); idempotent as well.
+        self.stdout.write(supplychain.build().summary())
         if not credentials:
             self.stdout.write(f"(No demo credentials on file at {credentials_file}.)")
             return

@@ -1,0 +1,257 @@
+"""The demo's hosts: evidence collected by the real agent from written root trees, evaluated
+against the bundled advisories, shown on the host and certificate pages, loaded idempotently."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from mamori.accounts.models import User
+from mamori.advisories import sources
+from mamori.advisories.models import Advisory, EolCycle, KevEntry
+from mamori.audit.models import AuditEvent
+from mamori.certificates.models import Certificate
+from mamori.demo import hosts
+from mamori.organisations.models import Category, Organisation, Role
+from mamori.verification.evidence import validate_evidence
+from mamori.verification.models import CONTROLS, CheckResult, Evaluation, Evidence, Host
+from mamori.verification.services import continuous_assurance, digest_of
+from tests.conftest import client_for, make_user
+
+SEVEN_BANK_HOSTS = {spec.hostname for spec in hosts.HOSTS if spec.organisation == hosts.SEVEN_BANK}
+NTT_DATA_HOSTS = {spec.hostname for spec in hosts.HOSTS if spec.organisation == hosts.NTT_DATA}
+
+
+def _spec(hostname: str) -> hosts.Spec:
+    return next(spec for spec in hosts.HOSTS if spec.hostname == hostname)
+
+
+def _get(client, url: str, status: int = 200) -> str:
+    response = client.get(url)
+    assert response.status_code == status, (url, response.status_code)
+    return response.content.decode()
+
+
+def _counts() -> dict[str, int]:
+    return {
+        model.__name__: model.objects.count()
+        for model in (
+            Host,
+            Evidence,
+            Evaluation,
+            CheckResult,
+            Advisory,
+            KevEntry,
+            EolCycle,
+            AuditEvent,
+        )
+    }
+
+
+# --- The bundle and the collection (no database) --------------------------------------------
+
+
+def test_the_bundled_advisories_are_small_self_contained_and_credited():
+    files = [path for path in hosts.ADVISORIES.rglob("*") if path.is_file()]
+    assert sum(path.stat().st_size for path in files) < 300 * 1024
+    formats = {}
+    for path in files:
+        if path.suffix in (".json", ".csv"):
+            formats[path.relative_to(hosts.ADVISORIES).parts[0]] = sources.detect(path).format
+    assert formats == {
+        "debian12": sources.OSV_RECORD,
+        "ubuntu": sources.OSV_RECORD,
+        "kev": sources.KEV,
+        "distro-info": sources.DISTRO_INFO,
+        "endoflife": sources.ENDOFLIFE,
+    }
+    readme = (hosts.ADVISORIES / "README.md").read_text(encoding="utf-8")
+    for licence in ("CC BY-SA 4.0", "CC0 1.0", "ISC", "MIT"):
+        assert licence in readme
+    assert (hosts.HOST_DATA / "README.md").exists()
+    # Nothing outside the package is read when the demo is built.
+    source = Path(hosts.__file__).read_text(encoding="utf-8")
+    assert "/work/" not in source
+
+
+def test_a_demo_host_is_collected_by_the_real_agent_the_same_way_every_time():
+    spec = _spec("sb-web-01")
+    moment = dt.datetime(2026, 11, 25, 23, 40, tzinfo=dt.UTC)
+    evidence = hosts.collect_host(spec, spec.versions, moment)
+    again = hosts.collect_host(spec, spec.versions, moment)
+    assert digest_of(evidence) == digest_of(again)
+    validate_evidence(evidence)
+
+    assert evidence["agent"]["name"] == "mamori-agent"
+    assert evidence["collected_at"] == "2026-11-25T23:40:00Z"
+    assert evidence["host"]["hostname"] == "sb-web-01"
+    assert re.fullmatch(r"[0-9a-f]{32}", evidence["host"]["machine_id"])
+    assert evidence["os"]["pretty_name"] == "Debian GNU/Linux 12 (bookworm)"
+    assert evidence["firewall"]["default_inbound"] == "drop"
+    listening = evidence["listening"]
+    assert listening["status"] == "ok"
+    assert {(item["address"], item["port"]) for item in listening["sockets"]} >= {
+        ("0.0.0.0", 443),  # noqa: S104
+        ("::", 22),
+        ("127.0.0.1", 25),
+    }
+    assert evidence["malware"]["clamav"]["on_access"] is True
+    assert evidence["malware"]["clamav"]["newest_signature"] == "2026-11-25T17:40:00Z"
+
+    # The earlier collection differs in the package held back, and only there.
+    earlier = hosts.collect_host(spec, spec.earlier, moment)
+
+    def versions(document):
+        return {
+            item["name"]: item["version"]
+            for item in document["packages"]["items"]
+            if item["manager"] == "dpkg"
+        }
+
+    changed = {
+        name for name, version in versions(evidence).items() if versions(earlier)[name] != version
+    }
+    assert changed == {"openssl", "libssl3"}
+    assert versions(earlier)["openssl"] == "3.0.18-1~deb12u2"
+
+
+# --- The whole demo ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_demo_shows_hosts_findings_vulnerabilities_history_and_assurance(settings, tmp_path):
+    # One test for the pages and idempotence: the scheme demo under it takes half a minute.
+    settings.VAR_DIR = tmp_path
+    out = io.StringIO()
+    with translation.override("en"):
+        call_command("demo", stdout=out)
+    assert "Demo hosts: 10 hosts in 2 organisations, 12 collections stored" in out.getvalue()
+
+    seven_bank = Organisation.objects.get(name_en=hosts.SEVEN_BANK)
+    ntt_data = Organisation.objects.get(name_en=hosts.NTT_DATA)
+    for organisation, names in ((seven_bank, SEVEN_BANK_HOSTS), (ntt_data, NTT_DATA_HOSTS)):
+        stored = set(
+            Host.objects.filter(organisation=organisation).values_list("hostname", flat=True)
+        )
+        assert stored == names
+        assert 4 <= len(stored) <= 8
+    assert Host.objects.count() == len(hosts.HOSTS)
+
+    latest = {
+        host.hostname: host.latest_evaluation
+        for host in Host.objects.select_related("latest_evaluation")
+    }
+    assert all(evaluation is not None for evaluation in latest.values())
+    # Some hosts fail security update management on overdue fixes, one of them KEV-listed.
+    app = latest["sb-app-01"]
+    assert app.security_update_management == "fail"
+    assert app.overdue_vulnerabilities >= 1
+    assert app.kev_vulnerabilities >= 1
+    # glibc 2.36-9+deb12u1 misses the fix for CVE-2023-4911 ("Looney Tunables"), KEV-listed.
+    looney_tunables = "MAMORI-DEB12-CVE-2023-4911-glibc"
+    assert latest["sb-batch-01"].security_update_management == "fail"  # Ubuntu: USNs
+    assert latest["sb-report-01"].security_update_management == "fail"  # Debian 11: ended
+    # Others pass controls: firewalls on most, everything on the well-kept ones.
+    assert latest["sb-web-01"].firewalls == "pass"
+    assert latest["sb-db-01"].firewalls == "fail"
+    assert latest["sb-bastion-01"].user_access_control == "fail"
+    for name in ("sb-web-01", "nd-web-01", "nd-jump-01"):
+        assert all(getattr(latest[name], control) == "pass" for control in CONTROLS), name
+
+    # History: the web server failed before its openssl upgrade and passes now.
+    web = Host.objects.get(organisation=seven_bank, hostname="sb-web-01")
+    older, newer = Evidence.objects.filter(host=web).order_by("collected_at")
+    assert newer.pk == web.latest_evidence_id
+    assert timezone.now() - newer.collected_at < dt.timedelta(days=2)
+    assert older.evaluations.get().security_update_management == "fail"
+
+    # The applicant sees its hosts (and only its own), findings, vulnerabilities and the diff.
+    applicant = client_for(User.objects.get(username="sevenbank-admin"))
+    applicant.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    listing = _get(applicant, reverse("verification:list"))
+    assert all(name in listing for name in SEVEN_BANK_HOSTS)
+    assert not any(name in listing for name in NTT_DATA_HOSTS)
+    app_host = Host.objects.get(organisation=seven_bank, hostname="sb-app-01")
+    detail_url = reverse("verification:detail", args=[app_host.pk])
+    page = _get(applicant, detail_url)
+    assert "sb-app-01" in page
+    assert looney_tunables in page
+    assert ">KEV<" in page
+    assert 'id="overdue"' in page
+    web_page = _get(applicant, reverse("verification:detail", args=[web.pk]))
+    assert 'id="history"' in web_page
+    diff = _get(
+        applicant, f"{reverse('verification:diff', args=[web.pk])}?from={older.pk}&to={newer.pk}"
+    )
+    assert "3.0.18-1~deb12u2" in diff
+    assert "3.0.19-1~deb12u2" in diff
+    assert 'id="diff-controls"' in diff
+
+    # The certification body's assessor sees it too; an outsider and another applicant do not.
+    assessor = User.objects.get(username="assessor1")
+    assert "sb-app-01" in _get(client_for(assessor), detail_url)
+    _get(client_for(make_user("eve")), detail_url, 404)
+    _get(client_for(User.objects.get(username="rakuten-admin")), detail_url, 404)
+
+    # Continuous assurance on the certificate: every host checked in, figures per control.
+    certificate = Certificate.objects.currently_valid().get(organisation=seven_bank)
+    assurance = continuous_assurance(seven_bank.pk)
+    assert assurance.in_scope == assurance.checked_in == len(SEVEN_BANK_HOSTS)
+    assert 0 < assurance.passing["firewalls"] < assurance.in_scope
+    certificate_page = _get(applicant, reverse("certificates:detail", args=[certificate.number]))
+    assert 'id="continuous-assurance"' in certificate_page
+    assert (
+        f'data-control="firewalls">{assurance.passing["firewalls"]} / {assurance.in_scope}<'
+        in certificate_page
+    )
+
+    # Running the demo again the same day changes nothing.
+    before = _counts()
+    with translation.override("en"):
+        call_command("demo", stdout=(again := io.StringIO()))
+    assert _counts() == before
+    assert "0 collections stored, 10 already stored" in again.getvalue()
+
+
+@pytest.mark.django_db
+def test_hosts_check_in_again_on_a_later_day_without_new_hosts(catalogue):
+    bank = Organisation.objects.create(
+        name_ja="株式会社セブン銀行",
+        name_en=hosts.SEVEN_BANK,
+        category=Category.FINANCIAL_INSTITUTION,
+    )
+    make_user("sevenbank-admin", bank, Role.APPLICANT_ADMIN)
+    # NTT DATA does not exist here: its host is skipped.
+    specs = (_spec("sb-web-01"), _spec("sb-app-01"), _spec("nd-web-01"))
+    now = timezone.now()
+
+    first = hosts.build(specs, now=now - dt.timedelta(days=1))
+    assert (first.hosts, first.organisations, first.stored, first.duplicates) == (2, 1, 3, 0)
+    assert first.advisories["osv"]["added"] == Advisory.objects.count() > 0
+    assert Host.objects.count() == 2
+
+    second = hosts.build(specs, now=now)
+    assert (second.stored, second.duplicates) == (2, 0)
+    assert second.advisories["osv"]["unchanged"] == Advisory.objects.count()
+    assert Host.objects.count() == 2
+    assert Evidence.objects.count() == 5
+    for host in Host.objects.select_related("latest_evidence"):
+        # The newest collection is the latest; the history keeps the earlier ones.
+        assert host.latest_evidence.collected_at == max(
+            host.evidence.values_list("collected_at", flat=True)
+        )
+        assert host.latest_evidence.collected_at.date() == (
+            now.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+        )
+
+    third = hosts.build(specs, now=now)
+    assert (third.stored, third.duplicates) == (0, 2)
+    assert Evidence.objects.count() == 5
+    assert Host.objects.get(hostname="sb-app-01").latest_evidence.payload["mode"] == "live"
