@@ -471,3 +471,12 @@ def test_a_kev_import_flags_the_rows_of_the_advisories_it_names(world, tmp_path)
     assert old.checks.get(check_id="UPD-04").status == "fail"
     assert_reads_like_a_full_evaluation(hosts["old"])
     assert_reads_like_a_full_evaluation(hosts["fixed"])
+
+
+def test_a_bulk_import_rebuilds_the_index_instead_of_updating_it_in_place(fleet):
+    advisory_services.load_index()
+    generation = IndexGeneration.current()
+    many = frozenset(f"BULK-{index}" for index in range(advisory_services.IN_PLACE_LIMIT + 1))
+    assert not advisory_services.apply_changes(
+        IndexChanges(many, False, False, generation, generation, 0)
+    )

@@ -32,6 +32,9 @@ from mamori.advisories.models import (
 from mamori.advisories.signals import IndexChanges
 
 _CHUNK = 10_000
+# Above this many changed advisories the index is rebuilt rather than updated in place (the
+# re-match then matches every target anyway; see verification.tasks.FULL_REMATCH_ABOVE).
+IN_PLACE_LIMIT = 2000
 _EVENT_KINDS = {kind: kind for kind in records.EVENT_KINDS}
 
 
@@ -165,6 +168,8 @@ def apply_changes(changes: IndexChanges) -> bool:
     Called by the process that re-matches after the import (the importing process in the
     embedded deployment, a worker otherwise), where nothing matches at the same time."""
     global _snapshot
+    if len(changes.advisory_ids) > IN_PLACE_LIMIT:
+        return False  # a bulk import: rebuilding is as fast, and the id list stays small
     with _lock:
         snapshot = _snapshot
         if (
