@@ -61,14 +61,24 @@ services:
 		redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log; \
 		for i in $$(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done; }
 
+# The local instance: a key kept in var/secret_key and var/instance.env, which every `mamori`
+# command run from this checkout reads (variables in the environment take precedence).
+INSTANCE := var/instance.env
+
 run: install sysdeps-run
 	@mkdir -p var
 	@test -s var/secret_key || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(48))" > var/secret_key
 	@chmod 600 var/secret_key
-	export SECRET_KEY_FILE=var/secret_key MAMORI_HTTPS=0 ALLOWED_HOSTS=127.0.0.1,localhost; \
-	$(BIN)/mamori migrate --noinput && \
-	$(BIN)/mamori catalogue load && \
-	$(BIN)/mamori demo && \
+	@printf '%s\n' \
+		'# Written by `make run` for this checkout (rewritten on every run): a local instance on' \
+		'# loopback over plain HTTP. The environment overrides any line; see README, Configuration.' \
+		'SECRET_KEY_FILE=$(CURDIR)/var/secret_key' \
+		'ALLOWED_HOSTS=127.0.0.1,localhost' \
+		'MAMORI_HTTPS=0' \
+		'MAMORI_SITE_URL=http://127.0.0.1:$(PORT)' > $(INSTANCE)
+	$(BIN)/mamori migrate --noinput
+	$(BIN)/mamori catalogue load
+	$(BIN)/mamori demo
 	exec $(BIN)/mamori serve --port $(PORT)
 
 # Settings for the checks and the suite: production mode with a throwaway key.

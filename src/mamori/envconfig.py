@@ -60,3 +60,33 @@ def env_secret(name: str) -> str:
         except OSError as exc:
             raise ConfigError(f"{name}_FILE={path!r} cannot be read: {exc.strerror}") from None
     return ""
+
+
+def load_instance_file(path: Path) -> list[str]:
+    """Put the ``NAME=value`` lines of a local instance file into the environment, below any
+    variable that is already set (the environment always wins), and return the names it set.
+
+    ``make run`` writes such a file (``var/instance.env``) so that ``mamori`` commands in another
+    terminal reach the same instance without exporting anything. The format is deliberately
+    small — comments, blank lines and ``NAME=value`` — and anything else stops start-up with the
+    file and line, as a malformed variable does.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read: {exc.strerror}") from None
+    applied = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier() or not name.isupper():
+            raise ConfigError(f"{path}:{number}: expected NAME=value, found {line[:60]!r}")
+        if name not in os.environ:
+            os.environ[name] = value.strip()
+            applied.append(name)
+    return applied

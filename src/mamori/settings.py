@@ -7,6 +7,7 @@ unset or false) refuses to start without a real ``SECRET_KEY`` and ``ALLOWED_HOS
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,13 +15,29 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from mamori.envconfig import ConfigError, env_bool, env_int, env_list, env_secret, env_str
+from mamori.envconfig import (
+    ConfigError,
+    env_bool,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    load_instance_file,
+)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BASE_DIR = Path(env_str("MAMORI_HOME", str(Path.cwd())))
 VAR_DIR = Path(env_str("MAMORI_VAR_DIR", str(BASE_DIR / "var")))
+# Commands that read a file and print a result (``catalogue check``, ``supplychain analyse``)
+# run with no configuration at all: ``mamori`` sets this for them only. They get a key that
+# dies with the process and no database, so nothing they could do would outlive them.
+OFFLINE_COMMAND = env_str("MAMORI_OFFLINE_COMMAND") == "1"
+# The local instance ``make run`` wrote, for every other command run from the same checkout.
+INSTANCE_FILE = VAR_DIR / "instance.env"
 
 try:
+    if not OFFLINE_COMMAND:
+        load_instance_file(INSTANCE_FILE)
     DEBUG = env_bool("MAMORI_DEBUG", False)
     # Plain HTTP on loopback (``make run``) cannot carry Secure cookies in every browser.
     HTTPS = env_bool("MAMORI_HTTPS", True)
@@ -34,10 +51,17 @@ try:
     LOGIN_FAILURE_LIMIT = env_int("MAMORI_LOGIN_FAILURE_LIMIT", 5)
     SECRET_KEY = env_secret("SECRET_KEY")
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+    # The public address of this instance, for links in e-mail and PDFs (no request at hand
+    # there). By default the loopback address on the port ``mamori serve`` is given.
+    SITE_URL = env_str("MAMORI_SITE_URL", "").rstrip("/") or (
+        f"http://127.0.0.1:{env_int('PORT', 8000)}"
+    )
 except ConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 
 _DEV_ONLY_KEY = "dev-only-insecure-key-never-use-in-production-0123456789abcdef"
+if OFFLINE_COMMAND and not SECRET_KEY:
+    SECRET_KEY = secrets.token_urlsafe(48)
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -47,7 +71,7 @@ if not SECRET_KEY:
     SECRET_KEY = _DEV_ONLY_KEY
 elif len(SECRET_KEY) < 32 or SECRET_KEY == _DEV_ONLY_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be a random string of at least 32 characters.")
-if not DEBUG and not ALLOWED_HOSTS:
+if not DEBUG and not ALLOWED_HOSTS and not OFFLINE_COMMAND:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set in production mode.")
 
 INSTALLED_APPS = [
@@ -127,7 +151,10 @@ try:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if OFFLINE_COMMAND:
+    # Any database access is a bug in such a command, and fails loudly on the dummy backend.
+    DATABASES = {"default": {"ENGINE": "django.db.backends.dummy"}}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     _sqlite_name = str(DATABASES["default"]["NAME"])
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
@@ -224,7 +251,8 @@ USE_TZ = True
 # --- Files ----------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it even when serving finders
+if not OFFLINE_COMMAND:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it even when serving finders
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

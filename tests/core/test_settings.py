@@ -33,6 +33,7 @@ print(json.dumps({
     "EMBEDDED_TASKS": s.EMBEDDED_TASKS,
     "EAGER": s.CELERY_TASK_ALWAYS_EAGER,
     "SESSION_COOKIE_SECURE": s.SESSION_COOKIE_SECURE,
+    "SITE_URL": s.SITE_URL,
 }))
 """
 
@@ -48,6 +49,7 @@ def start(tmp_path: Path, command: list[str] | None = None, **variables: str):
         "MAMORI_VAR_DIR": str(tmp_path / "var"),
         **variables,
     }
+    env = {name: value for name, value in env.items() if value is not None}
     return subprocess.run(
         command or [sys.executable, "-c", SHOW_SETTINGS],
         env=env,
@@ -202,6 +204,108 @@ def test_celery_broker_url_selects_real_workers(tmp_path):
     redis = settings_in(tmp_path, CELERY_BROKER_URL="redis://127.0.0.1:6379/0", **base)
     assert redis["EMBEDDED_TASKS"] is False
     assert redis["EAGER"] is False
+
+
+def test_the_site_address_follows_the_served_port_unless_configured(tmp_path):
+    base = {"SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "localhost"}
+    assert settings_in(tmp_path, **base)["SITE_URL"] == "http://127.0.0.1:8000"
+    assert settings_in(tmp_path, PORT="8741", **base)["SITE_URL"] == "http://127.0.0.1:8741"
+    configured = settings_in(
+        tmp_path, PORT="8741", MAMORI_SITE_URL="https://mamori.example.jp/", **base
+    )
+    assert configured["SITE_URL"] == "https://mamori.example.jp"
+
+
+def write_instance(tmp_path: Path, *lines: str) -> Path:
+    """What ``make run`` leaves behind: a key file and var/instance.env naming it."""
+    key_file = tmp_path / "var" / "secret_key"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(GOOD_KEY + "\n", encoding="utf-8")
+    instance = tmp_path / "var" / "instance.env"
+    instance.write_text(
+        "\n".join(
+            [
+                "# written by make run",
+                f"SECRET_KEY_FILE={key_file}",
+                "ALLOWED_HOSTS=127.0.0.1,localhost",
+                "MAMORI_HTTPS=0",
+                "",
+                *lines,
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return instance
+
+
+def test_commands_reach_the_local_instance_with_no_variables(tmp_path):
+    """After ``make run``, ``mamori …`` in another terminal needs nothing exported."""
+    write_instance(tmp_path, "MAMORI_SITE_URL=http://127.0.0.1:8741")
+    shown = settings_in(tmp_path)
+    assert (shown["DEBUG"], shown["ALLOWED_HOSTS"]) == (False, ["127.0.0.1", "localhost"])
+    assert shown["SESSION_COOKIE_SECURE"] is False
+    assert shown["SITE_URL"] == "http://127.0.0.1:8741"
+    assert start(tmp_path, [str(MAMORI), "migrate", "--noinput"]).returncode == 0
+    listed = start(tmp_path, [str(MAMORI), "certificates", "list", "--format", "json"])
+    assert (listed.returncode, listed.stderr) == (0, "")
+    assert json.loads(listed.stdout) == []
+    # The environment always wins over the file.
+    overridden = settings_in(tmp_path, ALLOWED_HOSTS="mamori.example.jp", MAMORI_HTTPS="1")
+    assert overridden["ALLOWED_HOSTS"] == ["mamori.example.jp"]
+    assert overridden["SESSION_COOKIE_SECURE"] is True
+
+
+def test_a_malformed_instance_file_stops_start_up_with_its_line(tmp_path):
+    instance = write_instance(tmp_path, "export MAMORI_DEBUG 1")
+    result = start(tmp_path, [str(MAMORI), "check"])
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"mamori: configuration error: {instance}:6: expected NAME=value, "
+        "found 'export MAMORI_DEBUG 1'\n"
+    )
+
+
+def test_file_commands_run_with_no_configuration_at_all(tmp_path):
+    """``catalogue check`` and ``supplychain analyse`` read a file and print: they run right
+    after ``make install``, create nothing, and have no database to touch."""
+    bundled = Path(__file__).resolve().parents[2] / "src/mamori/catalogue/data/ce-jp-2026.yaml"
+    graph = tmp_path / "graph.json"
+    graph.write_text(
+        json.dumps(
+            {
+                "schema": "mamori.supplygraph/1",
+                "nodes": [
+                    {
+                        "id": node,
+                        "entity": node.split(":")[0],
+                        "name": node,
+                        "country": "JP",
+                        "critical": node == "bank:core",
+                        "certified": True,
+                        "disclosure": "full",
+                    }
+                    for node in ("bank:core", "dc")
+                ],
+                "requirements": [{"node": "bank:core", "need": "hosting", "providers": ["dc"]}],
+            }
+        ),
+        encoding="utf-8",
+    )
+    nothing = {"MAMORI_VAR_DIR": None}  # not even the variable ``start`` sets
+    checked = start(tmp_path, [str(MAMORI), "catalogue", "check", str(bundled)], **nothing)
+    assert (checked.returncode, checked.stderr) == (0, "")
+    assert "ok: CE-JP 2026" in checked.stdout
+    analysed = start(
+        tmp_path, [str(MAMORI), "supplychain", "analyse", str(graph), "--format", "json"], **nothing
+    )
+    assert (analysed.returncode, analysed.stderr) == (0, "")
+    assert json.loads(analysed.stdout)["spof"] == {"bank:core": ["dc"]}
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["graph.json"]
+    # Every other command still refuses to start without real settings.
+    refused = start(tmp_path, [str(MAMORI), "certificates", "list"], **nothing)
+    assert refused.returncode == 2
+    assert "SECRET_KEY (or SECRET_KEY_FILE) must be set" in refused.stderr
 
 
 @pytest.mark.django_db

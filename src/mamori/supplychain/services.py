@@ -569,7 +569,7 @@ def send_due_reminders(now=None) -> int:
             )
             if not claimed:
                 continue  # another worker reminded it a moment ago
-            base = invitation.campaign.site_url or getattr(settings, "MAMORI_SITE_URL", "")
+            base = invitation.campaign.site_url or settings.SITE_URL
             if invitation.organisation_id is None:
                 token = invitation.new_token()
                 invitation.expires_at = max(invitation.expires_at, now + INVITATION_TTL)

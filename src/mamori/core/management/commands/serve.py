@@ -27,8 +27,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, workers, no_worker, **options):
         children: list[subprocess.Popen] = []
+        served = {**os.environ}
+        # Links in e-mail point at the port really served unless an address is configured.
+        if not os.environ.get("MAMORI_SITE_URL"):
+            loopback = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+            served["MAMORI_SITE_URL"] = f"http://{loopback}:{port}"
         if settings.EMBEDDED_TASKS and not no_worker:
-            env = {**os.environ, "MAMORI_WORKER_PROCESS": "1"}
+            env = {**served, "MAMORI_WORKER_PROCESS": "1"}
             children.append(
                 subprocess.Popen(
                     [
@@ -60,7 +65,8 @@ class Command(BaseCommand):
                     str(workers),
                     "--access-logfile",
                     "-",
-                ]
+                ],
+                env=served,
             )
         )
         self.stdout.write(f"Mamori is serving on http://{host}:{port}/  (Ctrl-C stops it)")
