@@ -3,10 +3,11 @@ assessment through the workflow with the real services."""
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from mamori.accounts.models import ApiToken, TokenKind, User
@@ -18,6 +19,39 @@ from mamori.core.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 
 PASSWORD = "correct-horse-battery-staple-42"
+
+
+# Argon2 costs 0.5–1 s a hash by design, and the suite sets thousands of passwords. Tests hash
+# with MD5 first; the production hashers stay listed after it so any hash still verifies, and
+# ``production_hashing`` puts production's list back for the tests that check what it stores.
+FAST_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    from django.conf import settings
+
+    production = list(settings.PASSWORD_HASHERS)
+    assert FAST_HASHER not in production
+    with override_settings(PASSWORD_HASHERS=[FAST_HASHER, *production]):
+        yield production
+
+
+@pytest.fixture
+def production_hashing(_fast_password_hashing):
+    """Production's hashers first (new hashes are Argon2); the fast one last, so passwords set
+    before the test still verify (and are upgraded, as an older hash is in production)."""
+    with override_settings(PASSWORD_HASHERS=[*_fast_password_hashing, FAST_HASHER]):
+        yield
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Every test database starts with the bundled catalogues, so a test's ``catalogue`` only
+    finds it (a test that empties the database, such as a live-server test, gets it back from
+    the next ``catalogue``: the parsed files are kept for the whole run)."""
+    with django_db_blocker.unblock():
+        load_bundled()
 
 
 @pytest.fixture
@@ -226,3 +260,29 @@ def rpm_tool() -> str:
 @pytest.fixture(scope="session")
 def debsecan_tool() -> str:
     return require_tool("debsecan")
+
+
+# --- Which tests run on which database -------------------------------------------------------
+# `make test` runs the suite on SQLite and again on PostgreSQL. A test that touches no database
+# proves the same thing both times, so the PostgreSQL run (MAMORI_DATABASE_TESTS_ONLY=1) keeps
+# only the tests that use one: through pytest-django's fixtures (anywhere in the fixture
+# closure), or through ``fresh_database`` (a database of the suite's backend for a subprocess).
+DATABASE_FIXTURES = frozenset(
+    {"db", "transactional_db", "django_db_reset_sequences", "live_server", "fresh_database"}
+)
+
+
+def uses_database(item: pytest.Item) -> bool:
+    return item.get_closest_marker("django_db") is not None or not DATABASE_FIXTURES.isdisjoint(
+        getattr(item, "fixturenames", ())
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("MAMORI_DATABASE_TESTS_ONLY") != "1":
+        return
+    kept = [item for item in items if uses_database(item)]
+    dropped = [item for item in items if not uses_database(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -114,6 +114,14 @@ def last_line(result) -> str:
             {"MAMORI_DEBUG": "1", "DATABASE_URL": "mongodb://127.0.0.1/mamori"},
             "DATABASE_URL is not a database URL",
         ),
+        (
+            {"MAMORI_DEBUG": "1", "EMAIL_PORT": "smtp"},
+            "EMAIL_PORT='smtp' is not an integer",
+        ),
+        (
+            {"MAMORI_DEBUG": "1", "EMAIL_USE_TLS": "1", "EMAIL_USE_SSL": "1"},
+            "EMAIL_USE_TLS and EMAIL_USE_SSL exclude each other; set one.",
+        ),
     ],
     ids=[
         "no-secret-key",
@@ -126,6 +134,8 @@ def last_line(result) -> str:
         "malformed-debug",
         "malformed-integer",
         "unknown-database",
+        "malformed-mail-port",
+        "tls-and-ssl",
     ],
 )
 def test_misconfiguration_stops_start_up(tmp_path, variables, message):

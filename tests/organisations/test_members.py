@@ -321,7 +321,7 @@ def test_adding_an_unknown_or_existing_member_is_a_field_error(world, username, 
 # --- Creating a user ----------------------------------------------------------------------------
 
 
-def test_a_new_user_gets_a_password_shown_once_that_signs_in(world):
+def test_a_new_user_gets_a_password_shown_once_that_signs_in(world, production_hashing):
     client = english(client_for(world.admin))
     response = client.post(add_url(world.bank), new_user_data())
     assert response.status_code == 200

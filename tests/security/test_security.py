@@ -200,7 +200,7 @@ def login(username: str, password: str, address: str):
 
 @pytest.fixture
 def members(people):
-    """Two members with real passwords (Argon2, as in production)."""
+    """Two members with real passwords (hashed quickly: see ``production_hashing``)."""
     for user in (people.admin, people.contributor):
         user.set_password(PASSWORD)
         user.save(update_fields=["password"])
@@ -245,14 +245,16 @@ def test_repeated_failures_lock_the_source_address_for_every_account(members):
 # --- Password storage and rules -----------------------------------------------------------------
 
 
-def test_passwords_are_stored_with_argon2(members):
+def test_passwords_are_stored_with_argon2(members, production_hashing):
     alice, _carol = members
+    alice.set_password(PASSWORD)
+    alice.save(update_fields=["password"])
     alice.refresh_from_db()
     assert alice.password.startswith("argon2$argon2id$")
     assert PASSWORD not in alice.password
 
 
-def test_an_older_hash_is_upgraded_to_argon2_at_login(people):
+def test_an_older_hash_is_upgraded_to_argon2_at_login(people, production_hashing):
     user = make_user("legacy", people.bank, Role.APPLICANT_CONTRIBUTOR)
     User.objects.filter(pk=user.pk).update(password=make_password(PASSWORD, hasher="pbkdf2_sha256"))
     assert login("legacy", PASSWORD, "192.0.2.9").status_code == 302
@@ -287,7 +289,7 @@ def test_weak_passwords_are_refused(members, new, reason):
     assert alice.check_password(PASSWORD)
 
 
-def test_a_long_random_password_is_accepted(members):
+def test_a_long_random_password_is_accepted(members, production_hashing):
     alice, _carol = members
     new = "tidal-Quartz-84-meadow-Lantern"
     response = change_password(client_for(alice), new)

@@ -213,19 +213,22 @@ def save_answer(
                 field="question",
                 code="unknown_question",
             )
-        snapshot = Snapshot.load(assessment)
-        editable = editable_question_ids(snapshot)
-        if editable is not None and qid not in editable:
-            raise WrongState(
-                _("Only the answers the assessor flagged can be changed now."), code="not_flagged"
-            )
+        # A draft (by far the most saves) needs only this answer; the whole snapshot is loaded
+        # only when the state limits which answers may change.
+        if assessment.state != State.DRAFT:
+            editable = editable_question_ids(Snapshot.load(assessment))
+            if editable is not None and qid not in editable:
+                raise WrongState(
+                    _("Only the answers the assessor flagged can be changed now."),
+                    code="not_flagged",
+                )
         try:
             value = question.rules.normalise(raw)
         except AnswerError as exc:
             from mamori.assessments.messages import describe
 
             raise MamoriError(describe(exc), field="value", code=exc.code) from None
-        current = snapshot.answers.get(qid)
+        current = Answer.objects.filter(assessment=assessment, question=question).first()
         current_version = current.version if current else 0
         if expected_version is None:
             raise Conflict(
@@ -266,7 +269,9 @@ def save_answer(
             if not updated:
                 raise Conflict(_("Someone else saved this answer first. Reload and try again."))
             answer = Answer.objects.get(pk=current.pk)
-        values = {**snapshot.values, qid: value}
+        values = dict(
+            Answer.objects.filter(assessment=assessment).values_list("question__qid", "value")
+        )
         assessment.answers_digest = answers_digest(values)
         assessment.save(update_fields=["answers_digest", "updated_at"])
         record(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 from pathlib import Path
 
 from django.db import transaction
@@ -86,8 +87,15 @@ def sync_catalogue(parsed: ParsedCatalogue) -> tuple[Catalogue, str]:
     return catalogue, outcome
 
 
+@cache
+def bundled_catalogues() -> tuple[ParsedCatalogue, ...]:
+    """The bundled files, parsed and validated once per process: they ship with the package and
+    do not change while it runs, and parsing one takes longer than storing it."""
+    return tuple(load_catalogue(path) for path in bundled_files())
+
+
 def load_bundled() -> list[tuple[Catalogue, str]]:
-    return [sync_catalogue(load_catalogue(path)) for path in bundled_files()]
+    return [sync_catalogue(parsed) for parsed in bundled_catalogues()]
 
 
 def current_catalogue(today: dt.date | None = None) -> Catalogue | None:

@@ -11,7 +11,6 @@ failure anywhere leaves nothing half-written.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
 import logging
@@ -388,17 +387,13 @@ def catalogue_settings_for(organisation_id: int, today: dt.date | None = None) -
     return _bundled_settings()
 
 
-@functools.lru_cache(maxsize=1)
 def _bundled_settings() -> CatalogueSettings:
-    # The bundled file does not change while a process runs; parsing it costs ~0.2 s.
-    from mamori.catalogue.loader import load_catalogue
-    from mamori.catalogue.services import bundled_files
+    from mamori.catalogue.services import bundled_catalogues
 
-    files = bundled_files()
-    if not files:
+    bundled = bundled_catalogues()
+    if not bundled:
         return CatalogueSettings("", {})
-    parsed = load_catalogue(files[-1])
-    return CatalogueSettings(parsed.version, dict(parsed.settings))
+    return CatalogueSettings(bundled[-1].version, dict(bundled[-1].settings))
 
 
 @dataclass(frozen=True)
