@@ -237,8 +237,10 @@ def test_random_versions_are_ordered_as_rpm_orders_them():
 
 # --- apk -------------------------------------------------------------------------------------
 
-# From apk-tools' own test data (alpinelinux/apk-tools, test/version.data): cases covering
-# suffixes, revisions, letters, leading zeros and the "invalid, do string sort" rule.
+# From apk-tools' own test data (alpinelinux/apk-tools: test/version.data in 2.x,
+# test/unit/version.data in 3.x): cases covering suffixes, revisions, letters, leading zeros
+# and invalid tails; the last lines are the 2023 fix of a ".0" before a suffix (apk-tools
+# 2.12.11/2.14) and apk-tools 3's leading zeros and "~hash".
 APK_CASES = """
 2.34 > 0.1.0_alpha
 23_foo > 4_beta
@@ -294,12 +296,59 @@ APK_CASES = """
 1.0_p10-r0 > 1.0_p9-r0
 0.1.0_alpha_pre2 < 0.1.0_alpha
 1.0.0_pre20191002222144-r0 < 1.0.0_pre20210530193627-r0
+6.0_pre1 < 6.0
+6.1_pre1 < 6.1
+6.0_p1 > 6.0
+6.1_p1 > 6.1
+8.2.0 < 8.2.001
+8.2.0015 < 8.2.002
+1.0~1234 < 1.0~2345
+1.0~1234-r1 < 1.0~2345-r0
+1.0~1234-r1 > 1.0~1234-r0
 """
+
+# More cases, one rule each, written for this suite and checked, when written, with apk-tools'
+# own apk_version_compare (master, 3.0.x) built from source: apk is not packaged for Debian,
+# so the suite cannot run it.
+APK_MORE_CASES = """
+1.11.0_rc1 < 1.11.0
+1.11.0_rc1-r3 < 1.11.0-r0
+1.11.0 < 1.11.0_p1
+1.0_rc9 < 1.0_rc10
+1.0_alpha10 < 1.0_beta1
+1.0_p1 < 1.0_p1-r1
+1.02 < 1.1
+1.002 < 1.02
+1.0 < 1.00
+1.00 < 1.001
+1.010 < 1.1
+1.09 < 1.1
+1.05 = 1.05
+006 = 6
+010 > 9
+1.0a < 1.0b
+1.0 < 1.0a
+1.0a < 1.0.1
+1.0z < 1.1
+1.0a_p1 > 1.0a
+1.0a-r1 > 1.0a
+1.0 < 1.0-r0
+1.0-r9 < 1.0-r10
+1.0-r01 = 1.0-r1
+1.0_p1 > 1.0-r5
+1.0~abc > 1.0-r0
+1.0_p1 < 1.0_p1~abc
+"""
+
+# apk's suffix order, lowest first: the pre-releases, no suffix, then the others.
+APK_SUFFIX_ORDER = ("_alpha", "_beta", "_pre", "_rc", "", "_cvs", "_svn", "_git", "_hg", "_p")
 
 
 def apk_cases() -> list[tuple[str, int, str]]:
     cases = []
-    for line in APK_CASES.strip().splitlines():
+    for line in (APK_CASES + APK_MORE_CASES).split("\n"):
+        if not line.strip():
+            continue
         left, operator, right = line.split()
         cases.append((left, SIGN[operator], right))
     return cases
@@ -309,6 +358,24 @@ def apk_cases() -> list[tuple[str, int, str]]:
 def test_apk_order_matches_apk_tools_test_cases(left, expected, right):
     assert sign(versions.compare("Alpine", left, right)) == expected
     assert sign(versions.compare("Alpine", right, left)) == -expected
+
+
+@pytest.mark.parametrize("base", ["1.0", "6.0", "1.11.0", "2.4.10a"])
+def test_apk_suffixes_order_pre_releases_below_the_release_and_the_others_above(base):
+    ordered = [base + suffix for suffix in APK_SUFFIX_ORDER]
+    for lower, higher in itertools.combinations(ordered, 2):
+        assert versions.compare("Alpine", lower, higher) < 0, (lower, higher)
+        assert versions.compare("Alpine", f"{lower}-r9", f"{higher}-r0") < 0, (lower, higher)
+    # A suffix's number counts within the suffix only.
+    assert versions.compare("Alpine", f"{base}_rc10", base) < 0
+    assert versions.compare("Alpine", f"{base}_p1", f"{base}_p10") < 0
+
+
+def test_apk_keys_order_like_compare():
+    """The matcher sorts and bisects keys: they must order every case exactly as compare()."""
+    for left, expected, right in apk_cases():
+        left_key, right_key = versions.sort_key("Alpine", left), versions.sort_key("Alpine", right)
+        assert ((left_key > right_key) - (left_key < right_key)) == expected, (left, right)
 
 
 def test_real_alpine_security_fix_versions_order():
