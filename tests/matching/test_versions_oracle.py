@@ -186,6 +186,23 @@ RPM_EVR_CASES = [
     ("1.0", "1.0-1", -1),  # no release: older than any release
 ]
 
+# Where a release is missing, empty or a pre-release, and where an epoch is empty or not one:
+# rpm's EVR parsing (rpmverParse, rpmverCmp). univers' compare_rpm_versions reads the first
+# three otherwise (it takes "1" and "1-" as equal), so only rpm itself is the oracle here.
+RPM_RELEASE_CASES = [
+    ("1", "1-", -1),  # a missing release is below an empty one
+    ("1-", "1", 1),
+    ("1.0", "1.0-~rc1", -1),  # ... and below a "~" release, which is below an empty one
+    ("1.0-~rc1", "1.0-", -1),
+    ("1.0-", "1.0-0", -1),
+    ("1.0-1-", "1.0-1", 1),  # the release is after the last "-": version "1.0-1" here
+    ("1.0--1", "1.0-1", 0),
+    (":1.0", "0:1.0", 0),  # an empty epoch is 0
+    ("00:1.0", "1.0", 0),
+    ("x:1.0", "x.1.0", 0),  # not an epoch: the ":" separates segments of the version
+    ("1:1.0-", "1:1.0", 1),
+]
+
 
 def _rpm_oracle(pairs: list[tuple[str, str]]) -> list[int]:
     """rpm.vercmp of every pair, in one rpm process (rpm's own test runs the same call)."""
@@ -206,12 +223,33 @@ def test_rpm_order_matches_rpms_test_cases(left, right, expected):
     assert sign(compare_rpm_versions(left, right)) == expected
 
 
+@pytest.mark.parametrize(("left", "right", "expected"), RPM_RELEASE_CASES)
+def test_rpm_release_and_epoch_parsing_follows_rpm(left, right, expected):
+    assert sign(versions.compare("Red Hat", left, right)) == expected
+    left_key, right_key = versions.sort_key("AlmaLinux", left), versions.sort_key("SUSE", right)
+    assert ((left_key > right_key) - (left_key < right_key)) == expected
+
+
+def test_a_version_without_a_release_is_below_every_release():
+    """What the docstring promises, over releases of every kind ("~rc1" sorts below an empty
+    release in rpmvercmp, yet "X" is below "X-~rc1")."""
+    for release in ("", "~rc1", "~", "0", "^git1", "1.el9", "a"):
+        assert versions.compare("Rocky Linux", "2.4.1", f"2.4.1-{release}") < 0, release
+        assert versions.compare("Rocky Linux", "2.4.1", f"2.4.0-{release}") > 0, release
+
+
+@pytest.mark.parametrize("bad", ["-1", "1:", "1:-2", "", None])
+def test_rpm_versions_without_a_version_are_refused(bad):
+    with pytest.raises(versions.InvalidVersion, match="not a valid rpm version"):
+        versions.sort_key("Red Hat", bad)
+
+
 needs_rpm = pytest.mark.usefixtures("rpm_tool")
 
 
 @needs_rpm
 def test_the_rpm_cases_agree_with_rpm_itself():
-    cases = RPMVERCMP_CASES + RPM_EVR_CASES
+    cases = RPMVERCMP_CASES + RPM_EVR_CASES + RPM_RELEASE_CASES
     assert _rpm_oracle([(left, right) for left, right, _ in cases]) == [
         expected for _, _, expected in cases
     ]
@@ -221,9 +259,10 @@ def _random_rpm_version(rng: random.Random) -> str:
     alphabet = "0123456789abcXY.~^_"
     text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 7)))
     if rng.random() < 0.5:
-        text += "-" + "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 5)))
+        # Empty releases too ("1.0-"): rpm tells them from missing ones.
+        text += "-" + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5)))
     if rng.random() < 0.2:
-        text = f"{rng.randint(0, 2)}:{text}"
+        text = f"{rng.choice(['', '0', '00', '1', '2'])}:{text}"
     return text
 
 

@@ -17,12 +17,15 @@ Schemes and where their rules come from:
   and against python-debian's own comparison (tests/matching/test_versions_oracle.py). The two
   policy-invalid oracle versions (``a``, ``~``: no leading digit) are accepted and ordered as
   apt and dpkg order them (dpkg only warns).
-- **rpm** ("Red Hat", "Rocky Linux", "AlmaLinux", "openSUSE", "SUSE"): ``[epoch:]version[-release]``
-  (a missing epoch is 0, the release is after the last "-"), each part ordered by ``rpmvercmp``
-  (rpmio/rpmvercmp.c): alphanumeric segments, separators ignored, numbers above letters, ``~``
-  before everything, ``^`` after the end but before any further segment. Proven against rpm's
-  own rpmvercmp test cases and against univers' ``compare_rpm_versions``. A version without a
-  release compares as if its release were empty (older than any release).
+- **rpm** ("Red Hat", "Rocky Linux", "AlmaLinux", "openSUSE", "SUSE"): rpm's EVR order as
+  ``rpm.vercmp`` has it (rpmverParse/rpmverCmp in rpmio/rpmver.c): ``[epoch:]version[-release]``
+  — the epoch is the digits before a leading ":" (missing or empty: 0), the release is after the
+  last "-" — each part ordered by ``rpmvercmp`` (rpmio/rpmvercmp.c): alphanumeric segments,
+  separators ignored, numbers above letters, ``~`` before everything, ``^`` after the end but
+  before any further segment. A version without a release (no "-") sorts below the same version
+  with any release, an empty or a ``~`` one included: ``1 < 1- < 1-~rc1 < 1-0``. Proven against
+  rpm 4.18 itself, rpm's own rpmvercmp test cases and (where it agrees with rpm) univers'
+  ``compare_rpm_versions``.
 - **apk** ("Alpine"): apk-tools 3's ``apk_version_compare`` (src/version.c, the apk of Alpine
   3.23 and later): an initial number, ".number" components, one letter, ``_alpha``/``_beta``/
   ``_pre``/``_rc`` (pre-releases, below no suffix) and ``_cvs``/``_svn``/``_git``/``_hg``/``_p``
@@ -210,7 +213,11 @@ _RPM_END = (1,)
 _RPM_CARET = (2,)
 _RPM_ALPHA = 3
 _RPM_NUMBER = 4
-_RPM_EPOCH = re.compile(r"[0-9]+")
+# rpm's parseEVR: an epoch is the run of digits (possibly none) before a ":" at the start.
+_RPM_EPOCH = re.compile(r"([0-9]*):")
+# The key of a missing release: below every release, the empty one included (rpmverCmp
+# compares a missing release as lower than any present one).
+_RPM_NO_RELEASE = ()
 
 
 def _rpm_part_key(part: str) -> tuple:
@@ -229,17 +236,27 @@ def _rpm_part_key(part: str) -> tuple:
 
 
 def _rpm_key(version: str) -> tuple:
-    epoch_text, colon, rest = version.partition(":")
-    if colon:
-        if not _RPM_EPOCH.fullmatch(epoch_text):
-            raise InvalidVersion(RPM, version, "the epoch is not a number")
-        epoch = int(epoch_text)
+    """rpm's own EVR order (rpmverParse and rpmverCmp in rpmio/rpmver.c, what ``rpm.vercmp``
+    runs): the epoch is the digits before a leading ":" (none, or none written: 0); the
+    release is what follows the last "-" after it, and a version without any "-" has no
+    release at all, which sorts below every release, even an empty one ("1" < "1-" <
+    "1-~rc1" < "1-0")."""
+    epoch_match = _RPM_EPOCH.match(version)
+    if epoch_match:
+        epoch, rest = int(epoch_match.group(1) or 0), version[epoch_match.end() :]
     else:
+        # "x:1.0" has no epoch in rpm: the colon is a separator inside the version.
         epoch, rest = 0, version
-    upstream, _, release = rest.rpartition("-") if "-" in rest else (rest, "", "")
+    upstream, dash, release = rest.rpartition("-")
+    if not dash:
+        upstream = rest
     if not upstream:
         raise InvalidVersion(RPM, version, "no version before the release")
-    return (epoch, _rpm_part_key(upstream), _rpm_part_key(release))
+    return (
+        epoch,
+        _rpm_part_key(upstream),
+        _rpm_part_key(release) if dash else _RPM_NO_RELEASE,
+    )
 
 
 # --- apk -------------------------------------------------------------------------------------
