@@ -129,6 +129,7 @@ def test_stats_in_text_and_json():
     assert data["kev"] == 1404
     assert data["eol"] == {"debian (distro-info)": 22, "ubuntu (distro-info)": 45}
     assert data["last_import"]["added"] == 7 + 1404 + 67
+    assert data["last_import"]["skipped"] == 0
     text = io.StringIO()
     with translation.override("en"):
         call_command("advisories", "stats", stdout=text)

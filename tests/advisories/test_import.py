@@ -76,13 +76,40 @@ def announcements():
 # --- the real feeds ---------------------------------------------------------------------------
 
 
+# The two real records with a range no version order here can read (their fixed versions are
+# not PEP 440): each range is left out and reported, the rest of the record imported. In the
+# order the directory is read.
+REAL_SKIPPED = [
+    (
+        "PYSEC-2021-371",
+        "affected[0].ranges[1]",
+        "affected[0].ranges[1]: fixed '0.2.0-n653' is not a pep440 version; range left out",
+        PYPI / "binderhub" / "PYSEC-2021-371.json",
+    ),
+    (
+        "PYSEC-2019-125",
+        "affected[0].ranges[0]",
+        "affected[0].ranges[0]: fixed '2019-09-12' is not a pep440 version; range left out",
+        PYPI / "steam" / "PYSEC-2019-125.json",
+    ),
+]
+
+
 def test_every_real_feed_imports_and_a_second_import_changes_nothing():
     paths = [OSV, KEV_FILE, EOL_PRODUCTS, DISTRO_INFO]
     first = run_import(*paths)
     assert first.code == 0, first.message + first.stderr
-    assert first.stderr == ""
+    assert first.bad_lines == [
+        f"{record_id}: {reason} ({path})" for record_id, _, reason, path in REAL_SKIPPED
+    ]
     run = last_run()
     assert run.state == ImportRun.State.SUCCEEDED
+    assert run.skipped == 2
+    assert run.skipped_records == [
+        {"where": str(path), "id": record_id, "part": part, "reason": reason}
+        for record_id, part, reason, path in REAL_SKIPPED
+    ]
+    assert "; 2 skipped (records or parts of records)" in first.stdout
     assert run.counts["osv"] == {
         "added": ALL_OSV - PYPI_WITHDRAWN,
         "changed": 0,
@@ -115,6 +142,7 @@ def test_every_real_feed_imports_and_a_second_import_changes_nothing():
 
     second = run_import(*paths)
     assert second.code == 0
+    assert second.bad_lines == first.bad_lines  # reported again: the feed still has them
     again = last_run()
     assert again.counts["osv"]["unchanged"] == ALL_OSV
     assert again.counts["kev"]["unchanged"] == KEV_ENTRIES
@@ -177,10 +205,23 @@ def test_an_older_modified_never_replaces_a_newer_record(tmp_path):
         tmp_path / "old.json",
         variant(APACHE, modified="2024-07-08T17:56:11Z", summary="stale text"),
     )
-    assert run_import(older).code == 0
-    assert last_run().counts["osv"]["unchanged"] == 1
+    result = run_import(older)
+    assert result.code == 0
+    run = last_run()
+    assert run.counts["osv"]["unchanged"] == 1
     advisory = Advisory.objects.get()
     assert (advisory.digest, advisory.summary) == (digest, "apache2 vulnerabilities")
+    # Left alone, and said so by id.
+    reason = (
+        "modified 2024-07-08T17:56:11+00:00 is older than the stored record's "
+        "2026-04-27T14:11:34+00:00; record not written"
+    )
+    assert result.bad_lines == [f"USN-6885-1: {reason} ({older})"]
+    assert run.skipped_records == [
+        {"where": str(older), "id": "USN-6885-1", "part": "", "reason": reason}
+    ]
+    # The stored copy itself again is simply unchanged: nothing to report.
+    assert run_import(APACHE).bad_lines == []
 
 
 def test_same_modified_but_other_content_replaces(tmp_path):
@@ -217,7 +258,8 @@ def test_the_same_id_twice_in_one_list_keeps_the_newer(tmp_path):
     older = real_record(TAR)
     newer = variant(TAR, modified="2025-01-01T00:00:00Z", summary="revised")
     listing = write_json(tmp_path / "list.json", [older, newer, older])
-    assert run_import(listing, "--batch-size", 50).code == 0
+    result = run_import(listing, "--batch-size", 50)
+    assert result.code == 0
     assert last_run().counts["osv"] == {
         "added": 1,
         "changed": 1,
@@ -225,6 +267,10 @@ def test_the_same_id_twice_in_one_list_keeps_the_newer(tmp_path):
         "withdrawn": 0,
         "bad": 0,
     }
+    (line,) = result.bad_lines
+    assert line.startswith("MAMORI-DEB12-CVE-2022-48303-tar: modified ")
+    assert line.endswith(f"; record not written ({listing})")
+    assert last_run().skipped == 1
     assert Advisory.objects.get().summary == "revised"
     assert AffectedPackage.objects.count() == 1
 
@@ -324,13 +370,7 @@ def test_each_malformed_record_is_reported_and_the_good_ones_land(tmp_path):
     shutil.copytree(UBUNTU, feed / "ubuntu")
     write_json(feed / "bad" / "missing-id.json", variant(TAR, id=None))
     write_json(feed / "bad" / "bad-date.json", variant(GIT, modified="2025-02-30T00:00:00Z"))
-    unknown_event = real_record(PYPI / "django" / "PYSEC-2007-1.json")
-    unknown_event["affected"][0]["ranges"][0]["events"].append({"patched": "1.2"})
-    write_json(feed / "bad" / "unknown-event.json", unknown_event)
     write_json(feed / "bad" / "affected-dict.json", variant(CURL, affected={"package": "curl"}))
-    no_events = real_record(APACHE)
-    del no_events["affected"][2]["ranges"][0]["events"]
-    write_json(feed / "bad" / "no-events.json", no_events)
     latin1 = json.dumps(variant(TAR, id="LATIN-1", summary="caf\u00e9"), ensure_ascii=False)
     (feed / "bad" / "latin1.json").write_bytes(latin1.encode("latin-1"))
     truncated = TAR.read_text()[:300]
@@ -338,38 +378,95 @@ def test_each_malformed_record_is_reported_and_the_good_ones_land(tmp_path):
     with pytest.raises(json.JSONDecodeError) as cut:
         json.loads(truncated)
     write_json(feed / "bad" / "odd.json", {"title": "neither OSV nor KEV"})
+    # Broken ranges only cost the range: these two records land, less that range.
+    unknown_event = real_record(PYPI / "django" / "PYSEC-2007-1.json")
+    unknown_event["affected"][0]["ranges"][0]["events"].append({"patched": "1.2"})
+    write_json(feed / "broken-range" / "unknown-event.json", unknown_event)
+    no_events = variant(TAR, id="MAMORI-NO-EVENTS")
+    del no_events["affected"][0]["ranges"][0]["events"]
+    write_json(feed / "broken-range" / "no-events.json", no_events)
 
     result = run_import(feed, "--batch-size", 2)
     assert result.code == 1
     lines = sorted(result.bad_lines)
     bad = feed / "bad"
+    broken = feed / "broken-range"
     assert lines == sorted(
         [
             f"{bad / 'missing-id.json'}: record without id",
             f"MAMORI-DEB12-CVE-2025-48384-git: bad modified date '2025-02-30T00:00:00Z' ({bad / 'bad-date.json'})",
-            f"PYSEC-2007-1: affected[0].ranges[0].events[2]: unknown event 'patched' ({bad / 'unknown-event.json'})",
             f"USN-6718-1: affected is not a list ({bad / 'affected-dict.json'})",
-            f"USN-6885-1: affected[2].ranges[0] has no events ({bad / 'no-events.json'})",
             f"{bad / 'truncated.json'}: invalid JSON: {cut.value.msg} "
             f"(line {cut.value.lineno} column {cut.value.colno})",
             f"{bad / 'latin1.json'}: not UTF-8 (byte {latin1.index('caf') + 3})",
             f"{bad / 'odd.json'}: unrecognised format",
+            f"PYSEC-2007-1: affected[0].ranges[0].events[2]: unknown event 'patched'; range left "
+            f"out ({broken / 'unknown-event.json'})",
+            f"MAMORI-NO-EVENTS: affected[0].ranges[0] has no events; range left out "
+            f"({broken / 'no-events.json'})",
         ]
     )
-    # Everything good landed (the real USN-6718-1 and USN-6885-1 among them, untouched by their
-    # broken variants); the bad ones left nothing behind.
-    assert Advisory.objects.count() == UBUNTU_RECORDS
-    assert AffectedPackage.objects.count() == 14
+    # Everything good landed (the real USN-6718-1 among them, untouched by its broken variant);
+    # the bad ones left nothing behind.
+    assert Advisory.objects.count() == UBUNTU_RECORDS + 2
+    assert AffectedPackage.objects.count() == 14 + 2
     assert len(affected_rows("USN-6718-1")) == 2
-    assert len(affected_rows("USN-6885-1")) == 3
     assert not Advisory.objects.filter(
-        osv_id__in=["PYSEC-2007-1", "LATIN-1", "MAMORI-DEB12-CVE-2025-48384-git"]
+        osv_id__in=["LATIN-1", "MAMORI-DEB12-CVE-2025-48384-git"]
     ).exists()
+    django = AffectedPackage.objects.get(advisory__osv_id="PYSEC-2007-1")
+    assert (django.ranges, django.versions) == ([], ["1.0.1", "1.0.2", "1.0.3", "1.0.4"])
+    assert AffectedPackage.objects.get(advisory__osv_id="MAMORI-NO-EVENTS").ranges == []
     run = last_run()
     assert run.state == ImportRun.State.BAD_RECORDS
-    assert run.bad == 8
-    assert {entry["id"] for entry in run.bad_records} >= {"USN-6718-1", "PYSEC-2007-1", ""}
-    assert result.message == "8 bad records were skipped; the others were imported"
+    assert run.bad == 6
+    assert {entry["id"] for entry in run.bad_records} >= {"USN-6718-1", ""}
+    assert run.skipped == 2
+    assert {(entry["id"], entry["part"]) for entry in run.skipped_records} == {
+        ("PYSEC-2007-1", "affected[0].ranges[0]"),
+        ("MAMORI-NO-EVENTS", "affected[0].ranges[0]"),
+    }
+    assert result.message == "6 bad records were skipped; the others were imported"
+
+
+def test_a_record_with_unsorted_events_imports_sorted_with_all_its_packages(tmp_path):
+    # Written backwards for one of the three Ubuntu releases: valid OSV (sorting is only
+    # recommended), so the whole record lands and matches as the sorted one does.
+    apache = real_record(APACHE)
+    apache["affected"][1]["ranges"][0]["events"].reverse()
+    assert apache["affected"][1]["ranges"][0]["events"][0] == {"fixed": "2.4.52-1ubuntu4.10"}
+    result = run_import(write_json(tmp_path / "USN-6885-1.json", apache))
+    assert (result.code, result.bad_lines) == (0, [])
+    assert len(affected_rows("USN-6885-1")) == 3
+    row = AffectedPackage.objects.get(advisory__osv_id="USN-6885-1", release="22.04:LTS")
+    assert row.ranges == [
+        {"type": "ECOSYSTEM", "events": [["introduced", "0"], ["fixed", "2.4.52-1ubuntu4.10"]]}
+    ]
+    # The same record written sorted is the same record.
+    assert run_import(APACHE).code == 0
+    assert last_run().counts["osv"]["unchanged"] == 1
+
+
+def test_a_broken_range_costs_only_that_range(tmp_path):
+    apache = real_record(APACHE)
+    apache["affected"][0]["ranges"][0]["events"] = [{"fixed": "2.4.41-4ubuntu3.19"}]
+    result = run_import(write_json(tmp_path / "USN-6885-1.json", apache))
+    assert result.code == 0
+    assert result.bad_lines == [
+        "USN-6885-1: affected[0].ranges[0] has no introduced event; range left out "
+        f"({tmp_path / 'USN-6885-1.json'})"
+    ]
+    assert "1 skipped (records or parts of records)" in result.stdout
+    rows = {
+        row.release: row.ranges
+        for row in AffectedPackage.objects.filter(advisory__osv_id="USN-6885-1")
+    }
+    assert rows["20.04:LTS"] == []
+    assert rows["24.04:LTS"] == [
+        {"type": "ECOSYSTEM", "events": [["introduced", "0"], ["fixed", "2.4.58-1ubuntu8.2"]]}
+    ]
+    run = last_run()
+    assert (run.state, run.bad, run.skipped) == (ImportRun.State.SUCCEEDED, 0, 1)
 
 
 def _refuse_package_in_database(name: str) -> None:

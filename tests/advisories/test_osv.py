@@ -204,7 +204,7 @@ def test_every_event_kind_and_range_type():
     )
 
 
-def test_an_affected_entry_that_only_names_commits_is_skipped():
+def test_an_affected_entry_that_only_names_commits_is_left_out_and_reported():
     record = real_record(DJANGO_2007)
     record["affected"].append(
         {
@@ -213,7 +213,139 @@ def test_an_affected_entry_that_only_names_commits_is_skipped():
             ]
         }
     )
-    assert len(osv.parse_osv(record).affected) == 1
+    advisory, skipped = osv.read_osv(record)
+    assert len(advisory.affected) == 1
+    assert skipped == (
+        osv.SkippedPart(
+            "PYSEC-2007-1",
+            "affected[1]",
+            "affected[1] names only commits (GIT ranges), no package; entry left out",
+        ),
+    )
+
+
+# --- unsorted events ----------------------------------------------------------------------------
+
+
+def _events(path, *events, position=0):
+    """A real record whose first affected entry's first range has these events."""
+    record = real_record(path)
+    record["affected"][position]["ranges"][0]["events"] = [dict([event]) for event in events]
+    return record
+
+
+def test_unsorted_events_are_sorted_by_the_ecosystems_version_order():
+    # OSV only recommends sorting; its evaluation walks the events sorted. "1.10" is above
+    # "1.9.5" in PEP 440 (a string sort would put it first), "0" is below everything.
+    record = _events(
+        DJANGO_2007,
+        ("fixed", "1.10.2"),
+        ("introduced", "1.10"),
+        ("fixed", "1.9.5"),
+        ("introduced", "0"),
+    )
+    advisory, skipped = osv.read_osv(record)
+    assert skipped == ()
+    assert advisory.affected[0].ranges[0].events == (
+        ("introduced", "0"),
+        ("fixed", "1.9.5"),
+        ("introduced", "1.10"),
+        ("fixed", "1.10.2"),
+    )
+
+
+def test_fixed_before_introduced_in_real_debian_and_ubuntu_records():
+    (tar,) = osv.parse_osv(
+        _events(TAR, ("fixed", "1.34+dfsg-1.2+deb12u1"), ("introduced", "1.34~rc1-1"))
+    ).affected
+    assert tar.ranges[0].events == (
+        ("introduced", "1.34~rc1-1"),  # "~" sorts below the release in dpkg
+        ("fixed", "1.34+dfsg-1.2+deb12u1"),
+    )
+    # One Ubuntu release's range is written backwards: the record keeps all three packages.
+    apache = real_record(UBUNTU / "USN-6885-1.json")
+    apache["affected"][1]["ranges"][0]["events"].reverse()
+    advisory, skipped = osv.read_osv(apache)
+    assert skipped == ()
+    assert len(advisory.affected) == 3
+    assert advisory.affected[1].ranges[0].events[0] == ("introduced", "0")
+    assert advisory == osv.parse_osv(real_record(UBUNTU / "USN-6885-1.json"))
+
+
+def test_alpine_pre_releases_sort_below_their_release_in_events():
+    record = real_record(TAR)
+    record["affected"][0]["package"] = {"ecosystem": "Alpine:v3.20", "name": "busybox"}
+    record["affected"][0]["ranges"][0]["events"] = [
+        {"limit": "*"},
+        {"fixed": "1.36.1-r29"},
+        {"introduced": "1.36.1_rc1-r0"},
+    ]
+    (package,) = osv.parse_osv(record).affected
+    assert package.ranges[0].events == (
+        ("introduced", "1.36.1_rc1-r0"),
+        ("fixed", "1.36.1-r29"),
+        ("limit", "*"),
+    )
+
+
+def test_semver_ranges_sort_by_semver_and_git_ranges_keep_their_order():
+    record = real_record(DJANGO_2007)
+    git = [{"fixed": "b" * 40}, {"introduced": "a" * 40}]
+    record["affected"][0]["ranges"] = [
+        {"type": "SEMVER", "events": [{"fixed": "1.0.0"}, {"introduced": "1.0.0-rc.1"}]},
+        {"type": "GIT", "repo": "https://github.com/django/django", "events": git},
+    ]
+    (package,) = osv.parse_osv(record).affected
+    assert package.ranges == (
+        records.Range("SEMVER", (("introduced", "1.0.0-rc.1"), ("fixed", "1.0.0"))),
+        records.Range("GIT", (("fixed", "b" * 40), ("introduced", "a" * 40))),
+    )
+
+
+def test_an_ecosystem_without_a_version_order_keeps_the_documents_order():
+    # Nothing here matches npm packages: their ranges are stored as written, unread.
+    record = _events(DJANGO_2007, ("fixed", "4.17.21"), ("introduced", "0"))
+    record["affected"][0]["package"] = {"ecosystem": "npm", "name": "lodash"}
+    advisory, skipped = osv.read_osv(record)
+    assert skipped == ()
+    assert advisory.affected[0].ranges[0].events == (("fixed", "4.17.21"), ("introduced", "0"))
+
+
+def test_real_ranges_with_versions_their_order_cannot_read_are_left_out_and_reported():
+    # Two real PyPI records whose fixed versions are not PEP 440: the matcher could never
+    # evaluate these ranges, so they are left out, named; the rest of each record stays.
+    binderhub, skipped = osv.read_osv(real_record(PYPI / "binderhub" / "PYSEC-2021-371.json"))
+    assert [item.type for item in binderhub.affected[0].ranges] == ["GIT"]
+    assert skipped == (
+        osv.SkippedPart(
+            "PYSEC-2021-371",
+            "affected[0].ranges[1]",
+            "affected[0].ranges[1]: fixed '0.2.0-n653' is not a pep440 version; range left out",
+        ),
+    )
+    steam, skipped = osv.read_osv(real_record(PYPI / "steam" / "PYSEC-2019-125.json"))
+    (package,) = steam.affected
+    assert (package.name, package.ranges) == ("steam", ())
+    assert [str(item) for item in skipped] == [
+        "PYSEC-2019-125: affected[0].ranges[0]: fixed '2019-09-12' is not a pep440 version; "
+        "range left out"
+    ]
+
+
+def test_a_bad_range_leaves_the_other_ranges_and_packages_of_the_record():
+    apache = real_record(UBUNTU / "USN-6885-1.json")
+    apache["affected"][0]["ranges"].append({"type": "ECOSYSTEM", "events": [{"fixed": "2.5"}]})
+    apache["affected"][2]["ranges"][0]["events"].append({"patched": "2.4.60"})
+    advisory, skipped = osv.read_osv(apache)
+    assert [str(item) for item in skipped] == [
+        "USN-6885-1: affected[0].ranges[1] has no introduced event; range left out",
+        "USN-6885-1: affected[2].ranges[0].events[2]: unknown event 'patched'; range left out",
+    ]
+    assert [item.part for item in skipped] == ["affected[0].ranges[1]", "affected[2].ranges[0]"]
+    real = osv.parse_osv(real_record(UBUNTU / "USN-6885-1.json"))
+    assert advisory.affected[:2] == real.affected[:2]
+    assert advisory.affected[2].ranges == ()
+    assert advisory.affected[2].versions == real.affected[2].versions
 
 
 @pytest.mark.parametrize(
@@ -257,68 +389,10 @@ BAD_CASES = {
     "bad date": (_set(["modified"], "yesterday"), "PYSEC-2007-1", "bad modified date"),
     "bad published": (_set(["published"], "2021-13-45"), "PYSEC-2007-1", "bad published date"),
     "date not a string": (_set(["published"], 2021), "PYSEC-2007-1", "not a date-time"),
-    "unknown event": (
-        _set(["affected", 0, "ranges", 0, "events", 1], {"patched": "1.1"}),
-        "PYSEC-2007-1",
-        "unknown event 'patched'",
-    ),
-    "two kinds in one event": (
-        _set(["affected", 0, "ranges", 0, "events", 0], {"introduced": "0", "fixed": "1"}),
-        "PYSEC-2007-1",
-        "more than one",
-    ),
-    "fixed before introduced": (
-        _set(["affected", 0, "ranges", 0, "events"], [{"fixed": "1.1"}, {"introduced": "0"}]),
-        "PYSEC-2007-1",
-        "fixed event before introduced",
-    ),
-    "fixed and last_affected": (
-        _set(
-            ["affected", 0, "ranges", 0, "events"],
-            [{"introduced": "0"}, {"fixed": "1.1"}, {"last_affected": "1.0"}],
-        ),
-        "PYSEC-2007-1",
-        "both fixed and last_affected",
-    ),
-    "event version not a string": (
-        _set(["affected", 0, "ranges", 0, "events", 1], {"fixed": 1.1}),
-        "PYSEC-2007-1",
-        "fixed version is not a non-empty string",
-    ),
     "affected not a list": (
         _set(["affected"], {"package": {}}),
         "PYSEC-2007-1",
         "affected is not a list",
-    ),
-    "affected entry not an object": (
-        _set(["affected", 0], "django"),
-        "PYSEC-2007-1",
-        "affected[0] is not an object",
-    ),
-    "range without events": (
-        lambda r: r["affected"][0]["ranges"][0].pop("events"),
-        "PYSEC-2007-1",
-        "ranges[0] has no events",
-    ),
-    "range with empty events": (
-        _set(["affected", 0, "ranges", 0, "events"], []),
-        "PYSEC-2007-1",
-        "has no events",
-    ),
-    "unknown range type": (
-        _set(["affected", 0, "ranges", 0, "type"], "DATE"),
-        "PYSEC-2007-1",
-        "unknown type 'DATE'",
-    ),
-    "package without name": (
-        lambda r: r["affected"][0]["package"].pop("name"),
-        "PYSEC-2007-1",
-        "package has no name",
-    ),
-    "versions not a list": (
-        _set(["affected", 0, "versions"], "1.0.1"),
-        "PYSEC-2007-1",
-        "versions is not a list of strings",
     ),
     "aliases not a list": (
         _set(["aliases"], "CVE-2007-5712"),
@@ -330,10 +404,110 @@ BAD_CASES = {
         "PYSEC-2007-1",
         "not a valid CVSS_V3 vector",
     ),
+    "summary not a string": (_set(["summary"], ["x"]), "PYSEC-2007-1", "summary is not a string"),
+}
+
+# What breaks one range or one affected entry leaves that part out, named with the reason; the
+# rest of the record is kept: (change, the part left out, the reason).
+RANGE = "affected[0].ranges[0]"
+SKIPPED_CASES = {
+    "unknown event": (
+        _set(["affected", 0, "ranges", 0, "events", 1], {"patched": "1.1"}),
+        RANGE,
+        f"{RANGE}.events[1]: unknown event 'patched'; range left out",
+    ),
+    "two kinds in one event": (
+        _set(["affected", 0, "ranges", 0, "events", 0], {"introduced": "0", "fixed": "1"}),
+        RANGE,
+        f"{RANGE}.events[0] has more than one of introduced, fixed; range left out",
+    ),
+    "no introduced event": (
+        _set(["affected", 0, "ranges", 0, "events"], [{"fixed": "1.1"}, {"limit": "2.0"}]),
+        RANGE,
+        f"{RANGE} has no introduced event; range left out",
+    ),
+    "fixed and last_affected": (
+        _set(
+            ["affected", 0, "ranges", 0, "events"],
+            [{"introduced": "0"}, {"fixed": "1.1"}, {"last_affected": "1.0"}],
+        ),
+        RANGE,
+        f"{RANGE} has both fixed and last_affected events; range left out",
+    ),
+    "event version not a string": (
+        _set(["affected", 0, "ranges", 0, "events", 1], {"fixed": 1.1}),
+        RANGE,
+        f"{RANGE}.events[1]: fixed version is not a non-empty string; range left out",
+    ),
+    "event not an object": (
+        _set(["affected", 0, "ranges", 0, "events", 1], "1.1"),
+        RANGE,
+        f"{RANGE}.events[1] is not an object; range left out",
+    ),
+    "unreadable version": (
+        _set(["affected", 0, "ranges", 0, "events", 1], {"fixed": "1.1 final"}),
+        RANGE,
+        f"{RANGE}: fixed '1.1 final' is not a pep440 version; range left out",
+    ),
+    "range without events": (
+        lambda r: r["affected"][0]["ranges"][0].pop("events"),
+        RANGE,
+        f"{RANGE} has no events; range left out",
+    ),
+    "range with empty events": (
+        _set(["affected", 0, "ranges", 0, "events"], []),
+        RANGE,
+        f"{RANGE} has no events; range left out",
+    ),
+    "unknown range type": (
+        _set(["affected", 0, "ranges", 0, "type"], "DATE"),
+        RANGE,
+        f"{RANGE} has unknown type 'DATE'; range left out",
+    ),
+    "range not an object": (
+        _set(["affected", 0, "ranges", 0], "0..1.1"),
+        RANGE,
+        f"{RANGE} is not an object; range left out",
+    ),
+    "affected entry not an object": (
+        _set(["affected", 0], "django"),
+        "affected[0]",
+        "affected[0] is not an object; entry left out",
+    ),
+    "package without name": (
+        lambda r: r["affected"][0]["package"].pop("name"),
+        "affected[0]",
+        "affected[0].package has no name; entry left out",
+    ),
+    "no package": (
+        lambda r: r["affected"][0].pop("package"),
+        "affected[0]",
+        "affected[0] has no package; entry left out",
+    ),
+    "empty entry": (
+        _set(["affected", 0], {}),
+        "affected[0]",
+        "affected[0] has no package; entry left out",
+    ),
+    "ranges not a list": (
+        _set(["affected", 0, "ranges"], {"type": "ECOSYSTEM"}),
+        "affected[0]",
+        "affected[0].ranges is not a list; entry left out",
+    ),
+    "versions not a list": (
+        _set(["affected", 0, "versions"], "1.0.1"),
+        "affected[0]",
+        "affected[0].versions is not a list of strings; entry left out",
+    ),
     "NUL in a version": (
         _set(["affected", 0, "versions", 0], "1.0\x00"),
-        "PYSEC-2007-1",
-        "NUL character",
+        "affected[0]",
+        "affected[0].versions contains a NUL character; entry left out",
+    ),
+    "bad CVSS vector of a package": (
+        _set(["affected", 0, "severity"], [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:Q"}]),
+        "affected[0]",
+        "affected[0].severity[0]: not a valid CVSS_V3 vector 'CVSS:3.1/AV:Q'; entry left out",
     ),
 }
 
@@ -346,6 +520,26 @@ def test_bad_records_name_the_id_and_the_reason(case):
     assert reason in bad.reason
     assert "\n" not in str(bad)
     assert str(bad) == (f"{record_id}: {bad.reason}" if record_id else bad.reason)
+
+
+@pytest.mark.parametrize("case", list(SKIPPED_CASES))
+def test_a_broken_range_or_entry_is_left_out_and_named(case):
+    change, part, reason = SKIPPED_CASES[case]
+    record = _broken(change)
+    advisory, skipped = osv.read_osv(record)
+    assert skipped == (osv.SkippedPart("PYSEC-2007-1", part, reason),)
+    assert str(skipped[0]) == f"PYSEC-2007-1: {reason}"
+    assert "\n" not in str(skipped[0])
+    # The record itself is kept; only the named part is missing from it.
+    assert advisory.id == "PYSEC-2007-1"
+    complete = osv.parse_osv(real_record(DJANGO_2007))
+    assert (advisory.aliases, advisory.modified) == (complete.aliases, complete.modified)
+    if part == RANGE:
+        (package,) = advisory.affected
+        assert (package.name, package.ranges) == ("django", ())
+        assert package.versions == complete.affected[0].versions
+    else:
+        assert advisory.affected == ()
 
 
 @pytest.mark.parametrize("document", [[], "PYSEC-1", None, 3])

@@ -210,3 +210,23 @@ def test_an_endoflife_file_must_be_named_after_its_product(tmp_path):
     with pytest.raises(sources.UsageError, match="name it with --product"):
         sources.detect(odd)
     assert sources.detect(odd, product="python").product == "python"
+
+
+def test_a_part_left_out_follows_its_record(tmp_path):
+    binderhub = real_record(PYPI / "binderhub" / "PYSEC-2021-371.json")
+    listing = write_json(
+        tmp_path / "list.json", [binderhub, real_record(UBUNTU / "USN-6859-1.json")]
+    )
+    items = read_all(listing)
+    assert [type(item) for _, _, item in items] == [
+        records.Advisory,
+        osv.SkippedPart,
+        records.Advisory,
+    ]
+    assert {where for _, where, _ in items} == {str(listing)}
+    part = items[1][2]
+    assert (part.record_id, part.part) == ("PYSEC-2021-371", "affected[0].ranges[1]")
+    assert [item.id for _, _, item in items if isinstance(item, records.Advisory)] == [
+        "PYSEC-2021-371",
+        "USN-6859-1",
+    ]

@@ -186,6 +186,23 @@ RPM_EVR_CASES = [
     ("1.0", "1.0-1", -1),  # no release: older than any release
 ]
 
+# Where a release is missing, empty or a pre-release, and where an epoch is empty or not one:
+# rpm's EVR parsing (rpmverParse, rpmverCmp). univers' compare_rpm_versions reads the first
+# three otherwise (it takes "1" and "1-" as equal), so only rpm itself is the oracle here.
+RPM_RELEASE_CASES = [
+    ("1", "1-", -1),  # a missing release is below an empty one
+    ("1-", "1", 1),
+    ("1.0", "1.0-~rc1", -1),  # ... and below a "~" release, which is below an empty one
+    ("1.0-~rc1", "1.0-", -1),
+    ("1.0-", "1.0-0", -1),
+    ("1.0-1-", "1.0-1", 1),  # the release is after the last "-": version "1.0-1" here
+    ("1.0--1", "1.0-1", 0),
+    (":1.0", "0:1.0", 0),  # an empty epoch is 0
+    ("00:1.0", "1.0", 0),
+    ("x:1.0", "x.1.0", 0),  # not an epoch: the ":" separates segments of the version
+    ("1:1.0-", "1:1.0", 1),
+]
+
 
 def _rpm_oracle(pairs: list[tuple[str, str]]) -> list[int]:
     """rpm.vercmp of every pair, in one rpm process (rpm's own test runs the same call)."""
@@ -206,12 +223,33 @@ def test_rpm_order_matches_rpms_test_cases(left, right, expected):
     assert sign(compare_rpm_versions(left, right)) == expected
 
 
+@pytest.mark.parametrize(("left", "right", "expected"), RPM_RELEASE_CASES)
+def test_rpm_release_and_epoch_parsing_follows_rpm(left, right, expected):
+    assert sign(versions.compare("Red Hat", left, right)) == expected
+    left_key, right_key = versions.sort_key("AlmaLinux", left), versions.sort_key("SUSE", right)
+    assert ((left_key > right_key) - (left_key < right_key)) == expected
+
+
+def test_a_version_without_a_release_is_below_every_release():
+    """What the docstring promises, over releases of every kind ("~rc1" sorts below an empty
+    release in rpmvercmp, yet "X" is below "X-~rc1")."""
+    for release in ("", "~rc1", "~", "0", "^git1", "1.el9", "a"):
+        assert versions.compare("Rocky Linux", "2.4.1", f"2.4.1-{release}") < 0, release
+        assert versions.compare("Rocky Linux", "2.4.1", f"2.4.0-{release}") > 0, release
+
+
+@pytest.mark.parametrize("bad", ["-1", "1:", "1:-2", "", None])
+def test_rpm_versions_without_a_version_are_refused(bad):
+    with pytest.raises(versions.InvalidVersion, match="not a valid rpm version"):
+        versions.sort_key("Red Hat", bad)
+
+
 needs_rpm = pytest.mark.usefixtures("rpm_tool")
 
 
 @needs_rpm
 def test_the_rpm_cases_agree_with_rpm_itself():
-    cases = RPMVERCMP_CASES + RPM_EVR_CASES
+    cases = RPMVERCMP_CASES + RPM_EVR_CASES + RPM_RELEASE_CASES
     assert _rpm_oracle([(left, right) for left, right, _ in cases]) == [
         expected for _, _, expected in cases
     ]
@@ -221,9 +259,10 @@ def _random_rpm_version(rng: random.Random) -> str:
     alphabet = "0123456789abcXY.~^_"
     text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 7)))
     if rng.random() < 0.5:
-        text += "-" + "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 5)))
+        # Empty releases too ("1.0-"): rpm tells them from missing ones.
+        text += "-" + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5)))
     if rng.random() < 0.2:
-        text = f"{rng.randint(0, 2)}:{text}"
+        text = f"{rng.choice(['', '0', '00', '1', '2'])}:{text}"
     return text
 
 
@@ -237,8 +276,10 @@ def test_random_versions_are_ordered_as_rpm_orders_them():
 
 # --- apk -------------------------------------------------------------------------------------
 
-# From apk-tools' own test data (alpinelinux/apk-tools, test/version.data): cases covering
-# suffixes, revisions, letters, leading zeros and the "invalid, do string sort" rule.
+# From apk-tools' own test data (alpinelinux/apk-tools: test/version.data in 2.x,
+# test/unit/version.data in 3.x): cases covering suffixes, revisions, letters, leading zeros
+# and invalid tails; the last lines are the 2023 fix of a ".0" before a suffix (apk-tools
+# 2.12.11/2.14) and apk-tools 3's leading zeros and "~hash".
 APK_CASES = """
 2.34 > 0.1.0_alpha
 23_foo > 4_beta
@@ -294,12 +335,59 @@ APK_CASES = """
 1.0_p10-r0 > 1.0_p9-r0
 0.1.0_alpha_pre2 < 0.1.0_alpha
 1.0.0_pre20191002222144-r0 < 1.0.0_pre20210530193627-r0
+6.0_pre1 < 6.0
+6.1_pre1 < 6.1
+6.0_p1 > 6.0
+6.1_p1 > 6.1
+8.2.0 < 8.2.001
+8.2.0015 < 8.2.002
+1.0~1234 < 1.0~2345
+1.0~1234-r1 < 1.0~2345-r0
+1.0~1234-r1 > 1.0~1234-r0
 """
+
+# More cases, one rule each, written for this suite and checked, when written, with apk-tools'
+# own apk_version_compare (master, 3.0.x) built from source: apk is not packaged for Debian,
+# so the suite cannot run it.
+APK_MORE_CASES = """
+1.11.0_rc1 < 1.11.0
+1.11.0_rc1-r3 < 1.11.0-r0
+1.11.0 < 1.11.0_p1
+1.0_rc9 < 1.0_rc10
+1.0_alpha10 < 1.0_beta1
+1.0_p1 < 1.0_p1-r1
+1.02 < 1.1
+1.002 < 1.02
+1.0 < 1.00
+1.00 < 1.001
+1.010 < 1.1
+1.09 < 1.1
+1.05 = 1.05
+006 = 6
+010 > 9
+1.0a < 1.0b
+1.0 < 1.0a
+1.0a < 1.0.1
+1.0z < 1.1
+1.0a_p1 > 1.0a
+1.0a-r1 > 1.0a
+1.0 < 1.0-r0
+1.0-r9 < 1.0-r10
+1.0-r01 = 1.0-r1
+1.0_p1 > 1.0-r5
+1.0~abc > 1.0-r0
+1.0_p1 < 1.0_p1~abc
+"""
+
+# apk's suffix order, lowest first: the pre-releases, no suffix, then the others.
+APK_SUFFIX_ORDER = ("_alpha", "_beta", "_pre", "_rc", "", "_cvs", "_svn", "_git", "_hg", "_p")
 
 
 def apk_cases() -> list[tuple[str, int, str]]:
     cases = []
-    for line in APK_CASES.strip().splitlines():
+    for line in (APK_CASES + APK_MORE_CASES).split("\n"):
+        if not line.strip():
+            continue
         left, operator, right = line.split()
         cases.append((left, SIGN[operator], right))
     return cases
@@ -309,6 +397,24 @@ def apk_cases() -> list[tuple[str, int, str]]:
 def test_apk_order_matches_apk_tools_test_cases(left, expected, right):
     assert sign(versions.compare("Alpine", left, right)) == expected
     assert sign(versions.compare("Alpine", right, left)) == -expected
+
+
+@pytest.mark.parametrize("base", ["1.0", "6.0", "1.11.0", "2.4.10a"])
+def test_apk_suffixes_order_pre_releases_below_the_release_and_the_others_above(base):
+    ordered = [base + suffix for suffix in APK_SUFFIX_ORDER]
+    for lower, higher in itertools.combinations(ordered, 2):
+        assert versions.compare("Alpine", lower, higher) < 0, (lower, higher)
+        assert versions.compare("Alpine", f"{lower}-r9", f"{higher}-r0") < 0, (lower, higher)
+    # A suffix's number counts within the suffix only.
+    assert versions.compare("Alpine", f"{base}_rc10", base) < 0
+    assert versions.compare("Alpine", f"{base}_p1", f"{base}_p10") < 0
+
+
+def test_apk_keys_order_like_compare():
+    """The matcher sorts and bisects keys: they must order every case exactly as compare()."""
+    for left, expected, right in apk_cases():
+        left_key, right_key = versions.sort_key("Alpine", left), versions.sort_key("Alpine", right)
+        assert ((left_key > right_key) - (left_key < right_key)) == expected, (left, right)
 
 
 def test_real_alpine_security_fix_versions_order():

@@ -64,5 +64,6 @@ class ImportRunAdmin(ReadOnlyAdmin):
         "unchanged",
         "withdrawn",
         "bad",
+        "skipped",
     )
     list_filter = ("state",)

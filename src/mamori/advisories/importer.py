@@ -7,9 +7,15 @@ by one so that only the refused record is lost (and reported).
 
 Idempotence: each advisory carries the SHA-256 of its normalised content. A record whose digest
 is the stored one is "unchanged"; one whose ``modified`` is older than the stored one is also left
-alone (the database keeps the newer); otherwise it replaces the stored advisory and all of its
-affected rows. Outcomes are exclusive and add up to the records read: ``added``, ``changed``,
-``unchanged``, ``withdrawn`` (stored as withdrawn, new or newly so) and ``bad``.
+alone (the database keeps the newer; counted "unchanged" and reported as skipped); otherwise it
+replaces the stored advisory and all of its affected rows. Outcomes are exclusive and add up to
+the records read: ``added``, ``changed``, ``unchanged``, ``withdrawn`` (stored as withdrawn, new
+or newly so) and ``bad``.
+
+Nothing is dropped silently: besides the bad records, every record not written for being older
+and every part of a record the parser left out (``osv.SkippedPart``: an ``affected`` entry or a
+range) is reported, by record id and with the reason, in ``RunTotals.skipped`` (and through
+``on_skip`` as it happens).
 
 After each batch that wrote anything the index generation moves (in the same transaction), so
 that every process rebuilds its matching index; when the run ends, ``advisories_changed`` is sent
@@ -21,6 +27,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import DataError, IntegrityError, transaction
@@ -43,6 +50,7 @@ KINDS = ("osv", "kev", "eol")
 OUTCOMES = ("added", "changed", "unchanged", "withdrawn", "bad")
 
 BadReporter = Callable[[str, osv.BadRecord], None]
+SkipReporter = Callable[[str, osv.SkippedPart], None]
 # What a database says when it will not store one record's values (psycopg raises ValueError
 # for some values it cannot even send).
 REFUSED = (DataError, IntegrityError, ValueError)
@@ -56,6 +64,11 @@ class RunTotals:
         default_factory=lambda: {kind: dict.fromkeys(OUTCOMES, 0) for kind in KINDS}
     )
     bad_records: list[dict[str, str]] = field(default_factory=list)
+    # Records left unwritten (older than the stored one) and parts of records left out, as
+    # {"where", "id", "part", "reason"} ("part" empty for a whole record); listed up to
+    # ImportRun.MAX_LISTED_BAD, counted in full in ``skipped_count``.
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped_count: int = 0
     keys: set[tuple[str, str]] = field(default_factory=set)
     changed_cves: set[str] = field(default_factory=set)
     # The OSV ids whose matches may differ now (written, or named by a changed KEV entry), and
@@ -97,12 +110,15 @@ class Importer:
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
         on_bad: BadReporter | None = None,
+        on_skip: SkipReporter | None = None,
     ):
         self.run = run
         self.batch_size = max(1, batch_size)
         self.on_bad = on_bad
+        self.on_skip = on_skip
         self.totals = RunTotals()
         self._advisories: dict[str, records.Advisory] = {}
+        self._where: dict[str, str] = {}  # the file each pending advisory came from
         self._kev: dict[str, records.KevEntry] = {}
         self._eol: dict[tuple[str, str, str], records.EolCycle] = {}
         self.totals.generation_before = IndexGeneration.current()
@@ -112,10 +128,13 @@ class Importer:
     def add(self, kind: str, where: str, item: object) -> None:
         if isinstance(item, osv.BadRecord):
             self._bad(kind, where, item)
+        elif isinstance(item, osv.SkippedPart):
+            self._skipped(where, item)
         elif kind == "osv":
             if item.id in self._advisories:  # the same id twice in a batch: keep both in order
                 self._flush_advisories()
             self._advisories[item.id] = item
+            self._where[item.id] = where
             if len(self._advisories) >= self.batch_size:
                 self._flush_advisories()
         elif kind == "kev":
@@ -153,53 +172,81 @@ class Importer:
         if self.on_bad is not None:
             self.on_bad(where, bad)
 
+    def _skipped(self, where: str, part: osv.SkippedPart) -> None:
+        self.totals.skipped_count += 1
+        if len(self.totals.skipped) < ImportRun.MAX_LISTED_BAD:
+            self.totals.skipped.append(
+                {"where": where, "id": part.record_id, "part": part.part, "reason": part.reason}
+            )
+        if self.on_skip is not None:
+            self.on_skip(where, part)
+
     # --- advisories ---------------------------------------------------------------------------
 
     def _flush_advisories(self) -> None:
         pending = list(self._advisories.values())
+        where = dict(self._where)
         self._advisories.clear()
+        self._where.clear()
         if not pending:
             return
         try:
             with transaction.atomic():
-                outcomes, keys, ids = self._write_advisories(pending)
+                outcomes, keys, ids, older = self._write_advisories(pending)
             self.totals.bumps += 1 if ids else 0
         except REFUSED:
             # The batch was rolled back: write it again record by record to find the refused
             # one. (A lost connection is no refusal and ends the run.)
-            outcomes, keys, ids = self._write_one_by_one(pending)
+            outcomes, keys, ids, older = self._write_one_by_one(pending, where)
         for outcome in outcomes:
             self.totals.count("osv", outcome)
         self.totals.keys |= keys
         self.totals.advisory_ids |= ids
+        for advisory, stored_modified in older:
+            self._skipped(
+                where[advisory.id],
+                osv.SkippedPart(
+                    advisory.id,
+                    "",
+                    f"modified {advisory.modified.isoformat()} is older than the stored "
+                    f"record's {stored_modified.isoformat()}; record not written",
+                ),
+            )
 
-    def _write_one_by_one(self, pending: list[records.Advisory]) -> tuple[list[str], set, set]:
+    def _write_one_by_one(
+        self, pending: list[records.Advisory], where: dict[str, str]
+    ) -> tuple[list[str], set, set, list]:
         outcomes: list[str] = []
         keys: set[tuple[str, str]] = set()
         ids: set[str] = set()
+        older: list[tuple[records.Advisory, datetime]] = []
         for advisory in pending:
             try:
                 with transaction.atomic():
-                    one_outcome, one_keys, one_ids = self._write_advisories([advisory])
+                    one_outcome, one_keys, one_ids, one_older = self._write_advisories([advisory])
             except REFUSED as exc:
                 reason = (
                     str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 )
                 self._bad(
                     "osv",
-                    advisory.id,
+                    where.get(advisory.id, advisory.id),
                     osv.BadRecord(advisory.id, f"refused by the database: {reason}"),
                 )
                 continue
             outcomes += one_outcome
             keys |= one_keys
             ids |= one_ids
+            older += one_older
             self.totals.bumps += 1 if one_ids else 0
-        return outcomes, keys, ids
+        return outcomes, keys, ids, older
 
-    def _write_advisories(self, pending: list[records.Advisory]) -> tuple[list[str], set, set]:
-        """Write one batch inside the caller's transaction; returns outcomes, the changed pairs
-        and the ids written (the generation moved when there are any)."""
+    def _write_advisories(
+        self, pending: list[records.Advisory]
+    ) -> tuple[list[str], set, set, list]:
+        """Write one batch inside the caller's transaction; returns outcomes, the changed pairs,
+        the ids written (the generation moved when there are any) and the records left alone
+        for being older than the stored ones, with the stored ``modified``."""
         stored = {
             osv_id: (pk, modified, digest, withdrawn)
             for osv_id, pk, modified, digest, withdrawn in Advisory.objects.filter(
@@ -211,12 +258,15 @@ class Importer:
         to_create: list[Advisory] = []
         to_update: list[Advisory] = []
         written: list[records.Advisory] = []
+        older: list[tuple[records.Advisory, datetime]] = []
         for advisory in pending:
             digest = advisory_digest(advisory)
             previous = stored.get(advisory.id)
             if previous is not None:
                 pk, modified, stored_digest, was_withdrawn = previous
                 if stored_digest == digest or advisory.modified < modified:
+                    if stored_digest != digest:
+                        older.append((advisory, modified))
                     outcomes.append("unchanged")
                     continue
                 row = self._advisory_row(advisory, digest)
@@ -229,7 +279,7 @@ class Importer:
                 outcomes.append("withdrawn" if advisory.withdrawn is not None else "added")
             written.append(advisory)
         if not written:
-            return outcomes, keys, set()
+            return outcomes, keys, set(), older
 
         if to_update:
             old_rows = AffectedPackage.objects.filter(advisory_id__in=[row.pk for row in to_update])
@@ -263,7 +313,7 @@ class Importer:
                 )
         insert_rows(AffectedPackage, affected_rows)
         IndexGeneration.bump()
-        return outcomes, keys, {advisory.id for advisory in written}
+        return outcomes, keys, {advisory.id for advisory in written}, older
 
     def _advisory_row(self, advisory: records.Advisory, digest: str) -> Advisory:
         return Advisory(
@@ -421,6 +471,8 @@ def finish_run(run: ImportRun, importer: Importer, *, error: str = "") -> None:
     run.bad = totals.total("bad")
     run.counts = totals.counts
     run.bad_records = totals.bad_records
+    run.skipped = totals.skipped_count
+    run.skipped_records = totals.skipped
     run.error = error
     if error:
         run.state = ImportRun.State.FAILED

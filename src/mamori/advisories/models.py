@@ -133,7 +133,7 @@ class ImportRun(TimeStampedModel):
         BAD_RECORDS = "bad_records", _("succeeded with bad records")
         FAILED = "failed", _("failed")
 
-    # Bad records listed in full up to this many; the count keeps going.
+    # Bad (and skipped) records listed in full up to this many; the count keeps going.
     MAX_LISTED_BAD = 1000
 
     requested_by = models.CharField(_("requested by"), max_length=150, blank=True)
@@ -148,6 +148,11 @@ class ImportRun(TimeStampedModel):
     # Counts per kind of record: {"osv": {"added": 1, ...}, "kev": {...}, "eol": {...}}
     counts = models.JSONField(_("counts by kind"), default=dict, blank=True)
     bad_records = models.JSONField(_("bad records"), default=list, blank=True)
+    # Records not written for being older than the stored ones, and parts of records (an
+    # affected entry, a range) left out: {"where", "id", "part", "reason"}, "part" empty for a
+    # whole record. They do not make a run fail: the rest of each record was imported.
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    skipped_records = models.JSONField(_("skipped records and parts"), default=list, blank=True)
     error = models.TextField(_("error"), blank=True)
 
     class Meta:

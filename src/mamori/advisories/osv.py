@@ -5,10 +5,24 @@ no file access. Anything that does not follow the format raises (or, for the lis
 yields) ``BadRecord`` naming the record and the reason, so that an importer can report it and
 carry on with the rest.
 
+An OSV record is refused whole only for what the whole record depends on (its id, dates,
+aliases, top-level severity, summary, the ``affected`` list itself). An ``affected`` entry or a
+range that cannot be used is left out and the rest of the record kept: ``read_osv`` returns
+each part it left out as a ``SkippedPart`` naming the record, the part and the reason, for the
+importer to report. A part is left out when it breaks the schema (no package, an unknown event,
+no ``introduced`` event, both ``fixed`` and ``last_affected``, ...), names only commits (an
+entry with GIT ranges and no package: nothing to match), or, in an ecosystem that has a version
+order here (``versions.py``), holds a version that order cannot read.
+
 Choices made here, documented once:
 
 - OSV ``ecosystem`` "Debian:12" is split at the first ":" into family "Debian" and release "12";
   "PyPI" has release "". "Ubuntu:Pro:18.04:LTS" gives release "Pro:18.04:LTS".
+- Range events need not be sorted (the schema only recommends it): ECOSYSTEM and SEMVER events
+  are sorted here by the ecosystem's version order (SemVer's for SEMVER), ``introduced: "0"``
+  first and ``limit: "*"`` last, equal versions in document order — the order OSV's evaluation
+  algorithm walks them in. GIT ranges, and ranges of ecosystems without a version order here
+  (never matched), keep the document's order.
 - Ubuntu's USN records leave ``aliases`` empty and name their CVEs in ``upstream`` (as
   "UBUNTU-CVE-…", schema 1.7) or, before that, in ``related``. The CVE ids found there are added
   to ``aliases`` after the record's own, so that a USN can be looked up in KEV and shows its CVEs.
@@ -36,13 +50,14 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from cvss import CVSS2, CVSS3, CVSS4
 from cvss.exceptions import CVSSError
 
-from mamori.advisories import records
+from mamori.advisories import records, versions
 
 # Column sizes in the database; longer values are refused here rather than truncated there.
 MAX_ID_LENGTH = 255
@@ -74,6 +89,20 @@ class BadRecord(ValueError):
         super().__init__(f"{record_id}: {reason}" if record_id else reason)
 
 
+@dataclass(frozen=True, slots=True)
+class SkippedPart:
+    """A part of an imported OSV record that was left out: an ``affected`` entry or one of its
+    ranges. ``part`` names it ("affected[1].ranges[0]"); ``reason`` says why, in one line that
+    names the place and ends with what was left out."""
+
+    record_id: str
+    part: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.record_id}: {self.reason}"
+
+
 def shorten(value: object, limit: int = 60) -> str:
     """``repr`` of a value from the input, cut short: hostile input must not flood a report."""
     text = repr(value)
@@ -84,7 +113,14 @@ def shorten(value: object, limit: int = 60) -> str:
 
 
 def parse_osv(data: Any) -> records.Advisory:
-    """One decoded OSV record → ``records.Advisory``; raises ``BadRecord`` naming the id."""
+    """One decoded OSV record → ``records.Advisory``, without the list of the parts left out
+    (for callers that analyse records; the importer uses ``read_osv`` and reports them)."""
+    return read_osv(data)[0]
+
+
+def read_osv(data: Any) -> tuple[records.Advisory, tuple[SkippedPart, ...]]:
+    """One decoded OSV record → ``records.Advisory`` and the parts of it left out (see the
+    module docstring); raises ``BadRecord`` naming the id when the record cannot be used."""
     if not isinstance(data, dict):
         raise BadRecord(None, "an OSV record must be a JSON object")
     record_id = _record_id(data.get("id"))
@@ -103,23 +139,28 @@ def parse_osv(data: Any) -> records.Advisory:
         raw_affected = []
     elif not isinstance(raw_affected, list):
         raise BadRecord(record_id, "affected is not a list")
+    summary = _summary(data, record_id)
+    skipped: list[SkippedPart] = []
     affected = []
     for position, entry in enumerate(raw_affected):
-        package = _affected_package(record_id, entry, f"affected[{position}]")
-        if package is not None:
-            affected.append(package)
+        where = f"affected[{position}]"
+        try:
+            affected.append(_affected_package(record_id, entry, where, skipped))
+        except BadRecord as bad:
+            skipped.append(SkippedPart(record_id, where, f"{bad.reason}; entry left out"))
 
-    return records.Advisory(
+    advisory = records.Advisory(
         id=record_id,
         modified=modified,
         published=published,
         withdrawn=withdrawn,
         aliases=tuple(_unique([*aliases, *_named_cves(data, record_id)])),
-        summary=_summary(data, record_id),
+        summary=summary,
         cvss_vectors=cvss_vectors,
         severity=rating,
         affected=tuple(affected),
     )
+    return advisory, tuple(skipped)
 
 
 def split_ecosystem(ecosystem: str) -> tuple[str, str]:
@@ -169,18 +210,27 @@ def _record_id(value: object) -> str:
     return value
 
 
-def _affected_package(record_id: str, entry: object, where: str) -> records.AffectedPackage | None:
+def _affected_package(
+    record_id: str, entry: object, where: str, skipped: list[SkippedPart]
+) -> records.AffectedPackage:
+    """One ``affected`` entry; raises ``BadRecord`` when the entry cannot be used (the caller
+    leaves it out). Unusable ranges are left out one by one and added to ``skipped``."""
     if not isinstance(entry, dict):
         raise BadRecord(record_id, f"{where} is not an object")
-    ranges = _ranges(entry.get("ranges"), f"{where}.ranges", record_id)
-    versions = _string_list(entry.get("versions"), f"{where}.versions", record_id)
+    versions_listed = _string_list(entry.get("versions"), f"{where}.versions", record_id)
     package = entry.get("package")
     if package is None:
-        # OSV allows an affected entry that only names commits of a repository (GIT ranges):
-        # there is no package to match, so there is nothing to keep.
-        if versions or any(item.type != "GIT" for item in ranges):
-            raise BadRecord(record_id, f"{where} has no package")
-        return None
+        raw_ranges = entry.get("ranges")
+        if (
+            not versions_listed
+            and isinstance(raw_ranges, list)
+            and raw_ranges
+            and all(isinstance(item, dict) and item.get("type") == "GIT" for item in raw_ranges)
+        ):
+            # OSV allows an entry that only names commits of a repository: there is no
+            # package to match it against.
+            raise BadRecord(record_id, f"{where} names only commits (GIT ranges), no package")
+        raise BadRecord(record_id, f"{where} has no package")
     if not isinstance(package, dict):
         raise BadRecord(record_id, f"{where}.package is not an object")
     ecosystem = package.get("ecosystem")
@@ -208,6 +258,7 @@ def _affected_package(record_id: str, entry: object, where: str) -> records.Affe
         rating = _highest(rating, normalise_rating(source.get("severity")))
         rating = _highest(rating, normalise_rating(source.get("urgency")))
     map_vectors, map_rating = _ubuntu_cves_map(database_specific.get("cves_map"))
+    ranges = _ranges(entry.get("ranges"), f"{where}.ranges", record_id, family, skipped)
     return records.AffectedPackage(
         advisory_id=record_id,
         ecosystem=ecosystem.strip(),
@@ -215,13 +266,15 @@ def _affected_package(record_id: str, entry: object, where: str) -> records.Affe
         release=release,
         name=name.strip(),
         ranges=ranges,
-        versions=tuple(versions),
+        versions=tuple(versions_listed),
         severity=_highest(rating, map_rating),
         cvss_vectors=tuple(_unique([*vectors, *map_vectors])),
     )
 
 
-def _ranges(value: object, where: str, record_id: str) -> tuple[records.Range, ...]:
+def _ranges(
+    value: object, where: str, record_id: str, family: str, skipped: list[SkippedPart]
+) -> tuple[records.Range, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
@@ -229,21 +282,31 @@ def _ranges(value: object, where: str, record_id: str) -> tuple[records.Range, .
     parsed = []
     for position, item in enumerate(value):
         here = f"{where}[{position}]"
-        if not isinstance(item, dict):
-            raise BadRecord(record_id, f"{here} is not an object")
-        range_type = item.get("type")
-        if range_type not in RANGE_TYPES:
-            raise BadRecord(record_id, f"{here} has unknown type {shorten(range_type)}")
-        events = item.get("events")
-        if not isinstance(events, list) or not events:
-            raise BadRecord(record_id, f"{here} has no events")
-        parsed.append(records.Range(type=range_type, events=_events(events, here, record_id)))
+        try:
+            parsed.append(_range(item, here, record_id, family))
+        except BadRecord as bad:
+            skipped.append(SkippedPart(record_id, here, f"{bad.reason}; range left out"))
     return tuple(parsed)
+
+
+def _range(item: object, here: str, record_id: str, family: str) -> records.Range:
+    if not isinstance(item, dict):
+        raise BadRecord(record_id, f"{here} is not an object")
+    range_type = item.get("type")
+    if range_type not in RANGE_TYPES:
+        raise BadRecord(record_id, f"{here} has unknown type {shorten(range_type)}")
+    events = item.get("events")
+    if not isinstance(events, list) or not events:
+        raise BadRecord(record_id, f"{here} has no events")
+    parsed = _events(events, here, record_id)
+    if range_type != "GIT" and versions.is_supported(family):
+        scheme = versions.SEMVER if range_type == "SEMVER" else versions.scheme_for(family)
+        parsed = _sorted_events(parsed, scheme, here, record_id)
+    return records.Range(type=range_type, events=parsed)
 
 
 def _events(events: list, where: str, record_id: str) -> tuple[tuple[str, str], ...]:
     parsed: list[tuple[str, str]] = []
-    introduced_seen = False
     for position, event in enumerate(events):
         here = f"{where}.events[{position}]"
         if not isinstance(event, dict):
@@ -259,16 +322,37 @@ def _events(events: list, where: str, record_id: str) -> tuple[tuple[str, str], 
         if not isinstance(version, str) or not version.strip():
             raise BadRecord(record_id, f"{here}: {kind} version is not a non-empty string")
         _no_nul(version, here, record_id)
-        if kind == records.INTRODUCED:
-            introduced_seen = True
-        elif not introduced_seen:
-            raise BadRecord(record_id, f"{where}: {kind} event before introduced")
         parsed.append((kind, version.strip()))
     kinds_used = {kind for kind, _ in parsed}
+    if records.INTRODUCED not in kinds_used:
+        # The OSV schema: "There must be at least one introduced object".
+        raise BadRecord(record_id, f"{where} has no introduced event")
     if records.FIXED in kinds_used and records.LAST_AFFECTED in kinds_used:
         # The OSV schema forbids it: "fixed" is exclusive and "last_affected" inclusive.
         raise BadRecord(record_id, f"{where} has both fixed and last_affected events")
     return tuple(parsed)
+
+
+def _sorted_events(
+    events: tuple[tuple[str, str], ...], scheme: str, where: str, record_id: str
+) -> tuple[tuple[str, str], ...]:
+    """The events in the order OSV's evaluation walks them: by version in ``scheme``,
+    ``introduced: "0"`` before every version, ``limit: "*"`` after; ties keep their order."""
+
+    def order(event: tuple[str, str]) -> tuple:
+        kind, version = event
+        if kind == records.INTRODUCED and version == "0":
+            return (0,)
+        if kind == records.LIMIT and "*" in version:
+            return (2,)
+        try:
+            return (1, versions.scheme_key(scheme, version))
+        except versions.InvalidVersion:
+            raise BadRecord(
+                record_id, f"{where}: {kind} {shorten(version)} is not a {scheme} version"
+            ) from None
+
+    return tuple(sorted(events, key=order))
 
 
 def _severity_list(value: object, where: str, record_id: str) -> tuple[tuple[str, ...], str | None]:

@@ -23,7 +23,9 @@ class Range:
     packages: they name commits, and are kept only so that nothing is lost)."""
 
     type: str
-    events: tuple[tuple[str, str], ...]  # (kind, version) in document order
+    # (kind, version), sorted by the ecosystem's version order (osv.py); GIT ranges and those of
+    # ecosystems without a version order here keep the document's order.
+    events: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)

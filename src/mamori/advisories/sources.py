@@ -4,7 +4,8 @@
 when there is nothing to read (missing path, unknown format, a single document over the size
 cap); ``read(source)`` then yields ``(kind, where, record_or_bad)`` items, where ``kind`` is
 "osv", "kev" or "eol", ``where`` names the file (``all.zip:PYSEC-1.json`` for a zip member) and
-the last element is a record from ``records.py`` or an ``osv.BadRecord``.
+the last element is a record from ``records.py``, an ``osv.BadRecord``, or an ``osv.SkippedPart``
+(yielded right after the OSV record it was left out of).
 
 A directory is read recursively in sorted order: every ``*.json`` file (each detected on its
 own) and every distro-info ``*.csv``. Nothing here holds a whole input in memory: zips and
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from mamori.advisories import osv, records
+from mamori.advisories import osv
 
 MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
 # distro-info CSVs are a few kilobytes; anything far bigger is not one.
@@ -244,25 +245,31 @@ def _osv_items(document: Any, where: str) -> Iterator[Item]:
         yield ("osv", where, document)
     elif isinstance(document, list):
         for element in document:
-            yield ("osv", where, _parse_osv(element))
+            yield from _parse_osv(element, where)
     else:
-        yield ("osv", where, _parse_osv(document))
+        yield from _parse_osv(document, where)
 
 
-def _parse_osv(element: Any) -> records.Advisory | osv.BadRecord:
+def _parse_osv(element: Any, where: str) -> Iterator[Item]:
+    """The record (or why it is bad), then each part of it that was left out."""
     try:
-        return osv.parse_osv(element)
+        advisory, skipped = osv.read_osv(element)
     except osv.BadRecord as bad:
-        return bad
+        yield ("osv", where, bad)
+        return
     except RecursionError:
-        return osv.BadRecord(None, "nested too deeply")
+        yield ("osv", where, osv.BadRecord(None, "nested too deeply"))
+        return
+    yield ("osv", where, advisory)
+    for part in skipped:
+        yield ("osv", where, part)
 
 
 def _read_osv_list(path: Path, where: str) -> Iterator[Item]:
     with path.open("rb") as stream:
         try:
             for element in iter_json_array(stream):
-                yield ("osv", where, _parse_osv(element))
+                yield from _parse_osv(element, where)
         except osv.BadRecord as bad:
             yield ("osv", where, bad)
 

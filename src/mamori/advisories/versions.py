@@ -17,17 +17,27 @@ Schemes and where their rules come from:
   and against python-debian's own comparison (tests/matching/test_versions_oracle.py). The two
   policy-invalid oracle versions (``a``, ``~``: no leading digit) are accepted and ordered as
   apt and dpkg order them (dpkg only warns).
-- **rpm** ("Red Hat", "Rocky Linux", "AlmaLinux", "openSUSE", "SUSE"): ``[epoch:]version[-release]``
-  (a missing epoch is 0, the release is after the last "-"), each part ordered by ``rpmvercmp``
-  (rpmio/rpmvercmp.c): alphanumeric segments, separators ignored, numbers above letters, ``~``
-  before everything, ``^`` after the end but before any further segment. Proven against rpm's
-  own rpmvercmp test cases and against univers' ``compare_rpm_versions``. A version without a
-  release compares as if its release were empty (older than any release).
-- **apk** ("Alpine"): a port of apk-tools' ``apk_version_compare`` (src/version.c): digits,
-  one letter, ``_alpha``/``_beta``/``_pre``/``_rc`` (pre-releases) and ``_cvs``/``_svn``/``_git``/
-  ``_hg``/``_p`` suffixes, ``-rN`` revisions, and a leading zero after "." compared as a
-  fraction. univers' ``AlpineLinuxVersion`` uses Gentoo's rules instead and gets leading zeros
-  wrong (``006 > 1.0.0`` in apk), so it is not used; proven against apk-tools' test cases.
+- **rpm** ("Red Hat", "Rocky Linux", "AlmaLinux", "openSUSE", "SUSE"): rpm's EVR order as
+  ``rpm.vercmp`` has it (rpmverParse/rpmverCmp in rpmio/rpmver.c): ``[epoch:]version[-release]``
+  — the epoch is the digits before a leading ":" (missing or empty: 0), the release is after the
+  last "-" — each part ordered by ``rpmvercmp`` (rpmio/rpmvercmp.c): alphanumeric segments,
+  separators ignored, numbers above letters, ``~`` before everything, ``^`` after the end but
+  before any further segment. A version without a release (no "-") sorts below the same version
+  with any release, an empty or a ``~`` one included: ``1 < 1- < 1-~rc1 < 1-0``. Proven against
+  rpm 4.18 itself, rpm's own rpmvercmp test cases and (where it agrees with rpm) univers'
+  ``compare_rpm_versions``.
+- **apk** ("Alpine"): apk-tools 3's ``apk_version_compare`` (src/version.c, the apk of Alpine
+  3.23 and later): an initial number, ".number" components, one letter, ``_alpha``/``_beta``/
+  ``_pre``/``_rc`` (pre-releases, below no suffix) and ``_cvs``/``_svn``/``_git``/``_hg``/``_p``
+  (above it) suffixes with numbers, a ``~hash`` and a ``-rN`` revision. A component with a
+  leading zero is compared as a string against the other's (``1.02 < 1.1``, ``8.2.0 <
+  8.2.001``); the initial number is always a number (``006 > 1.0.0``). Where two versions part
+  ways, the one that goes on is newer unless it goes on with a pre-release suffix
+  (``6.0_pre1 < 6.0``, ``1.11.0_rc1 < 1.11.0``). apk-tools 2.14 (Alpine 3.22 and earlier)
+  passes its own test data the same way, but orders a few leading-zero components otherwise
+  (there ``8.2.0 > 8.2.001`` and ``1.0 > 1.00``) and knows no ``~hash``. univers'
+  ``AlpineLinuxVersion`` follows Gentoo's rules instead and is not used. Proven against
+  apk-tools' test data (tests/matching/test_versions_oracle.py).
 - **pep440** ("PyPI"): ``packaging.version.Version``. A string that is not PEP 440 raises
   ``InvalidVersion`` (the matcher then only matches it against explicit ``versions`` lists).
 - **semver** ("SEMVER", for OSV ranges of type SEMVER): SemVer 2.0.0 precedence (build metadata
@@ -37,6 +47,7 @@ Schemes and where their rules come from:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -202,7 +213,11 @@ _RPM_END = (1,)
 _RPM_CARET = (2,)
 _RPM_ALPHA = 3
 _RPM_NUMBER = 4
-_RPM_EPOCH = re.compile(r"[0-9]+")
+# rpm's parseEVR: an epoch is the run of digits (possibly none) before a ":" at the start.
+_RPM_EPOCH = re.compile(r"([0-9]*):")
+# The key of a missing release: below every release, the empty one included (rpmverCmp
+# compares a missing release as lower than any present one).
+_RPM_NO_RELEASE = ()
 
 
 def _rpm_part_key(part: str) -> tuple:
@@ -221,132 +236,136 @@ def _rpm_part_key(part: str) -> tuple:
 
 
 def _rpm_key(version: str) -> tuple:
-    epoch_text, colon, rest = version.partition(":")
-    if colon:
-        if not _RPM_EPOCH.fullmatch(epoch_text):
-            raise InvalidVersion(RPM, version, "the epoch is not a number")
-        epoch = int(epoch_text)
+    """rpm's own EVR order (rpmverParse and rpmverCmp in rpmio/rpmver.c, what ``rpm.vercmp``
+    runs): the epoch is the digits before a leading ":" (none, or none written: 0); the
+    release is what follows the last "-" after it, and a version without any "-" has no
+    release at all, which sorts below every release, even an empty one ("1" < "1-" <
+    "1-~rc1" < "1-0")."""
+    epoch_match = _RPM_EPOCH.match(version)
+    if epoch_match:
+        epoch, rest = int(epoch_match.group(1) or 0), version[epoch_match.end() :]
     else:
+        # "x:1.0" has no epoch in rpm: the colon is a separator inside the version.
         epoch, rest = 0, version
-    upstream, _, release = rest.rpartition("-") if "-" in rest else (rest, "", "")
+    upstream, dash, release = rest.rpartition("-")
+    if not dash:
+        upstream = rest
     if not upstream:
         raise InvalidVersion(RPM, version, "no version before the release")
-    return (epoch, _rpm_part_key(upstream), _rpm_part_key(release))
+    return (
+        epoch,
+        _rpm_part_key(upstream),
+        _rpm_part_key(release) if dash else _RPM_NO_RELEASE,
+    )
 
 
 # --- apk -------------------------------------------------------------------------------------
 
-# apk-tools' token types, with their numeric values: the comparison relies on their order.
-_T_INVALID = -1
-_T_DIGIT_OR_ZERO = 0
-_T_DIGIT = 1
-_T_LETTER = 2
-_T_SUFFIX = 3
-_T_SUFFIX_NO = 4
-_T_REVISION_NO = 5
-_T_END = 6
-_APK_PRE_SUFFIXES = ("alpha", "beta", "pre", "rc")
-_APK_POST_SUFFIXES = ("cvs", "svn", "git", "hg", "p")
-_APK_ALLOWED_BACKWARDS = {
-    (_T_DIGIT, _T_DIGIT_OR_ZERO),
-    (_T_SUFFIX_NO, _T_SUFFIX),
-    (_T_LETTER, _T_DIGIT),
+# apk-tools 3's token types (src/version.c), in its order: a version that stops while the other
+# goes on is newer when the other goes on with a later type (a revision after a suffix, ...),
+# except that going on with a pre-release suffix (or hitting an invalid token) is older.
+_APK_INITIAL_DIGIT = 0
+_APK_DIGIT = 1
+_APK_LETTER = 2
+_APK_SUFFIX = 3
+_APK_SUFFIX_NO = 4
+_APK_COMMIT_HASH = 5
+_APK_REVISION_NO = 6
+_APK_END = 7
+_APK_INVALID = 8
+# Suffix values: pre-releases below "no suffix" (0), the others above it.
+_APK_SUFFIXES = {
+    "alpha": -4,
+    "beta": -3,
+    "pre": -2,
+    "rc": -1,
+    "cvs": 1,
+    "svn": 2,
+    "git": 3,
+    "hg": 4,
+    "p": 5,
 }
-# A pre-release suffix ranks below every other token type when two versions part ways.
+# The rank of a pre-release suffix token where two versions part ways: below every type, an
+# invalid token included (apk checks for it first).
 _APK_PRE_RELEASE_RANK = -100
+_APK_DIGITS = re.compile(r"[0-9]*")
+_APK_SUFFIX_NAME = re.compile(r"[a-z]*")
+_APK_HASH = re.compile(r"[0-9a-f]*")
+# apk reads numbers into an unsigned 64-bit integer, wrapping around on longer ones.
+_APK_NUMBER_MODULUS = 1 << 64
 
 
-def _apk_next_type(current: int, text: str, position: int) -> tuple[int, int]:
-    """apk-tools' next_token(): the type of the token at ``position`` (and the position after
-    its separator)."""
-    if position >= len(text):
-        new = _T_END
-    elif current in (_T_DIGIT, _T_DIGIT_OR_ZERO) and "a" <= text[position] <= "z":
-        new = _T_LETTER
-    elif current == _T_LETTER and text[position].isdigit():
-        new = _T_DIGIT
-    elif current == _T_SUFFIX and text[position].isdigit():
-        new = _T_SUFFIX_NO
-    else:
-        char = text[position]
-        if char == ".":
-            new = _T_DIGIT_OR_ZERO
-        elif char == "_":
-            new = _T_SUFFIX
-        elif char == "-" and position + 1 < len(text) and text[position + 1] == "r":
-            new = _T_REVISION_NO
+def _apk_tokens(version: str) -> Iterator[tuple[int, Any]]:
+    """apk-tools 3's lexer: (type, value) for each token, ending with an END or INVALID one.
+
+    ``digit{.digit}...{letter}{_suffix{number}}...{~hash}{-r#}``: each token may only follow
+    the types its grammar allows; anything else is an INVALID token, and the walk stops."""
+    digits = _APK_DIGITS.match(version).group()
+    if not digits:
+        yield _APK_INVALID, None
+        return
+    yield _APK_INITIAL_DIGIT, int(digits) % _APK_NUMBER_MODULUS
+    kind, position, length = _APK_INITIAL_DIGIT, len(digits), len(version)
+    while position < length:
+        char = version[position]
+        value: Any
+        if "a" <= char <= "z" and kind <= _APK_DIGIT:
+            kind, value = _APK_LETTER, char
             position += 1
-        else:
-            new = _T_INVALID
-        position += 1
-    if new < current and (current, new) not in _APK_ALLOWED_BACKWARDS:
-        new = _T_INVALID
-    return new, position
-
-
-def _apk_digits(text: str, position: int) -> int:
-    end = position
-    while end < len(text) and "0" <= text[end] <= "9":
-        end += 1
-    return end
-
-
-def _apk_get_token(kind: int, text: str, position: int) -> tuple[int, int, int]:
-    """apk-tools' get_token(): (value of the token of type ``kind`` at ``position``, type of the
-    next token, position of the next token)."""
-    if position >= len(text):
-        return 0, _T_END, position
-    next_kind = _T_INVALID
-    if kind == _T_DIGIT_OR_ZERO and text[position] == "0":
-        # A leading zero after "." is a fraction: "1.02" < "1.1"; the zeros count negatively.
-        end = position
-        while end < len(text) and text[end] == "0":
-            end += 1
-        value = -(end - position)
-        next_kind = _T_DIGIT
-    elif kind in (_T_DIGIT_OR_ZERO, _T_DIGIT, _T_SUFFIX_NO, _T_REVISION_NO):
-        end = _apk_digits(text, position)
-        value = int(text[position:end]) if end > position else 0
-    elif kind == _T_LETTER:
-        value, end = ord(text[position]), position + 1
-    elif kind == _T_SUFFIX:
-        for index, suffix in enumerate(_APK_PRE_SUFFIXES):
-            if text.startswith(suffix, position):
-                value, end = index - len(_APK_PRE_SUFFIXES), position + len(suffix)
+        elif char == "." and kind <= _APK_DIGIT:
+            digits = _APK_DIGITS.match(version, position + 1).group()
+            if not digits:
                 break
+            # A component with a leading zero is compared with the other one as a string
+            # (apk's token_cmp), and such a string is lower than any number without one.
+            kind = _APK_DIGIT
+            value = (0, digits) if digits[0] == "0" else (1, int(digits) % _APK_NUMBER_MODULUS)
+            position += 1 + len(digits)
+        elif "0" <= char <= "9" and kind == _APK_SUFFIX:
+            digits = _APK_DIGITS.match(version, position).group()
+            kind, value = _APK_SUFFIX_NO, int(digits) % _APK_NUMBER_MODULUS
+            position += len(digits)
+        elif char == "_" and kind <= _APK_SUFFIX_NO:
+            name = _APK_SUFFIX_NAME.match(version, position + 1).group()
+            if name not in _APK_SUFFIXES:
+                break
+            kind, value = _APK_SUFFIX, _APK_SUFFIXES[name]
+            position += 1 + len(name)
+        elif char == "~" and kind < _APK_COMMIT_HASH:
+            value = _APK_HASH.match(version, position + 1).group()
+            if not value:
+                break
+            kind = _APK_COMMIT_HASH
+            position += 1 + len(value)
+        elif version.startswith("-r", position) and kind < _APK_REVISION_NO:
+            digits = _APK_DIGITS.match(version, position + 2).group()
+            if not digits:
+                break
+            kind, value = _APK_REVISION_NO, int(digits) % _APK_NUMBER_MODULUS
+            position += 2 + len(digits)
         else:
-            for index, suffix in enumerate(_APK_POST_SUFFIXES):
-                if text.startswith(suffix, position):
-                    value, end = index, position + len(suffix)
-                    break
-            else:
-                return -1, _T_INVALID, position
+            break
+        yield kind, value
     else:
-        return -1, _T_INVALID, position
-    if end >= len(text):
-        return value, _T_END, end
-    if next_kind != _T_INVALID:
-        return value, next_kind, end
-    new_kind, end = _apk_next_type(kind, text, end)
-    return value, new_kind, end
+        yield _APK_END, None
+        return
+    yield _APK_INVALID, None
 
 
 def _apk_key(version: str) -> tuple:
-    """apk's comparison walks both versions token by token: values first, then the type of the
-    next token. The key lists them in that order — value, rank of the next type, value, ... —
-    where a type's rank reproduces apk's tie-break: the version that goes on is newer, unless
-    it goes on with a pre-release suffix (or an unknown one, which apk reads as -1)."""
-    key: list[int] = []
-    kind, position = _T_DIGIT, 0
-    while True:
-        value, kind, position = _apk_get_token(kind, version, position)
-        key.append(value)
-        if kind == _T_SUFFIX and _apk_get_token(_T_SUFFIX, version, position)[0] < 0:
-            key.append(_APK_PRE_RELEASE_RANK)
+    """apk compares two versions token by token: while both have a token of the same type, by
+    value; where the types differ, by type (see the constants above). The key lists each token
+    as (rank, value), so that tuple order does the same walk; the END or INVALID token closes
+    it, and two versions that turn invalid at the same place compare equal, as in apk."""
+    key: list[tuple] = []
+    for kind, value in _apk_tokens(version):
+        if kind >= _APK_END:
+            key.append((-kind,))
+        elif kind == _APK_SUFFIX and value < 0:
+            key.append((_APK_PRE_RELEASE_RANK, value))
         else:
-            key.append(-kind)
-        if kind in (_T_END, _T_INVALID):
-            return tuple(key)
+            key.append((-kind, value))
+    return tuple(key)
 
 
 # --- PEP 440 ---------------------------------------------------------------------------------

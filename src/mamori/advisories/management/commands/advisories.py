@@ -3,6 +3,11 @@
 Exit status of ``import``: 0 when every record was imported; 1 when some were bad (reported one
 per line on stderr, after all good records were imported) or the import failed; 2 for a usage
 error (a missing path, an unrecognised format: one line naming the file, nothing imported).
+
+What was skipped without making a record bad — a part of a record left out (an ``affected``
+entry or a range that cannot be used; the rest of the record is imported) or a record older than
+the stored one — is reported on stderr too, one line each naming the record, and counted in the
+summary; it does not change the exit status.
 """
 
 from __future__ import annotations
@@ -104,12 +109,16 @@ class Command(BaseCommand):
             )
             progress.write(line, file=raw_stderr)
 
-        importer = Importer(run, batch_size=batch_size, on_bad=report_bad)
+        def report_skipped(where: str, part: osv.SkippedPart) -> None:
+            progress.write(f"{part.record_id}: {part.reason} ({where})", file=raw_stderr)
+
+        importer = Importer(run, batch_size=batch_size, on_bad=report_bad, on_skip=report_skipped)
         try:
             for source in found:
                 for kind, where, item in sources.read(source):
                     importer.add(kind, where, item)
-                    progress.update()
+                    if not isinstance(item, osv.SkippedPart):  # a part is no record of its own
+                        progress.update()
             importer.finish()
         except BaseException as exc:
             progress.close()
@@ -169,6 +178,7 @@ class Command(BaseCommand):
                 "unchanged": last_run.unchanged,
                 "withdrawn": last_run.withdrawn,
                 "bad": last_run.bad,
+                "skipped": last_run.skipped,
             },
         }
         if output_format == "json":
@@ -209,6 +219,10 @@ def summary_line(run: ImportRun, seconds: float) -> str:
         )
     if not parts:
         parts.append(_("no records found"))
+    if run.skipped:
+        parts.append(
+            _("%(skipped)d skipped (records or parts of records)") % {"skipped": run.skipped}
+        )
     return _("import %(run)d finished in %(seconds).1f s: %(counts)s") % {
         "run": run.pk,
         "seconds": seconds,
