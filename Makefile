@@ -97,9 +97,10 @@ test-sqlite: install
 	$(TEST_ENV) MAMORI_VAR_DIR=var/test-sqlite DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite/mamori.sqlite3 \
 		$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
+# On PostgreSQL only the tests that use a database: the others proved their point on SQLite.
 test-postgres: install services
 	rm -rf var/test-postgres
-	$(TEST_ENV) MAMORI_VAR_DIR=var/test-postgres DATABASE_URL=$(PG_URL) \
+	$(TEST_ENV) MAMORI_VAR_DIR=var/test-postgres DATABASE_URL=$(PG_URL) MAMORI_DATABASE_TESTS_ONLY=1 \
 		$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: install sysdeps-test services lint check-django

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 import pytest
+from django.db import connection, transaction
 from django.test import Client, override_settings
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -19,6 +23,7 @@ from mamori.core.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 
 PASSWORD = "correct-horse-battery-staple-42"
+T = TypeVar("T")
 
 
 # Argon2 costs 0.5–1 s a hash by design, and the suite sets thousands of passwords. Tests hash
@@ -52,6 +57,26 @@ def django_db_setup(django_db_setup, django_db_blocker):
     the next ``catalogue``: the parsed files are kept for the whole run)."""
     with django_db_blocker.unblock():
         load_bundled()
+
+
+@contextmanager
+def built_once(django_db_blocker, build: Callable[[], T]) -> Iterator[T]:
+    """For data a whole module or class shares (NetBox's ``setUpTestData``): ``build()`` runs
+    once inside a transaction that is rolled back when the block ends. Each test runs in
+    pytest-django's own transaction, a savepoint within this one, so a test's changes are undone
+    for the next; the Python objects are shared, so tests re-read what they change."""
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            built = build()
+            # Check deferred foreign keys once, now: left pending, PostgreSQL would check all of
+            # them again at the end of every test, since each rollback re-arms them.
+            connection.check_constraints()
+            yield built
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from django.contrib.messages import constants as message_levels
 from django.contrib.messages import get_messages
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection, transaction
+from django.db import connection
 from django.test import Client, override_settings
 from django.test.client import ClientHandler
 from django.urls import URLResolver, get_resolver, resolve, reverse
@@ -77,7 +77,7 @@ from mamori.verification.models import (
     VerdictChange,
     Vulnerability,
 )
-from tests.conftest import World, api_token, client_for, make_user
+from tests.conftest import World, api_token, built_once, client_for, make_user
 from tests.verification.factory import debian12_evidence
 
 pytestmark = pytest.mark.django_db
@@ -771,21 +771,10 @@ def scene(django_db_setup, django_db_blocker, tmp_path_factory):
         },
     }
     with (
-        django_db_blocker.unblock(),
         override_settings(STORAGES=storages, PRIVATE_FILES_ROOT=files),
+        built_once(django_db_blocker, build_scene) as scene,
     ):
-        atomic = transaction.atomic()
-        atomic.__enter__()
-        try:
-            scene = build_scene()
-            # Check the scene's deferred foreign keys now, at the top level, once. Left pending,
-            # PostgreSQL would check all of them again at the end of every test (Django's
-            # TestCase checks constraints before rolling back), since the rollback re-arms them.
-            connection.check_constraints()
-            yield scene
-        finally:
-            transaction.set_rollback(True)
-            atomic.__exit__(None, None, None)
+        yield scene
 
 
 @pytest.fixture(autouse=True)
