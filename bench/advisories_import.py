@@ -1,9 +1,9 @@
 """Advisory import at scale: 100,000 OSV records into PostgreSQL.
 
-Generates 100,000 OSV records as variants of the real ones in shared/data/osv (PyPI, Debian 12
-and Ubuntu: new ids, versions shifted, dates moved, half of them under new package names) and
-writes them twice: as OSV's per-ecosystem ``all.zip`` layout and as a directory tree. Then, each
-in its own process as an operator would run it:
+Generates 100,000 OSV records as variants of the real ones in tests/data/osv or
+$MAMORI_BENCH_DATA/osv (PyPI, Debian 12 and Ubuntu: new ids, versions shifted, dates moved, half
+of them under new package names) and writes them twice: as OSV's per-ecosystem ``all.zip``
+layout and as a directory tree. Then, each in its own process as an operator would run it:
 
 1. ``mamori advisories import --quiet osv-100k.zip`` into a fresh database: wall time, records/s
    and the importing process's peak RSS (target: under 500 MB);
@@ -35,9 +35,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("MAMORI_SHARED_DATA", "/work/shared/data"))
-if not (DATA / "osv").is_dir():
-    DATA = ROOT.parent / "shared" / "data"
+# The real data: the subset vendored for the tests, or a full copy in the same layout named by
+# MAMORI_BENCH_DATA (bench/README.md, "Data").
+DATA = Path(os.environ.get("MAMORI_BENCH_DATA") or ROOT / "tests" / "data")
 OUTPUT = ROOT / "var" / "bench-adv"
 ZIP_FILE = OUTPUT / "osv-100k.zip"
 DIRECTORY = OUTPUT / "osv-100k"

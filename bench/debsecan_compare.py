@@ -1,13 +1,14 @@
 """debsecan against our matcher: the same dpkg status, the same >= 100,000 advisories.
 
-Advisories: the 2,385 real Debian 12 records in /work/shared/data/osv/debian12 plus generated
-variants up to ``--advisories`` (fixed seed; the generator of bench/matching.py, restricted to
-Debian): 60 % DEBIAN-CVE-like records for this host's own source packages (the kernel weighted
-40x) with entries for Debian 11, 12 and 13 — the Debian 12 fix mostly at or below the installed
-version, ``--missing`` above it, ``--unfixed`` without a fix, and ``--inexact`` with an
-``introduced`` above the installed version (OSV: not affected; debsecan's format cannot say
-"introduced", so its feed says affected) — and 40 % Debian 12 records for packages the host does
-not have. ``mamori.advisories.debsecan`` writes the bookworm feed from them.
+Advisories: the real Debian 12 records in tests/data/osv/debian12 (201; the full snapshot's
+2,385 with MAMORI_BENCH_DATA, bench/README.md) plus generated variants up to ``--advisories``
+(fixed seed; the generator of bench/matching.py, restricted to Debian): 60 % DEBIAN-CVE-like
+records for this host's own source packages (the kernel weighted 40x) with entries for Debian 11,
+12 and 13 — the Debian 12 fix mostly at or below the installed version, ``--missing`` above it,
+``--unfixed`` without a fix, and ``--inexact`` with an ``introduced`` above the installed version
+(OSV: not affected; debsecan's format cannot say "introduced", so its feed says affected) — and
+40 % Debian 12 records for packages the host does not have. ``mamori.advisories.debsecan``
+writes the bookworm feed from them.
 
 Timed, on this machine's /var/lib/dpkg/status (``--status``):
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import re
@@ -57,7 +59,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from mamori.advisories import debsecan, osv, records, versions  # noqa: E402
 from mamori.advisories.matching import AdvisoryIndex, host_targets, match_evidence  # noqa: E402
 
-DATA = Path("/work/shared/data")
+# The real data: the subset vendored for the tests, or a full copy in the same layout named by
+# MAMORI_BENCH_DATA (bench/README.md, "Data").
+DATA = Path(os.environ.get("MAMORI_BENCH_DATA") or ROOT / "tests" / "data")
 RESULTS_FILE = ROOT / "bench" / "results" / "debsecan_compare.json"
 SUITE = "bookworm"
 HOST_SHARE = 0.6

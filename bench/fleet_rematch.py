@@ -3,11 +3,12 @@
 Builds ``mamori_bench_fleet`` (dropped and recreated, so the name must contain "bench"):
 
 1. advisories imported with the real importer (``mamori advisories import``): the real Debian 12
-   and Ubuntu OSV records of /work/shared/data/osv, CISA KEV and the end-of-life data, or, with
-   ``--advisories 100k``, the 100,000-record set of bench/advisories_import.py on top;
+   and Ubuntu OSV records of tests/data/osv (or $MAMORI_BENCH_DATA/osv), CISA KEV and the
+   end-of-life data, or, with ``--advisories 100k``, the 100,000-record set of
+   bench/advisories_import.py on top;
 2. a fleet of hosts in a few organisations, each a variant of a real package list (the Debian 12
-   host in /work/shared/data/hosts and this machine's /var/lib/dpkg/status, read with the
-   agent's ``parse_dpkg_status`` and ``parse_os_release``) inside a full evidence document
+   host in tests/data/hosts and this machine's /var/lib/dpkg/status, read with the agent's
+   ``parse_dpkg_status`` and ``parse_os_release``) inside a full evidence document
    collected by the agent on this machine: packages dropped and added, some source versions
    lowered to older real fixed versions, openssl older on ~30 % of the hosts, postgresql-15 only
    on "database servers", a few Debian 11 and Ubuntu 22.04 hosts. The first ``--uploaded`` hosts
@@ -56,7 +57,9 @@ sys.path.insert(0, str(ROOT / "src"))
 from mamori_agent.collect.packages import parse_dpkg_status  # noqa: E402
 from mamori_agent.collect.system import parse_os_release  # noqa: E402
 
-DATA = Path(os.environ.get("MAMORI_SHARED_DATA", "/work/shared/data"))
+# The real data: the subset vendored for the tests, or a full copy in the same layout named by
+# MAMORI_BENCH_DATA (bench/README.md, "Data").
+DATA = Path(os.environ.get("MAMORI_BENCH_DATA") or ROOT / "tests" / "data")
 WORK = ROOT / "var" / "bench-fleet"
 OSV_100K = ROOT / "var" / "bench-adv" / "osv-100k.zip"
 RESULTS_FILE = ROOT / "bench" / "results" / "fleet_rematch.json"

@@ -6,8 +6,8 @@ Runs ``lynis audit system --quick --no-colors`` (as root; Lynis writes /var/log/
 report (``firewall_active``, ``vulnerable_package[]``, ...). Then collects evidence of the live
 host with our agent (``mamori_agent.collect.collect``) and evaluates it with the pure
 ``evaluate`` and the bundled catalogue's settings; vulnerabilities, OS and software support
-come from the real data in /work/shared/data (OSV Debian 12/Ubuntu/PyPI, KEV, distro-info and
-endoflife.date), matched in memory as the server would after importing them.
+come from the real data in tests/data or $MAMORI_BENCH_DATA (OSV Debian 12/Ubuntu/PyPI, KEV,
+distro-info and endoflife.date), matched in memory as the server would after importing them.
 
 Prints, per control, the table of our checks and the Lynis tests that look at the same thing
 (``MAPPING``) with both results, then what Lynis reports that none of our checks covers and what
@@ -37,7 +37,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-DATA = Path("/work/shared/data")
+# The real data: the subset vendored for the tests, or a full copy in the same layout named by
+# MAMORI_BENCH_DATA (bench/README.md, "Data").
+DATA = Path(os.environ.get("MAMORI_BENCH_DATA") or ROOT / "tests" / "data")
 RESULTS_FILE = ROOT / "bench" / "results" / "lynis_compare.json"
 CATALOGUE = ROOT / "src" / "mamori" / "catalogue" / "data" / "ce-jp-2026.yaml"
 LYNIS_REPORT = Path("/var/log/lynis-report.dat")

@@ -1,8 +1,8 @@
 """Vulnerability matching benchmark: this machine's dpkg status against >= 100,000 advisories.
 
-Builds an ``AdvisoryIndex`` from the real OSV records in /work/shared/data/osv (Debian 12,
-Ubuntu, PyPI) plus generated ones, reads this machine's ``/var/lib/dpkg/status`` with the
-agent's own dpkg reader, and times:
+Builds an ``AdvisoryIndex`` from the real OSV records in tests/data/osv or
+$MAMORI_BENCH_DATA/osv (Debian 12, Ubuntu, PyPI) plus generated ones, reads this machine's
+``/var/lib/dpkg/status`` with the agent's own dpkg reader, and times:
 
 - the index build (filing the records; nothing is parsed yet),
 - a cold match (a fresh index and an empty version cache: every bucket the host touches is
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -45,7 +46,9 @@ from mamori.advisories.matching import AdvisoryIndex, host_targets, match_eviden
 from mamori_agent.collect.packages import parse_dpkg_status  # noqa: E402
 from mamori_agent.collect.system import parse_os_release  # noqa: E402
 
-DATA = Path("/work/shared/data")
+# The real data: the subset vendored for the tests, or a full copy in the same layout named by
+# MAMORI_BENCH_DATA (bench/README.md, "Data").
+DATA = Path(os.environ.get("MAMORI_BENCH_DATA") or ROOT / "tests" / "data")
 RESULTS_FILE = ROOT / "bench" / "results" / "matching.json"
 TARGET_WARM_MS = 100.0
 SEED = 20261125

@@ -1,49 +1,18 @@
-"""Shared helpers for the advisory tests: where the real data is, and running the import
-command the way an operator does (English messages, exit status, both output streams)."""
+"""Shared helpers for the advisory tests: real records and variants of them, and running the
+import command the way an operator does (English messages, exit status, both output streams).
+The data's paths and counts are in tests/datafiles.py."""
 
 from __future__ import annotations
 
 import copy
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import translation
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _shared_data() -> Path:
-    """/work/shared/data here; ``../shared/data`` beside a fresh clone (CI)."""
-    configured = os.environ.get("MAMORI_SHARED_DATA")
-    candidates = [Path(configured)] if configured else []
-    candidates += [REPO.parent / "shared" / "data", Path("/work/shared/data")]
-    for candidate in candidates:
-        if (candidate / "osv").is_dir():
-            return candidate
-    return candidates[-1]
-
-
-DATA = _shared_data()
-OSV = DATA / "osv"
-PYPI = OSV / "pypi"
-DEBIAN12 = OSV / "debian12"
-UBUNTU = OSV / "ubuntu"
-KEV_FILE = DATA / "kev" / "known_exploited_vulnerabilities.json"
-EOL_PRODUCTS = DATA / "eol" / "products"
-DISTRO_INFO = DATA / "eol" / "distro-info"
-
-# Counts of the real data (shared/data/README.md and the folders' READMEs).
-PYPI_RECORDS = 2661
-PYPI_WITHDRAWN = 10
-DEBIAN12_RECORDS = 2385
-UBUNTU_RECORDS = 7
-KEV_ENTRIES = 1404
-EOL_PRODUCT_FILES = 32
 
 
 def real_record(path: Path) -> dict:

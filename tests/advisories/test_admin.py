@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from mamori.advisories.models import Advisory, EolCycle, ImportRun, KevEntry
-from tests.advisories.conftest import DISTRO_INFO, KEV_FILE, UBUNTU, run_import
+from tests.advisories.conftest import run_import
 from tests.conftest import client_for, make_user
+from tests.datafiles import DISTRO_INFO, KEV_FILE, UBUNTU
 
 pytestmark = pytest.mark.django_db
 

@@ -18,13 +18,14 @@ from django.db import connection
 from django.utils import translation
 
 from mamori.advisories.models import Advisory, ImportRun, KevEntry
-from tests.advisories.conftest import (
+from tests.advisories.conftest import run_import, write_json
+from tests.datafiles import (
     DISTRO_INFO,
+    KEV_ENTRIES,
     KEV_FILE,
     UBUNTU,
     UBUNTU_RECORDS,
-    run_import,
-    write_json,
+    padded_copy,
 )
 
 pytestmark = pytest.mark.django_db
@@ -85,12 +86,19 @@ def test_a_single_document_over_the_size_cap(tmp_path, monkeypatch):
     from mamori.advisories import sources
 
     monkeypatch.setattr(sources, "MAX_DOCUMENT_BYTES", 1024 * 1024)
-    result = run_import(KEV_FILE)
+    # The KEV catalogue padded to 1.5 MiB (the real one is 1.2 MiB): still one JSON document.
+    catalogue = padded_copy(KEV_FILE, tmp_path / "kev.json", 3 * 512 * 1024)
+    result = run_import(catalogue)
     assert result.code == 2
     assert result.message == (
-        f"{KEV_FILE}: a single JSON document of 1 MiB is over the 1 MiB limit; "
+        f"{catalogue}: a single JSON document of 1 MiB is over the 1 MiB limit; "
         "import a zip, a directory or a JSON list instead"
     )
+    assert not KevEntry.objects.exists()
+    # Under the cap, the same document imports.
+    monkeypatch.setattr(sources, "MAX_DOCUMENT_BYTES", 2 * 1024 * 1024)
+    assert run_import(catalogue).code == 0
+    assert KevEntry.objects.count() == KEV_ENTRIES
 
 
 # --- bad records: exit 1 after importing the good ones ----------------------------------------
@@ -104,8 +112,10 @@ def test_bad_records_exit_1_after_the_summary(tmp_path):
     cve = catalogue["vulnerabilities"][3]["cveID"]
     assert result.bad_lines == [f"{cve}: bad dateAdded date 'someday' ({tmp_path / 'kev.json'})"]
     assert result.stdout.count("\n") == 1
-    assert "KEV 1403 added, 0 changed, 0 unchanged, 0 withdrawn, 1 bad" in result.stdout
-    assert KevEntry.objects.count() == 1403
+    assert (
+        f"KEV {KEV_ENTRIES - 1} added, 0 changed, 0 unchanged, 0 withdrawn, 1 bad" in result.stdout
+    )
+    assert KevEntry.objects.count() == KEV_ENTRIES - 1
     run = ImportRun.objects.get()
     assert run.state == ImportRun.State.BAD_RECORDS
     assert run.bad_records == [
@@ -126,9 +136,9 @@ def test_stats_in_text_and_json():
     data = json.loads(out.getvalue())
     assert data["advisories"] == UBUNTU_RECORDS
     assert data["ecosystems"] == {"Ubuntu": {"advisories": 7, "packages": 7}}
-    assert data["kev"] == 1404
+    assert data["kev"] == KEV_ENTRIES
     assert data["eol"] == {"debian (distro-info)": 22, "ubuntu (distro-info)": 45}
-    assert data["last_import"]["added"] == 7 + 1404 + 67
+    assert data["last_import"]["added"] == 7 + KEV_ENTRIES + 67
     assert data["last_import"]["skipped"] == 0
     text = io.StringIO()
     with translation.override("en"):
@@ -136,7 +146,7 @@ def test_stats_in_text_and_json():
     lines = text.getvalue().splitlines()
     assert lines[0] == "7 advisories (0 withdrawn), 14 affected packages"
     assert "  Ubuntu: 7 advisories, 7 packages" in lines
-    assert "KEV: 1404 entries" in lines
+    assert f"KEV: {KEV_ENTRIES} entries" in lines
     assert "EOL: 2 products" in lines
 
 
@@ -195,7 +205,7 @@ def test_the_installed_command_on_real_files(tmp_path):
     assert bad.returncode == 1
     assert str(broken) in bad.stderr
     assert "Traceback" not in bad.stderr
-    assert KevEntry.objects.count() == 1404
+    assert KevEntry.objects.count() == KEV_ENTRIES
 
 
 @pytest.mark.django_db(transaction=True)

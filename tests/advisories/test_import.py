@@ -20,10 +20,14 @@ from mamori.advisories.models import (
     KevEntry,
 )
 from mamori.advisories.signals import advisories_changed
-from tests.advisories.conftest import (
+from tests.advisories.conftest import real_record, run_import, variant, write_json
+from tests.datafiles import (
     DEBIAN12,
     DEBIAN12_RECORDS,
     DISTRO_INFO,
+    DISTRO_INFO_ROWS,
+    EOL_CYCLES,
+    EOL_PRODUCT_FILES,
     EOL_PRODUCTS,
     KEV_ENTRIES,
     KEV_FILE,
@@ -33,10 +37,6 @@ from tests.advisories.conftest import (
     PYPI_WITHDRAWN,
     UBUNTU,
     UBUNTU_RECORDS,
-    real_record,
-    run_import,
-    variant,
-    write_json,
 )
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +46,8 @@ CURL = UBUNTU / "USN-6718-1.json"
 TAR = DEBIAN12 / "MAMORI-DEB12-CVE-2022-48303-tar.json"
 GIT = DEBIAN12 / "MAMORI-DEB12-CVE-2025-48384-git.json"
 ALL_OSV = PYPI_RECORDS + DEBIAN12_RECORDS + UBUNTU_RECORDS
+# endoflife.date cycles of every product file and distro-info rows of both CSVs.
+EOL_ROWS = EOL_CYCLES + sum(DISTRO_INFO_ROWS.values())
 
 
 def last_run() -> ImportRun:
@@ -118,9 +120,9 @@ def test_every_real_feed_imports_and_a_second_import_changes_nothing():
         "bad": 0,
     }
     assert run.counts["kev"]["added"] == KEV_ENTRIES
-    assert run.counts["eol"]["added"] == 607 + 22 + 45
+    assert run.counts["eol"]["added"] == EOL_ROWS
     assert (run.added, run.withdrawn, run.bad) == (
-        ALL_OSV - PYPI_WITHDRAWN + KEV_ENTRIES + 674,
+        ALL_OSV - PYPI_WITHDRAWN + KEV_ENTRIES + EOL_ROWS,
         PYPI_WITHDRAWN,
         0,
     )
@@ -135,9 +137,9 @@ def test_every_real_feed_imports_and_a_second_import_changes_nothing():
     }
     assert families == {"PyPI": PYPI_RECORDS, "Debian": DEBIAN12_RECORDS, "Ubuntu": 14}
     assert KevEntry.objects.count() == KEV_ENTRIES
-    assert EolCycle.objects.filter(source="endoflife.date").count() == 607
-    assert EolCycle.objects.filter(source="distro-info").count() == 67
-    assert EolCycle.objects.values("product").distinct().count() == 32
+    assert EolCycle.objects.filter(source="endoflife.date").count() == EOL_CYCLES
+    assert EolCycle.objects.filter(source="distro-info").count() == sum(DISTRO_INFO_ROWS.values())
+    assert EolCycle.objects.values("product").distinct().count() == EOL_PRODUCT_FILES
     generation = IndexGeneration.current()
 
     second = run_import(*paths)
@@ -146,7 +148,7 @@ def test_every_real_feed_imports_and_a_second_import_changes_nothing():
     again = last_run()
     assert again.counts["osv"]["unchanged"] == ALL_OSV
     assert again.counts["kev"]["unchanged"] == KEV_ENTRIES
-    assert again.counts["eol"]["unchanged"] == 674
+    assert again.counts["eol"]["unchanged"] == EOL_ROWS
     assert again.added == again.changed == again.withdrawn == again.bad == 0
     assert IndexGeneration.current() == generation  # nothing changed: every index stays
     assert Advisory.objects.count() == ALL_OSV

@@ -9,18 +9,17 @@ import pytest
 
 from mamori.advisories import osv, services
 from mamori.advisories.models import IndexGeneration
-from tests.advisories.conftest import (
+from tests.advisories.conftest import real_record, run_import, variant, write_json
+from tests.datafiles import (
     DEBIAN12,
     DISTRO_INFO,
     EOL_PRODUCTS,
+    KEV_ENTRIES,
     KEV_FILE,
+    KEV_RANSOMWARE,
     OSV,
     PYPI,
     UBUNTU,
-    real_record,
-    run_import,
-    variant,
-    write_json,
 )
 from tests.verification.factory import debian12_evidence, with_source_version
 
@@ -43,8 +42,8 @@ def test_stored_advisories_are_the_parsed_records():
 def test_kev_and_cycles_round_trip():
     assert run_import(KEV_FILE, DISTRO_INFO).code == 0
     kev = list(services.iter_stored_kev())
-    assert len(kev) == 1404
-    assert sum(entry.known_ransomware for entry in kev) == 293
+    assert len(kev) == KEV_ENTRIES
+    assert sum(entry.known_ransomware for entry in kev) == KEV_RANSOMWARE
     cycles = services.load_cycles()
     bookworm = next(c for c in cycles if (c.product, c.cycle) == ("debian", "12"))
     assert (bookworm.eol, bookworm.extended) == (date(2026, 7, 11), date(2028, 6, 30))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from mamori.advisories import osv, records, sources
-from tests.advisories.conftest import (
+from tests.advisories.conftest import real_record, write_json
+from tests.datafiles import (
     DEBIAN12,
     DISTRO_INFO,
     EOL_PRODUCTS,
@@ -20,8 +21,7 @@ from tests.advisories.conftest import (
     PYPI,
     UBUNTU,
     UBUNTU_RECORDS,
-    real_record,
-    write_json,
+    padded_copy,
 )
 
 
@@ -144,10 +144,17 @@ def test_product_only_for_an_endoflife_list(tmp_path):
         sources.detect(UBUNTU, product="python")
 
 
-def test_a_single_document_over_the_cap_is_refused(monkeypatch):
+def test_a_single_document_over_the_cap_is_refused(monkeypatch, tmp_path):
     monkeypatch.setattr(sources, "MAX_DOCUMENT_BYTES", 1024 * 1024)
+    catalogue = padded_copy(KEV_FILE, tmp_path / "kev.json", 1024 * 1024 + 1)
     with pytest.raises(sources.UsageError, match="over the 1 MiB limit"):
-        sources.detect(KEV_FILE)
+        sources.detect(catalogue)
+    # One byte less is at the cap, not over it: the same document is detected.
+    catalogue = padded_copy(KEV_FILE, tmp_path / "kev.json", 1024 * 1024)
+    assert (sources.detect(catalogue).format, sources.detect(catalogue).total) == (
+        sources.KEV,
+        KEV_ENTRIES,
+    )
 
 
 # --- read -------------------------------------------------------------------------------------

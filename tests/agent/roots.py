@@ -10,8 +10,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-SHARED_HOSTS = Path("/work/shared/data/hosts")
-DEBIAN_STATUS = SHARED_HOSTS / "debian12-dpkg-status"
+from tests.datafiles import DEBIAN12_OS_RELEASE, DEBIAN12_STATUS, DEBIAN12_VERSION
 
 # ClamAV database headers as sigtool writes them: 512 bytes, ":"-separated, space padded.
 MAIN_CVD_HEADER = (
@@ -96,11 +95,11 @@ Description: removed, only its configuration files remain
 def build_debian(root: Path) -> Path:
     """A Debian 12 server with hardening of every kind the agent reads."""
     root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(SHARED_HOSTS / "debian12-os-release", root / "os-release.tmp")
+    shutil.copy(DEBIAN12_OS_RELEASE, root / "os-release.tmp")
     write(root, "/usr/lib/os-release", (root / "os-release.tmp").read_bytes())
     (root / "os-release.tmp").unlink()
     link(root, "/etc/os-release", "../usr/lib/os-release")
-    write(root, "/etc/debian_version", (SHARED_HOSTS / "debian12-debian_version").read_bytes())
+    write(root, "/etc/debian_version", DEBIAN12_VERSION.read_bytes())
     # merged /usr, as Debian 12 installs it
     for directory in ("lib", "sbin", "bin"):
         (root / "usr" / directory).mkdir(parents=True, exist_ok=True)
@@ -119,7 +118,7 @@ def build_debian(root: Path) -> Path:
         root, "/etc/services", "ssh 22/tcp\nhttp 80/tcp www\nhttps 443/tcp\nwireguard 51820/udp\n"
     )
 
-    status = DEBIAN_STATUS.read_text()
+    status = DEBIAN12_STATUS.read_text()
     write(root, "/var/lib/dpkg/status", status.rstrip("\n") + "\n\n" + EXTRA_DPKG.lstrip("\n"))
     write(
         root,

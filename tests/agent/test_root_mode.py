@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from mamori_agent.collect import collect
+from tests.datafiles import DEBIAN12_PACKAGES
 
-from .roots import DEBIAN_STATUS, HASHES, write
+from .roots import HASHES, write
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +87,8 @@ def test_debian_packages_match_the_status_file(debian, debian_root):
     assert ("telnetd", "amd64") not in dpkg  # only its configuration files remain
 
 
-def test_debian_packages_match_the_shared_binary_to_source_map(debian):
-    tsv = Path(DEBIAN_STATUS).with_name("this-debian12-packages.tsv").read_text().splitlines()
+def test_debian_packages_match_the_snapshot_binary_to_source_map(debian):
+    tsv = DEBIAN12_PACKAGES.read_text().splitlines()
     header = tsv[0].split("\t")
     dpkg = {(i["name"], i["architecture"]): i for i in debian["packages"]["items"]}
     for line in tsv[1:]:

@@ -10,6 +10,8 @@ import copy
 import datetime as dt
 from typing import Any
 
+from tests.datafiles import DEBIAN12_PACKAGES
+
 AS_OF = dt.date(2026, 11, 25)
 SETTINGS = {
     "patch_days": 14,
@@ -288,18 +290,13 @@ def vulnerability(**overrides: Any) -> dict[str, Any]:
     return item
 
 
-SHARED = "/work/shared/data"
-HOST_PACKAGES = f"{SHARED}/hosts/this-debian12-packages.tsv"
-DEBIAN12_OSV = f"{SHARED}/osv/debian12"
-
-
 def debian12_host(lowered: dict[str, str] | None = None) -> dict[str, Any]:
-    """``good_host`` with the 712 real packages of the shared Debian 12 host (binary → source
+    """``good_host`` with the 712 real packages of the Debian 12 snapshot host (binary → source
     map from dpkg-query), with the source versions in ``lowered`` ({source: version}) put back
     to before a fix, as an unpatched host would have them."""
     evidence = good_host()
     items = []
-    with open(HOST_PACKAGES, encoding="utf-8") as handle:
+    with DEBIAN12_PACKAGES.open(encoding="utf-8") as handle:
         next(handle)
         for line in handle:
             name, source, source_version, version, architecture, _status = line.rstrip("\n").split(

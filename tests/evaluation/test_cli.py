@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import io
 import json
 import os
@@ -18,8 +17,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from mamori.verification.evidence import EvidenceError, validate_evidence
+from tests.datafiles import DEBIAN12, DISTRO_INFO, EOL_PRODUCTS, KEV_FILE
 
-from .factory import DEBIAN12_OSV, SHARED, debian12_host, good_host
+from .factory import debian12_host, good_host
 from .test_checks import VALIDATOR
 
 BIN = Path(sys.executable).parent
@@ -28,10 +28,10 @@ AS_OF = "2026-11-25"
 # (CVE-2023-4863, listed in CISA's KEV catalogue).
 LOWERED = {"openssh": "1:9.2p1-2+deb12u1", "libwebp": "1.2.4-0.2"}
 IMPORTS = [
-    DEBIAN12_OSV,
-    f"{SHARED}/kev/known_exploited_vulnerabilities.json",
-    f"{SHARED}/eol/distro-info/debian.csv",
-    f"{SHARED}/eol/products/debian.json",
+    str(DEBIAN12),
+    str(KEV_FILE),
+    str(DISTRO_INFO / "debian.csv"),
+    str(EOL_PRODUCTS / "debian.json"),
 ]
 
 
@@ -39,7 +39,7 @@ def expected_advisories() -> set[str]:
     """Independently of the matcher: the debian12 records for the lowered source packages
     whose fix is newer than the lowered version."""
     found = set()
-    for path in glob.glob(f"{DEBIAN12_OSV}/*.json"):
+    for path in DEBIAN12.glob("*.json"):
         with open(path, encoding="utf-8") as handle:
             record = json.load(handle)
         for affected in record["affected"]:

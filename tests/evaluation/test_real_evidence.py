@@ -1,5 +1,5 @@
 """Evidence the real agent collects: this machine live, and a root filesystem built from the
-shared Debian 12 host data, evaluated without crashing and with the facts we can know."""
+Debian 12 snapshot host in tests/data, evaluated without crashing and with the facts we can know."""
 
 from __future__ import annotations
 
@@ -17,8 +17,15 @@ from django.core.management import call_command
 from mamori.catalogue.loader import load_catalogue
 from mamori.verification.evaluation import evaluate
 from mamori.verification.evidence import validate_evidence
+from tests.datafiles import (
+    DEBIAN12,
+    DEBIAN12_OS_RELEASE,
+    DEBIAN12_STATUS,
+    DEBIAN12_VERSION,
+    DISTRO_INFO,
+    KEV_FILE,
+)
 
-from .factory import SHARED
 from .test_checks import VALIDATOR
 
 AGENT = [sys.executable, "-m", "mamori_agent"]
@@ -106,12 +113,12 @@ def write(root: Path, relative: str, text: str, mode: int = 0o644) -> None:
 
 @pytest.fixture(scope="module")
 def mounted_root(tmp_path_factory) -> Path:
-    """A Debian 12 root filesystem: the shared host's os-release and dpkg status, and an
+    """A Debian 12 root filesystem: the snapshot host's os-release and dpkg status, and an
     account and SSH setup with known faults."""
     root = tmp_path_factory.mktemp("root")
-    write(root, "etc/os-release", Path(f"{SHARED}/hosts/debian12-os-release").read_text())
-    write(root, "etc/debian_version", Path(f"{SHARED}/hosts/debian12-debian_version").read_text())
-    write(root, "var/lib/dpkg/status", Path(f"{SHARED}/hosts/debian12-dpkg-status").read_text())
+    write(root, "etc/os-release", DEBIAN12_OS_RELEASE.read_text())
+    write(root, "etc/debian_version", DEBIAN12_VERSION.read_text())
+    write(root, "var/lib/dpkg/status", DEBIAN12_STATUS.read_text())
     write(
         root,
         "etc/passwd",
@@ -166,16 +173,16 @@ def test_a_mounted_root(from_root, settings):
 
 @pytest.mark.django_db
 def test_a_mounted_root_through_the_command_with_real_advisories(tmp_path, from_root):
-    """The shared host had every fix of the shared Debian 12 records installed: matched
+    """The snapshot host had every fix of the Debian 12 records installed: matched
     through the database, nothing is missing and security update management is decided by
     the host's own configuration (no unattended-upgrades in this root: fail)."""
     call_command(
         "advisories",
         "import",
         "--quiet",
-        f"{SHARED}/osv/debian12",
-        f"{SHARED}/kev/known_exploited_vulnerabilities.json",
-        f"{SHARED}/eol/distro-info/debian.csv",
+        str(DEBIAN12),
+        str(KEV_FILE),
+        str(DISTRO_INFO / "debian.csv"),
         stdout=io.StringIO(),
         stderr=io.StringIO(),
     )

@@ -1,5 +1,5 @@
 """Real test data for the matcher: evidence built from the Debian 12 host snapshot, and the OSV,
-KEV and end-of-life files in /work/shared/data read with the importer's own parsers."""
+KEV and end-of-life files vendored in tests/data read with the importer's own parsers."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ import json
 import re
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 
 from mamori.advisories import osv, records
-
-DATA = Path("/work/shared/data")
-HOSTS = DATA / "hosts"
-OSV = DATA / "osv"
+from tests.datafiles import (
+    DEBIAN12_OS_RELEASE,
+    DEBIAN12_STATUS,
+    DISTRO_INFO,
+    EOL_PRODUCTS,
+    KEV_FILE,
+    OSV,
+)
 
 _SOURCE_FIELD = re.compile(r"(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?")
 
@@ -90,11 +93,11 @@ def evidence(os_section: dict, items: list[dict], *, esm: bool | None = None) ->
 
 @cache
 def debian12_items() -> tuple[dict, ...]:
-    return tuple(read_dpkg_status((HOSTS / "debian12-dpkg-status").read_text()))
+    return tuple(read_dpkg_status(DEBIAN12_STATUS.read_text()))
 
 
 def debian12_os() -> dict:
-    return read_os_release((HOSTS / "debian12-os-release").read_text())
+    return read_os_release(DEBIAN12_OS_RELEASE.read_text())
 
 
 def debian12_evidence(overrides: dict[str, str] | None = None) -> dict:
@@ -136,7 +139,7 @@ def python_item(
 
 @cache
 def load_osv(folder: str) -> tuple[records.Advisory, ...]:
-    """Every record under ``/work/shared/data/osv/<folder>``, parsed by ``osv.parse_osv``."""
+    """Every record under ``tests/data/osv/<folder>``, parsed by ``osv.parse_osv``."""
     found = []
     for path in sorted((OSV / folder).rglob("*.json")):
         found.append(osv.parse_osv(json.loads(path.read_text())))
@@ -149,21 +152,21 @@ def raw_osv(folder: str) -> list[dict]:
 
 @cache
 def load_kev() -> tuple[records.KevEntry, ...]:
-    data = json.loads((DATA / "kev" / "known_exploited_vulnerabilities.json").read_text())
+    data = json.loads(KEV_FILE.read_text())
     return tuple(item for item in osv.parse_kev(data) if isinstance(item, records.KevEntry))
 
 
 @cache
 def load_eol() -> tuple[records.EolCycle, ...]:
     cycles: list[records.EolCycle] = []
-    for path in sorted((DATA / "eol" / "products").glob("*.json")):
+    for path in sorted(EOL_PRODUCTS.glob("*.json")):
         cycles.extend(
             item
             for item in osv.parse_endoflife(path.stem, json.loads(path.read_text()))
             if isinstance(item, records.EolCycle)
         )
     for product in ("debian", "ubuntu"):
-        text = (DATA / "eol" / "distro-info" / f"{product}.csv").read_text()
+        text = (DISTRO_INFO / f"{product}.csv").read_text()
         cycles.extend(
             item
             for item in osv.parse_distro_info(product, text)

@@ -10,6 +10,7 @@ from debian.debian_support import version_compare
 from packaging.version import InvalidVersion, Version
 
 from mamori.advisories.matching import AdvisoryIndex, host_targets, match_evidence, package_keys
+from tests.datafiles import DEBIAN12_RECORDS, PYPI_RECORDS, UBUNTU_RECORDS
 from tests.matching.hostdata import (
     debian12_evidence,
     debian12_items,
@@ -36,11 +37,11 @@ def index():
 
 def test_every_record_was_read(index):
     assert (len(load_osv("debian12")), len(load_osv("ubuntu")), len(load_osv("pypi"))) == (
-        2385,
-        7,
-        2661,
+        DEBIAN12_RECORDS,
+        UBUNTU_RECORDS,
+        PYPI_RECORDS,
     )
-    assert len(index) == 2385 + 7 + 2661
+    assert len(index) == DEBIAN12_RECORDS + UBUNTU_RECORDS + PYPI_RECORDS
 
 
 def test_the_debian_12_host_has_no_vulnerabilities(index):

@@ -1,4 +1,4 @@
-"""Version ordering proven against oracles: the 315 apt_pkg pairs of the shared data and dpkg
+"""Version ordering proven against oracles: the 315 apt_pkg pairs of the test data and dpkg
 itself (dpkg), rpm 4.18 on this machine and rpm's own rpmvercmp test cases (rpm), apk-tools'
 test cases (apk), PEP 440's and SemVer's examples."""
 
@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import random
 import subprocess
-from pathlib import Path
 
 import pytest
 from debian.debian_support import version_compare as python_debian_compare
@@ -16,8 +15,8 @@ from hypothesis import strategies as st
 from univers.rpm import compare_rpm_versions
 
 from mamori.advisories import versions
+from tests.datafiles import VERSION_CASES
 
-ORACLE = Path("/work/shared/data/versions/dpkg-compare-cases.tsv")
 SIGN = {"<": -1, "=": 0, ">": 1}
 
 
@@ -26,7 +25,7 @@ def sign(value: int) -> int:
 
 
 def oracle_cases() -> list[tuple[str, int, str, str]]:
-    lines = ORACLE.read_text().splitlines()
+    lines = VERSION_CASES.read_text().splitlines()
     assert lines[0].split("\t") == ["left", "result", "right", "provenance"]
     cases = []
     for line in lines[1:]:

@@ -15,19 +15,23 @@ import shutil
 from pathlib import Path
 
 import pytest
+from debian.debian_support import version_compare
 
 from mamori.advisories import debsecan
 from mamori.advisories.matching import AdvisoryIndex
+from tests.datafiles import DEBIAN12_CVES, DEBIAN12_RECORDS, DEBIAN12_STATUS
 
 from . import sidebyside
 from .sidebyside import (
-    HOST_STATUS,
     SUITE,
     debian12_advisories,
     debsecan_pairs,
     derive_lowered_status,
+    field,
     fixes_by_source,
     our_pairs,
+    split_stanzas,
+    stanza_source,
 )
 
 pytestmark = pytest.mark.usefixtures("debsecan_tool")
@@ -41,7 +45,7 @@ def real_feed(tmp_path_factory) -> Path:
     # Every real record is [introduced 0, fixed X]: the feed says exactly what OSV says.
     assert feed.inexact == {}
     assert feed.skipped == {}
-    assert feed.advisories == len(debian12_advisories()) == 2385
+    assert feed.advisories == len(debian12_advisories()) == DEBIAN12_RECORDS
     feed.write(directory)
     return directory
 
@@ -70,7 +74,7 @@ def assert_same(ours, theirs):
 
 
 def test_snapshot_host_b(real_feed, real_index, tmp_path):
-    ours, theirs, _ = compare(HOST_STATUS.read_text(), real_feed, real_index, tmp_path)
+    ours, theirs, _ = compare(DEBIAN12_STATUS.read_text(), real_feed, real_index, tmp_path)
     # The snapshot is fully patched against its own changelogs' fixes.
     assert ours == theirs == set()
 
@@ -83,13 +87,26 @@ def test_this_machine_a(real_feed, real_index, tmp_path):
 
 
 def test_lowered_snapshot_c(real_feed, real_index, tmp_path):
-    text, info = lowered(HOST_STATUS.read_text())
+    text, info = lowered(DEBIAN12_STATUS.read_text())
     ours, theirs, _ = compare(text, real_feed, real_index, tmp_path)
 
-    # Many hits, from every kind of boundary the derivation makes.
-    assert len(ours) > 3000
+    # Hits from every installed source lowered below one of its fixes, and from no other source
+    # (python-debian decides which, not our version code).
+    fixes = fixes_by_source(debian12_advisories())
+    source_of = {
+        (field(lines, "Package"), field(lines, "Architecture")): stanza_source(lines)[0]
+        for lines in split_stanzas(text)
+        if (field(lines, "Status") or "").endswith(" installed")
+    }
+    below = {
+        name
+        for name, version in info["lowered"].items()
+        if any(version_compare(version, fix) < 0 for fix in fixes[name])
+        and name in source_of.values()
+    }
     hit_binaries = {binary for binary, _ in theirs}
-    assert "linux-libc-dev" in hit_binaries  # the kernel at its median fix: ~1,000 records
+    assert {source_of[key] for key in source_of if key[0] in hit_binaries} == below
+    assert "linux-libc-dev" in hit_binaries  # the kernel at its median fix
     assert "git" in hit_binaries  # epoch 1 dropped: below every 1:2.39.5 fix
     assert "bsdutils" in hit_binaries  # Version 1:2.38.1-5, Source: util-linux (2.38.1-5)
     assert "libc-bin" in info["binnmu"]  # made a binNMU
@@ -125,9 +142,9 @@ def test_feed_is_what_debsecan_reads(real_feed):
     text = zlib.decompress((real_feed / SUITE).read_bytes()).decode()
     names, packages, binaries = text.split("\n\n", 2)
     assert names.splitlines()[0] == "VERSION 1"
-    assert len(names.splitlines()) == 1 + 2379  # distinct CVEs
+    assert len(names.splitlines()) == 1 + DEBIAN12_CVES
     lines = packages.splitlines()
-    assert len(lines) == 2385
+    assert len(lines) == DEBIAN12_RECORDS
     assert "openssl," in packages
     first = lines[0].split(",")
     assert first == ["postgresql-15", "0", "S ?F", "15.14-0+deb12u1", ""]
@@ -136,6 +153,6 @@ def test_feed_is_what_debsecan_reads(real_feed):
 
 def test_missing_feed_is_an_error_not_a_download(tmp_path):
     """debsecan is pointed at a file:// URL and never falls back to the security tracker."""
-    shutil.copyfile(HOST_STATUS, tmp_path / "status")
+    shutil.copyfile(DEBIAN12_STATUS, tmp_path / "status")
     with pytest.raises(AssertionError, match=r"debsecan failed \(1\).*file://"):
         sidebyside.run_debsecan(tmp_path, tmp_path / "status", "detail")

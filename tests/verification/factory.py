@@ -1,6 +1,6 @@
 """Evidence documents for the tests, built from real data.
 
-``debian12_evidence`` turns the real Debian 12 host in /work/shared/data/hosts (its dpkg status
+``debian12_evidence`` turns the real Debian 12 host in tests/data/hosts (its dpkg status
 and os-release) into a ``mamori.evidence/1`` document shaped as docs/evidence.md describes, with
 a well-configured host around it (firewall dropping inbound except SSH, SSH keys only, faillock,
 pwquality, unattended-upgrades, ClamAV). Tests change what they need on a copy.
@@ -17,8 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-DATA = Path("/work/shared/data")
-HOSTS = DATA / "hosts"
+from tests.datafiles import DEBIAN12_OS_RELEASE, DEBIAN12_STATUS, DEBIAN12_VERSION
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -41,7 +41,7 @@ def _paragraphs(text: str):
 @functools.cache
 def _dpkg_items() -> tuple[dict, ...]:
     items = []
-    for fields in _paragraphs((HOSTS / "debian12-dpkg-status").read_text("utf-8")):
+    for fields in _paragraphs(DEBIAN12_STATUS.read_text("utf-8")):
         status = fields.get("Status", "")
         if not status.endswith(" ok installed"):
             continue
@@ -69,7 +69,7 @@ def _dpkg_items() -> tuple[dict, ...]:
 
 def _os_release() -> dict[str, str]:
     values = {}
-    for line in (HOSTS / "debian12-os-release").read_text("utf-8").splitlines():
+    for line in DEBIAN12_OS_RELEASE.read_text("utf-8").splitlines():
         if "=" in line:
             key, _, value = line.partition("=")
             values[key] = value.strip().strip('"')
@@ -108,7 +108,7 @@ def debian12_evidence(
             version_codename=os_release["VERSION_CODENAME"],
             name=os_release["NAME"],
             pretty_name=os_release["PRETTY_NAME"],
-            debian_version=(HOSTS / "debian12-debian_version").read_text().strip(),
+            debian_version=DEBIAN12_VERSION.read_text().strip(),
             alpine_release=None,
             redhat_release=None,
             kernel={"release": "6.1.0-40-amd64", "version": "#1 SMP PREEMPT_DYNAMIC Debian"},

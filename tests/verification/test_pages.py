@@ -20,8 +20,9 @@ from django.utils.html import escape
 from mamori.audit.models import AuditEvent
 from mamori.verification.models import Evidence, Host
 from tests.conftest import client_for
+from tests.datafiles import DEBIAN12, KEV_FILE
 from tests.verification.conftest import import_advisories, store
-from tests.verification.factory import DATA, debian12_evidence, with_source_version
+from tests.verification.factory import debian12_evidence, with_source_version
 
 pytestmark = pytest.mark.django_db
 
@@ -129,9 +130,9 @@ def libwebp_advisories(tmp_path):
     real KEV catalogue, imported with the real importer."""
     folder = tmp_path / "osv"
     folder.mkdir()
-    for path in (DATA / "osv" / "debian12").glob("*-libwebp.json"):
+    for path in DEBIAN12.glob("*-libwebp.json"):
         shutil.copy(path, folder / path.name)
-    import_advisories(folder, DATA / "kev" / "known_exploited_vulnerabilities.json")
+    import_advisories(folder, KEV_FILE)
     return folder
 
 

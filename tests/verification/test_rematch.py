@@ -33,14 +33,14 @@ from mamori.verification.models import (
     VerdictChange,
     Vulnerability,
 )
+from tests.datafiles import DEBIAN12 as OSV
+from tests.datafiles import KEV_FILE as KEV
 from tests.verification.conftest import import_advisories, store
-from tests.verification.factory import DATA, debian12_evidence, with_source_version
+from tests.verification.factory import debian12_evidence, with_source_version
 
 pytestmark = pytest.mark.django_db
 
 WEBP = "MAMORI-DEB12-CVE-2023-4863-libwebp"
-OSV = DATA / "osv" / "debian12"
-KEV = DATA / "kev" / "known_exploited_vulnerabilities.json"
 
 
 def _without(evidence: dict, source: str) -> dict:

@@ -11,8 +11,9 @@ from django.core.management import call_command
 
 from mamori.verification.models import Evaluation, Host, Trigger
 from tests.certificates.test_workers import Worker, tasks_sent_to
+from tests.datafiles import DEBIAN12
 from tests.verification.conftest import import_advisories, store
-from tests.verification.factory import DATA, debian12_evidence, with_source_version
+from tests.verification.factory import debian12_evidence, with_source_version
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -38,7 +39,7 @@ def test_rematch_runs_on_a_redis_worker(world, tmp_path, redis_db):
     advisory ids, builds its own index and patches the one affected host."""
     folder = tmp_path / "osv"
     folder.mkdir()
-    for path in (DATA / "osv" / "debian12").glob("*-openssl.json"):
+    for path in DEBIAN12.glob("*-openssl.json"):
         shutil.copy(path, folder / path.name)
     import_advisories(folder)  # matched hosts: the new advisory will patch, not re-evaluate
     with_webp = store(
@@ -55,7 +56,7 @@ def test_rematch_runs_on_a_redis_worker(world, tmp_path, redis_db):
     other = store(world.admin, world.bank, without).host
     webp = tmp_path / "webp"
     webp.mkdir()
-    shutil.copy(DATA / "osv" / "debian12" / f"{WEBP}.json", webp)
+    shutil.copy(DEBIAN12 / f"{WEBP}.json", webp)
 
     worker = Worker(tmp_path, REDIS_URL).start()
     try:

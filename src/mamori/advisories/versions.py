@@ -13,7 +13,7 @@ Schemes and where their rules come from:
   ``verrevcmp`` (lib/dpkg/version.c): alternate non-digit and digit runs, ``~`` sorts before
   everything (even the end of the string), letters before other characters, digit runs
   numerically, a missing revision equals ``0``. Proven against the 315 oracle pairs of
-  ``shared/data/versions/dpkg-compare-cases.tsv`` (apt_pkg), against ``dpkg --compare-versions``
+  ``tests/data/versions/dpkg-compare-cases.tsv`` (apt_pkg), against ``dpkg --compare-versions``
   and against python-debian's own comparison (tests/matching/test_versions_oracle.py). The two
   policy-invalid oracle versions (``a``, ``~``: no leading digit) are accepted and ordered as
   apt and dpkg order them (dpkg only warns).

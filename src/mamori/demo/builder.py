@@ -24,8 +24,8 @@ from mamori.certificates.services import revoke
 from mamori.core.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 
-# A copy of shared/data/demo/working-group-2026.json (public facts, 6 KB), so `make run` works on
-# any machine; a test checks that it matches the shared original.
+# The working group's roster from the FSA's public announcement (public facts, 6 KB), bundled so
+# that `make run` works on any machine with nothing fetched.
 WORKING_GROUP_FILE = Path(__file__).resolve().parent / "data" / "working-group-2026.json"
 CERTIFICATION_BODY = ("守り認証株式会社（デモ）", "Mamori Certification Co., Ltd. (demo)")
 SCHEME_OWNER = ("サイバー衛生制度事務局（デモ）", "Cyber Hygiene Scheme Secretariat (demo)")
