@@ -1,4 +1,4 @@
-"""The built agent, under Python 3.9, uploading to the real Mamori server (Django's live server):
+"""The built agent, under the oldest Python at hand (3.9 where there is one), uploading to the real Mamori server (Django's live server):
 what an operator does after ``make agent``."""
 
 from __future__ import annotations
@@ -29,19 +29,27 @@ def agent_token():
     return bank, key
 
 
-def test_upload_to_the_server(live_server, agent_token, pyz, python39, debian_root, tmp_path):
+def test_upload_to_the_server(live_server, agent_token, pyz, oldest_python, debian_root, tmp_path):
     bank, key = agent_token
     environment = {**clean_environment(), "MAMORI_AGENT_TOKEN": key}
     evidence_file = tmp_path / "evidence.json"
     collected = subprocess.run(
-        [python39, str(pyz), "collect", "--root", str(debian_root), "-o", str(evidence_file)],
+        [oldest_python, str(pyz), "collect", "--root", str(debian_root), "-o", str(evidence_file)],
         capture_output=True,
         text=True,
         env=environment,
         check=False,
     )
     assert collected.returncode == 0, collected.stderr
-    command = [python39, str(pyz), "upload", "--url", live_server.url, "--file", str(evidence_file)]
+    command = [
+        oldest_python,
+        str(pyz),
+        "upload",
+        "--url",
+        live_server.url,
+        "--file",
+        str(evidence_file),
+    ]
     first = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
     assert first.returncode == 0, first.stderr
     assert "stored (HTTP 201)" in first.stdout
