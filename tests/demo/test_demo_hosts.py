@@ -6,10 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -18,15 +20,15 @@ from mamori.advisories import sources
 from mamori.advisories.models import Advisory, EolCycle, KevEntry
 from mamori.audit.models import AuditEvent
 from mamori.certificates.models import Certificate
-from mamori.demo import hosts
+from mamori.demo import cast, hosts
 from mamori.organisations.models import Category, Organisation, Role
 from mamori.verification.evidence import validate_evidence
 from mamori.verification.models import CONTROLS, CheckResult, Evaluation, Evidence, Host
 from mamori.verification.services import continuous_assurance, digest_of
 from tests.conftest import client_for, make_user
 
-SEVEN_BANK_HOSTS = {spec.hostname for spec in hosts.HOSTS if spec.organisation == hosts.SEVEN_BANK}
-NTT_DATA_HOSTS = {spec.hostname for spec in hosts.HOSTS if spec.organisation == hosts.NTT_DATA}
+KOHAKU_HOSTS = {spec.hostname for spec in hosts.HOSTS if spec.organisation == hosts.KOHAKU_BANK}
+MENOU_HOSTS = {spec.hostname for spec in hosts.HOSTS if spec.organisation == hosts.MENOU_SYSTEMS}
 
 
 def _spec(hostname: str) -> hosts.Spec:
@@ -82,7 +84,7 @@ def test_the_bundled_advisories_are_small_self_contained_and_credited():
 
 
 def test_a_demo_host_is_collected_by_the_real_agent_the_same_way_every_time():
-    spec = _spec("sb-web-01")
+    spec = _spec("kb-web-01")
     moment = dt.datetime(2026, 11, 25, 23, 40, tzinfo=dt.UTC)
     evidence = hosts.collect_host(spec, spec.versions, moment)
     again = hosts.collect_host(spec, spec.versions, moment)
@@ -91,7 +93,7 @@ def test_a_demo_host_is_collected_by_the_real_agent_the_same_way_every_time():
 
     assert evidence["agent"]["name"] == "mamori-agent"
     assert evidence["collected_at"] == "2026-11-25T23:40:00Z"
-    assert evidence["host"]["hostname"] == "sb-web-01"
+    assert evidence["host"]["hostname"] == "kb-web-01"
     assert re.fullmatch(r"[0-9a-f]{32}", evidence["host"]["machine_id"])
     assert evidence["os"]["pretty_name"] == "Debian GNU/Linux 12 (bookworm)"
     assert evidence["firewall"]["default_inbound"] == "drop"
@@ -126,17 +128,15 @@ def test_a_demo_host_is_collected_by_the_real_agent_the_same_way_every_time():
 
 
 @pytest.mark.django_db
-def test_the_demo_shows_hosts_findings_vulnerabilities_history_and_assurance(settings, tmp_path):
-    # One test for the pages and idempotence: the scheme demo under it takes half a minute.
-    settings.VAR_DIR = tmp_path
-    out = io.StringIO()
-    with translation.override("en"):
-        call_command("demo", stdout=out)
-    assert "Demo hosts: 10 hosts in 2 organisations, 12 collections stored" in out.getvalue()
+def test_the_demo_shows_hosts_findings_vulnerabilities_history_and_assurance(demo):
+    # One test for the pages and idempotence, on the demo built once for the package.
+    assert "Demo hosts: 10 hosts in 2 organisations, 12 collections stored" in demo.output
 
-    seven_bank = Organisation.objects.get(name_en=hosts.SEVEN_BANK)
-    ntt_data = Organisation.objects.get(name_en=hosts.NTT_DATA)
-    for organisation, names in ((seven_bank, SEVEN_BANK_HOSTS), (ntt_data, NTT_DATA_HOSTS)):
+    kohaku = Organisation.objects.get(name_en=hosts.KOHAKU_BANK)
+    menou = Organisation.objects.get(name_en=hosts.MENOU_SYSTEMS)
+    for organisation in (kohaku, menou):
+        assert cast.is_fictitious(organisation.name_ja, organisation.name_en)
+    for organisation, names in ((kohaku, KOHAKU_HOSTS), (menou, MENOU_HOSTS)):
         stored = set(
             Host.objects.filter(organisation=organisation).values_list("hostname", flat=True)
         )
@@ -150,38 +150,38 @@ def test_the_demo_shows_hosts_findings_vulnerabilities_history_and_assurance(set
     }
     assert all(evaluation is not None for evaluation in latest.values())
     # Some hosts fail security update management on overdue fixes, one of them KEV-listed.
-    app = latest["sb-app-01"]
+    app = latest["kb-app-01"]
     assert app.security_update_management == "fail"
     assert app.overdue_vulnerabilities >= 1
     assert app.kev_vulnerabilities >= 1
     # glibc 2.36-9+deb12u1 misses the fix for CVE-2023-4911 ("Looney Tunables"), KEV-listed.
     looney_tunables = "MAMORI-DEB12-CVE-2023-4911-glibc"
-    assert latest["sb-batch-01"].security_update_management == "fail"  # Ubuntu: USNs
-    assert latest["sb-report-01"].security_update_management == "fail"  # Debian 11: ended
+    assert latest["kb-batch-01"].security_update_management == "fail"  # Ubuntu: USNs
+    assert latest["kb-report-01"].security_update_management == "fail"  # Debian 11: ended
     # Others pass controls: firewalls on most, everything on the well-kept ones.
-    assert latest["sb-web-01"].firewalls == "pass"
-    assert latest["sb-db-01"].firewalls == "fail"
-    assert latest["sb-bastion-01"].user_access_control == "fail"
-    for name in ("sb-web-01", "nd-web-01", "nd-jump-01"):
+    assert latest["kb-web-01"].firewalls == "pass"
+    assert latest["kb-db-01"].firewalls == "fail"
+    assert latest["kb-bastion-01"].user_access_control == "fail"
+    for name in ("kb-web-01", "ms-web-01", "ms-jump-01"):
         assert all(getattr(latest[name], control) == "pass" for control in CONTROLS), name
 
     # History: the web server failed before its openssl upgrade and passes now.
-    web = Host.objects.get(organisation=seven_bank, hostname="sb-web-01")
+    web = Host.objects.get(organisation=kohaku, hostname="kb-web-01")
     older, newer = Evidence.objects.filter(host=web).order_by("collected_at")
     assert newer.pk == web.latest_evidence_id
     assert timezone.now() - newer.collected_at < dt.timedelta(days=2)
     assert older.evaluations.get().security_update_management == "fail"
 
     # The applicant sees its hosts (and only its own), findings, vulnerabilities and the diff.
-    applicant = client_for(User.objects.get(username="sevenbank-admin"))
+    applicant = client_for(User.objects.get(username="kohaku-admin"))
     applicant.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
     listing = _get(applicant, reverse("verification:list"))
-    assert all(name in listing for name in SEVEN_BANK_HOSTS)
-    assert not any(name in listing for name in NTT_DATA_HOSTS)
-    app_host = Host.objects.get(organisation=seven_bank, hostname="sb-app-01")
+    assert all(name in listing for name in KOHAKU_HOSTS)
+    assert not any(name in listing for name in MENOU_HOSTS)
+    app_host = Host.objects.get(organisation=kohaku, hostname="kb-app-01")
     detail_url = reverse("verification:detail", args=[app_host.pk])
     page = _get(applicant, detail_url)
-    assert "sb-app-01" in page
+    assert "kb-app-01" in page
     assert looney_tunables in page
     assert ">KEV<" in page
     assert 'id="overdue"' in page
@@ -196,14 +196,14 @@ def test_the_demo_shows_hosts_findings_vulnerabilities_history_and_assurance(set
 
     # The certification body's assessor sees it too; an outsider and another applicant do not.
     assessor = User.objects.get(username="assessor1")
-    assert "sb-app-01" in _get(client_for(assessor), detail_url)
+    assert "kb-app-01" in _get(client_for(assessor), detail_url)
     _get(client_for(make_user("eve")), detail_url, 404)
-    _get(client_for(User.objects.get(username="rakuten-admin")), detail_url, 404)
+    _get(client_for(User.objects.get(username="ruri-admin")), detail_url, 404)
 
     # Continuous assurance on the certificate: every host checked in, figures per control.
-    certificate = Certificate.objects.currently_valid().get(organisation=seven_bank)
-    assurance = continuous_assurance(seven_bank.pk)
-    assert assurance.in_scope == assurance.checked_in == len(SEVEN_BANK_HOSTS)
+    certificate = Certificate.objects.currently_valid().get(organisation=kohaku)
+    assurance = continuous_assurance(kohaku.pk)
+    assert assurance.in_scope == assurance.checked_in == len(KOHAKU_HOSTS)
     assert 0 < assurance.passing["firewalls"] < assurance.in_scope
     certificate_page = _get(applicant, reverse("certificates:detail", args=[certificate.number]))
     assert 'id="continuous-assurance"' in certificate_page
@@ -214,7 +214,7 @@ def test_the_demo_shows_hosts_findings_vulnerabilities_history_and_assurance(set
 
     # Running the demo again the same day changes nothing.
     before = _counts()
-    with translation.override("en"):
+    with override_settings(VAR_DIR=demo.var_dir), translation.override("en"):
         call_command("demo", stdout=(again := io.StringIO()))
     assert _counts() == before
     assert "0 collections stored, 10 already stored" in again.getvalue()
@@ -222,27 +222,37 @@ def test_the_demo_shows_hosts_findings_vulnerabilities_history_and_assurance(set
 
 @pytest.mark.django_db
 def test_hosts_check_in_again_on_a_later_day_without_new_hosts(catalogue):
+    # Its own organisation, so the test reads the same whether the package's demo is loaded.
     bank = Organisation.objects.create(
-        name_ja="株式会社セブン銀行",
-        name_en=hosts.SEVEN_BANK,
+        name_ja="テスト銀行（架空）",
+        name_en="Test Bank (fictitious)",
         category=Category.FINANCIAL_INSTITUTION,
     )
-    make_user("sevenbank-admin", bank, Role.APPLICANT_ADMIN)
-    # NTT DATA does not exist here: its host is skipped.
-    specs = (_spec("sb-web-01"), _spec("sb-app-01"), _spec("nd-web-01"))
+    make_user("test-bank-admin", bank, Role.APPLICANT_ADMIN)
+    # The third host's organisation does not exist: its host is skipped.
+    specs = (
+        replace(_spec("kb-web-01"), organisation=bank.name_en),
+        replace(_spec("kb-app-01"), organisation=bank.name_en),
+        replace(_spec("ms-web-01"), organisation="Nobody (fictitious)"),
+    )
     now = timezone.now()
+    hosts_of_bank = Host.objects.filter(organisation=bank)
+    evidence_of_bank = Evidence.objects.filter(host__organisation=bank)
+
+    def read(counts) -> int:
+        return sum(counts.get(outcome, 0) for outcome in ("added", "changed", "unchanged"))
 
     first = hosts.build(specs, now=now - dt.timedelta(days=1))
     assert (first.hosts, first.organisations, first.stored, first.duplicates) == (2, 1, 3, 0)
-    assert first.advisories["osv"]["added"] == Advisory.objects.count() > 0
-    assert Host.objects.count() == 2
+    assert read(first.advisories["osv"]) == Advisory.objects.count() > 0
+    assert hosts_of_bank.count() == 2
 
     second = hosts.build(specs, now=now)
     assert (second.stored, second.duplicates) == (2, 0)
     assert second.advisories["osv"]["unchanged"] == Advisory.objects.count()
-    assert Host.objects.count() == 2
-    assert Evidence.objects.count() == 5
-    for host in Host.objects.select_related("latest_evidence"):
+    assert hosts_of_bank.count() == 2
+    assert evidence_of_bank.count() == 5
+    for host in hosts_of_bank.select_related("latest_evidence"):
         # The newest collection is the latest; the history keeps the earlier ones.
         assert host.latest_evidence.collected_at == max(
             host.evidence.values_list("collected_at", flat=True)
@@ -253,5 +263,5 @@ def test_hosts_check_in_again_on_a_later_day_without_new_hosts(catalogue):
 
     third = hosts.build(specs, now=now)
     assert (third.stored, third.duplicates) == (0, 2)
-    assert Evidence.objects.count() == 5
-    assert Host.objects.get(hostname="sb-app-01").latest_evidence.payload["mode"] == "live"
+    assert evidence_of_bank.count() == 5
+    assert hosts_of_bank.get(hostname="kb-app-01").latest_evidence.payload["mode"] == "live"

@@ -261,6 +261,15 @@ MATRIX = {
         "scheme_owner": GONE,
         "anonymous": LOGIN,
     },
+    ("tier1 hearing", "record"): {
+        "institution_admin": DONE,
+        "institution_member": GONE,
+        "tier1": GONE,
+        "tier2": GONE,
+        "unrelated": GONE,
+        "scheme_owner": GONE,
+        "anonymous": LOGIN,
+    },
     ("tier2 response", "decline"): {
         "institution_admin": GONE,
         "institution_member": GONE,
@@ -321,6 +330,11 @@ def _requests(chain):
         ),
         ("tier1 response", "claim"): ("get", f"/supply/responses/{a.pk}/claim/", None),
         ("tier2 response", "decline"): ("post", f"/supply/responses/{b.pk}/decline/", None),
+        ("tier1 hearing", "record"): (
+            "post",
+            f"/supply/responses/{a.pk}/hearings/",
+            {"held_on": "2026-01-05", "interviewer": "x", "notes": "heard"},
+        ),
         ("tier2 response", "save"): (
             "post",
             f"/supply/responses/{b.pk}/answer/",

@@ -1,7 +1,7 @@
 """Demo hosts: the technical-verification side of the demo.
 
-For two demo organisations (Seven Bank, whose certificate is about to expire, and NTT DATA,
-whose certificate is valid) this writes a small root filesystem per host in a temporary
+For two fictitious demo organisations (Kohaku Bank, whose certificate is about to expire, and
+Menou Systems, an IT vendor whose certificate is valid) this writes a small root filesystem per host in a temporary
 directory — a real Debian 12 package list with a few packages held back, ``sshd_config``,
 nftables or ufw, PAM, sudoers, ClamAV databases — runs the real agent on it
 (``mamori_agent.collect``, the ``--root`` mode, in-process) and stores the evidence through
@@ -35,6 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mamori.advisories.models import ImportRun
+from mamori.demo import cast
 from mamori.organisations.models import Membership, Organisation, Role
 from mamori.verification.models import Host, identity_key
 from mamori.verification.services import accept_upload
@@ -50,8 +51,9 @@ EARLIER_DAYS = 5
 # ClamAV's daily database as freshclam keeps it: rebuilt every day.
 SIGNATURE_AGE = dt.timedelta(hours=6)
 
-SEVEN_BANK = "Seven Bank, Ltd."
-NTT_DATA = "NTT DATA Corporation"
+KOHAKU_BANK = cast.KOHAKU_BANK.name_en
+MENOU_SYSTEMS = cast.MENOU_SYSTEMS.name_en
+DOMAINS = {KOHAKU_BANK: "kohaku.example.jp", MENOU_SYSTEMS: "menou.example.jp"}
 
 # What a Debian 12 server has held back when nobody upgrades it: versions of late 2023, each
 # below the fixes of several bundled advisories (glibc's CVE-2023-4911, libwebp's CVE-2023-4863
@@ -108,21 +110,21 @@ WEB_SOCKETS = (
 )
 
 HOSTS: tuple[Spec, ...] = (
-    # Seven Bank: a web server that was upgraded this week (the history shows the openssl
+    # Kohaku Bank: a web server that was upgraded this week (the history shows the openssl
     # upgrade that fixed it), a neglected application server, a database server without a host
     # firewall, a bastion accepting passwords, an unpatched Ubuntu batch server and a reporting
     # server still on Debian 11.
     Spec(
-        SEVEN_BANK,
-        "sb-web-01",
+        KOHAKU_BANK,
+        "kb-web-01",
         extra=("nginx", "nginx-common"),
         earlier={"openssl": "3.0.18-1~deb12u2"},
         allowed=WEB_PORTS,
         listening=WEB_SOCKETS,
     ),
     Spec(
-        SEVEN_BANK,
-        "sb-app-01",
+        KOHAKU_BANK,
+        "kb-app-01",
         versions=UNPATCHED_2023,
         allowed=((22, "10.0.0.0/8"), (8080, "10.0.1.0/24")),
         listening=(("tcp", "0.0.0.0", 22), ("tcp", "0.0.0.0", 8080)),  # noqa: S104
@@ -132,8 +134,8 @@ HOSTS: tuple[Spec, ...] = (
         service_users=(("app", 1500, "/srv/app"),),
     ),
     Spec(
-        SEVEN_BANK,
-        "sb-db-01",
+        KOHAKU_BANK,
+        "kb-db-01",
         extra=("postgresql-15", "postgresql-client-15"),
         firewall=None,
         listening=(
@@ -145,27 +147,27 @@ HOSTS: tuple[Spec, ...] = (
         service_users=(("postgres", 105, "/var/lib/postgresql"),),
     ),
     Spec(
-        SEVEN_BANK,
-        "sb-bastion-01",
+        KOHAKU_BANK,
+        "kb-bastion-01",
         allowed=((22, "any"),),
         ssh_passwords=True,
         lockout=False,
         users=("tanaka", "suzuki", "sato", "vendor01"),
     ),
     Spec(
-        SEVEN_BANK,
-        "sb-batch-01",
+        KOHAKU_BANK,
+        "kb-batch-01",
         system="ubuntu2204",
         firewall="ufw",
         malware=None,
     ),
-    Spec(SEVEN_BANK, "sb-report-01", system="debian11", malware="edr"),
-    # NTT DATA: a well-kept web server, a second one whose openssh is behind (its nghttp2 was
+    Spec(KOHAKU_BANK, "kb-report-01", system="debian11", malware="edr"),
+    # Menou Systems: a well-kept web server, a second one whose openssh is behind (its nghttp2 was
     # upgraded this week, clearing a KEV finding), a CI server with an old git and a sudo rule
     # without a password, and a patched Ubuntu jump host.
     Spec(
-        NTT_DATA,
-        "nd-web-01",
+        MENOU_SYSTEMS,
+        "ms-web-01",
         extra=("nginx", "nginx-common"),
         allowed=WEB_PORTS,
         listening=WEB_SOCKETS,
@@ -173,8 +175,8 @@ HOSTS: tuple[Spec, ...] = (
         users=("yamada", "kobayashi"),
     ),
     Spec(
-        NTT_DATA,
-        "nd-web-02",
+        MENOU_SYSTEMS,
+        "ms-web-02",
         extra=("nginx", "nginx-common"),
         versions={"openssh": "1:9.2p1-2+deb12u2"},
         earlier={"openssh": "1:9.2p1-2+deb12u2", "nghttp2": "1.52.0-1"},
@@ -183,8 +185,8 @@ HOSTS: tuple[Spec, ...] = (
         users=("yamada", "kobayashi"),
     ),
     Spec(
-        NTT_DATA,
-        "nd-ci-01",
+        MENOU_SYSTEMS,
+        "ms-ci-01",
         versions={"git": "1:2.39.5-0+deb12u2"},
         allowed=((22, "10.0.0.0/8"), (8080, "10.20.0.0/16")),
         listening=(("tcp", "0.0.0.0", 22), ("tcp6", "::", 8080)),  # noqa: S104
@@ -194,8 +196,8 @@ HOSTS: tuple[Spec, ...] = (
         service_users=(("jenkins", 110, "/var/lib/jenkins"),),
     ),
     Spec(
-        NTT_DATA,
-        "nd-jump-01",
+        MENOU_SYSTEMS,
+        "ms-jump-01",
         system="ubuntu2204",
         versions=UBUNTU_FIXED,
         firewall="ufw",
@@ -367,7 +369,7 @@ def write_root(root: Path, spec: Spec, versions: dict[str, str], collected: dt.d
     (root / "usr/lib/modules" / kernel / "kernel").mkdir(parents=True)
     _write(root, f"/boot/vmlinuz-{kernel}", b"kernel")
 
-    domain = "sevenbank.example.jp" if spec.organisation == SEVEN_BANK else "nttdata.example.jp"
+    domain = DOMAINS.get(spec.organisation, "example.jp")
     _write(root, "/etc/hostname", f"{spec.hostname}\n")
     _write(
         root,

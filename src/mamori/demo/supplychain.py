@@ -1,33 +1,36 @@
-"""Supply-chain demo: two scenarios of issue 4, built through the survey services.
+"""Supply-chain demo: two scenarios of issue 4 on fictitious organisations, built through the
+survey services.
 
-(a) Japanese banks' ICT. Seven Bank and Rakuten Bank (demo organisations with users) survey the
-suppliers of their critical services — core banking, ATM network, internet banking, the Zengin
-connection — Tier 1 the system vendors of the working group (NTT DATA, NEC, Hitachi, BIPROGY) and
-the clouds (AWS, Microsoft, Google, Sakura), Tier 2 and 3 their data centres, carriers, power
-grids and hardware.
+(a) Banks' ICT. Kohaku Bank and Ruri Shinkin Bank survey the suppliers of their critical
+services — core banking, the ATM network, internet banking, the interbank payments connection —
+Tier 1 their system vendors and clouds, Tier 2 and 3 data centres, carriers, power grids,
+hardware and chips.
 
-(b) The medical-device case of the Japanese survey: the scheme secretariat surveys ventilator,
-ECMO, dialysis and CHDF manufacturers (fictitious demo companies) and, through them, Tier-2 to
-Tier-4 part suppliers across countries — sensors, motors, pumps, hollow fibres, resins,
-semiconductors — with their days of inventory.
+(b) The medical-device case, after the Japanese survey: the scheme secretariat surveys two or
+three manufacturers per device — ventilators, ventilator consumables (breathing circuits and
+filters), ECMO, dialysis equipment, CHDF haemofilters and circuits — and, through them, their
+part suppliers across countries, with days of inventory. Tiers count from the manufacturer: the
+manufacturers are Tier 0, their direct suppliers Tier 1 (``TierOrigin.MANUFACTURER``).
+
+Every organisation here is fictitious (its name says so); nothing is attached to the real
+working group's organisations, and ``_respond`` refuses to. What the chains have in common —
+two alternatives that depend on one upstream supplier, alternatives all in one country, sole
+sources, undisclosed tiers — is only data here: every finding the pages show is computed by the
+analysis from these answers (tests/demo/test_demo_supplychain.py checks what it finds).
 
 Everything goes through ``mamori.supplychain.services``: ``create_service``, ``create_campaign``,
-``invite`` (by the campaign owner for Tier 1, by the bound respondent deeper), ``bind`` for
-organisations already in Mamori, ``claim_organisation`` for those that are not, ``save_answers``
-and ``decline``. Two things the services do not do are done on the models, both demo only:
+``invite`` (by the campaign owner for the first tier, by the bound respondent deeper), ``bind``
+for organisations already in Mamori, ``claim_organisation`` for those that are not,
+``save_answers``, ``decline`` and ``record_hearing``. Two things the services do not do are done
+on the models, both demo only:
 
 - an invitation is made *overdue* by moving its due date into the past (as the main demo moves
   certificates into the past);
 - a supplier that two respondents name is *one* node: the survey creates a node per invitation,
   so the second respondent's need is linked to the node the first one invited (what an analyst
-  reconciling the chain does). This is what makes the hidden convergences visible.
+  reconciling the chain does).
 
-The analysis of each scenario's exported graph finds hidden convergences (two ATM vendors on one
-banknote-module maker, two clouds on one power grid, two ventilator makers on one flow-sensor
-maker, two ECMO makers on one hollow-fibre maker, two membrane makers on one resin), single-country
-needs (both Zengin lines in Japan, both CDNs in the US, both membrane makers in Japan, both MCU
-fabs in Taiwan) and single points of failure. Loading is idempotent: once the surveys exist,
-nothing is created again.
+Loading is idempotent: once the surveys exist, nothing is created again.
 """
 
 from __future__ import annotations
@@ -39,13 +42,15 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from mamori.accounts.models import User
 from mamori.core.access import Access
-from mamori.organisations.models import EDITOR_ROLES, Membership, Organisation, Role
+from mamori.demo import cast
+from mamori.organisations.models import EDITOR_ROLES, Membership, Organisation, WorkingGroup
 from mamori.supplychain import analysis, graph, services
 from mamori.supplychain.models import (
     Campaign,
@@ -54,24 +59,26 @@ from mamori.supplychain.models import (
     Need,
     Node,
     Provision,
+    TierOrigin,
 )
 
-SITE_URL = "http://127.0.0.1:8000"
-SECRETARIAT = "Cyber Hygiene Scheme Secretariat (demo)"  # builder.SCHEME_OWNER[1]
+SECRETARIAT = cast.SECRETARIAT.name_en
 BANK_SURVEY = "ICTサプライチェーン調査 2026（デモ） / ICT supply-chain survey 2026 (demo)"
 MEDICAL_SURVEY = (
     "医療機器サプライチェーン調査 2026（デモ） / Medical-device supply-chain survey 2026 (demo)"
 )
 OVERDUE_DAYS = 6
 
-ISMAP = "ISMAP 登録、ISO/IEC 27001 認証、SOC 2 Type II 報告書（デモ）"
-ISO13485 = "ISO 13485 認証（医療機器の品質マネジメント）、証明書番号はデモ"
+ISMAP = "ISMAP 登録、ISO/IEC 27001 認証、SOC 2 Type II 報告書（架空の登録番号）"
+ISO13485 = "ISO 13485 認証（医療機器の品質マネジメント）、証明書番号は架空"
 
 
 @dataclass
 class Supplier:
     """One invitation and, when answered, the supplier's answers; ``children`` are the suppliers
-    it invites itself, ``links`` the needs it shares with a node invited elsewhere (by ref)."""
+    it invites itself, ``links`` the needs it shares with a node invited elsewhere (by ref).
+    ``org`` names (in English) an organisation already in Mamori, which binds the invitation;
+    without it the supplier registers its own organisation when it answers."""
 
     ref: str
     need: str
@@ -79,7 +86,7 @@ class Supplier:
     name_en: str
     country: str
     state: str = "answered"  # answered, invited, overdue, declined
-    org: str = ""  # name_en of an organisation in Mamori; "" claims a new one when answered
+    org: str = ""
     kind: str = "ict"
     disclosure: str = "full"
     certification: str = ""
@@ -104,6 +111,18 @@ class Service:
     suppliers: list[Supplier]
     criticality: str = "critical"
     reliance: str = "full"
+    tier_origin: str = TierOrigin.SERVICE
+
+
+@dataclass
+class Hearing:
+    """Notes of a hearing the survey owner held with one supplier (by ref), ``days_ago``."""
+
+    ref: str
+    days_ago: int
+    participants: str
+    notes: str
+    follow_ups: str = ""
 
 
 @dataclass
@@ -113,15 +132,23 @@ class Survey:
     actor: str  # username of an administrator (or the scheme owner)
     title: str
     services: list[Service]
+    hearings: list[Hearing] = field(default_factory=list)
     deadline_days: int = 30
 
 
 S = Supplier
 
-SEVEN_BANK = Survey(
+# Organisations that a later invitation binds (registered by an earlier answer).
+AMAGUMO = "Amagumo Cloud K.K. (fictitious)"
+SOYOKAZE = "Soyokaze Telecom Co., Ltd. (fictitious)"
+KINOTO = "Kinoto Medical Co., Ltd. (fictitious)"
+TSUCHINOE = "Tsuchinoe Industries Co., Ltd. (fictitious)"
+KANOTO = "Kanoto Dialysis Co., Ltd. (fictitious)"
+
+KOHAKU_BANK = Survey(
     scenario="banks",
-    owner="Seven Bank, Ltd.",
-    actor="sevenbank-admin",
+    owner=cast.KOHAKU_BANK.name_en,
+    actor="kohaku-admin",
     title=BANK_SURVEY,
     services=[
         Service(
@@ -131,38 +158,37 @@ SEVEN_BANK = Survey(
             2,
             0,
             "none",
-            "委託先変更は 3 年計画。データ移行手順を年 1 回検証（デモ）。",
+            "委託先の変更には 3 年を見込む。データ移行手順を年 1 回検証する（デモ）。",
             [
                 S(
-                    "7-nttdata",
+                    "k-menou",
                     "勘定系システムの開発・運用",
-                    "株式会社NTTデータ",
-                    "NTT DATA Corporation",
+                    cast.MENOU_SYSTEMS.name_ja,
+                    cast.MENOU_SYSTEMS.name_en,
                     "JP",
-                    org="NTT DATA Corporation",
+                    org=cast.MENOU_SYSTEMS.name_en,
                     recovery_hours=2,
                     sites=[
                         ("data", "東京（メインセンター）", "JP"),
-                        ("data", "大阪（バックアップ）", "JP"),
+                        ("data", "大阪（バックアップセンター）", "JP"),
                     ],
-                    named=[("保守要員", ["NTTデータ・ビジネス・システムズ"])],
+                    named=[("保守要員", ["めのうビジネスサービス株式会社（架空）"])],
                     children=[
                         S(
-                            "7-fujitsu",
-                            "メインフレーム・サーバー機器",
-                            "富士通株式会社",
-                            "Fujitsu Limited",
+                            "k-akane",
+                            "サーバー機器",
+                            "あかね電機株式会社（架空）",
+                            "Akane Electric Co., Ltd. (fictitious)",
                             "JP",
-                            org="Fujitsu Limited",
                             disclosure="partial",
                             recovery_hours=24,
-                            sites=[("production", "石川（サーバー工場）", "JP")],
+                            sites=[("production", "石川県（サーバー工場）", "JP")],
                             children=[
                                 S(
-                                    "7-tsmc",
+                                    "k-formosa",
                                     "プロセッサ（半導体）",
-                                    "台湾積体電路製造（TSMC）",
-                                    "TSMC",
+                                    "フォルモサ・ロジック半導体（架空）",
+                                    "Formosa Logic Semiconductor Corp. (fictitious)",
                                     "TW",
                                     state="invited",
                                     kind="part",
@@ -170,39 +196,39 @@ SEVEN_BANK = Survey(
                             ],
                         ),
                         S(
-                            "7-dc-tokyo",
+                            "k-dc-east",
                             "データセンター設備",
-                            "首都圏データセンター株式会社（デモ）",
-                            "Shutoken Data Centre K.K. (demo)",
+                            "みどり台データセンター株式会社（架空）",
+                            "Midoridai Data Centre K.K. (fictitious)",
                             "JP",
                             recovery_hours=4,
-                            sites=[("data", "東京都三鷹市", "JP")],
-                            links=[("受電（首都圏）", "7-tepco")],
+                            sites=[("data", "東京都", "JP")],
+                            links=[("受電（首都圏）", "k-grid-east")],
                             children=[
                                 S(
-                                    "7-ntteast",
+                                    "k-soyokaze",
                                     "通信回線",
-                                    "東日本電信電話株式会社",
-                                    "NTT East",
+                                    "そよかぜ通信株式会社（架空）",
+                                    SOYOKAZE,
                                     "JP",
                                     disclosure="partial",
                                 ),
                             ],
                         ),
                         S(
-                            "7-dc-osaka",
+                            "k-dc-west",
                             "データセンター設備",
-                            "関西データセンター株式会社（デモ）",
-                            "Kansai Data Centre K.K. (demo)",
+                            "なにわデータセンター株式会社（架空）",
+                            "Naniwa Data Centre K.K. (fictitious)",
                             "JP",
                             recovery_hours=4,
-                            sites=[("data", "大阪府堺市", "JP")],
+                            sites=[("data", "大阪府", "JP")],
                             children=[
                                 S(
-                                    "7-kepco",
+                                    "k-grid-west",
                                     "受電（関西）",
-                                    "関西電力送配電株式会社",
-                                    "Kansai Transmission and Distribution",
+                                    "なにわ送配電株式会社（架空）",
+                                    "Naniwa Power Grid Co., Ltd. (fictitious)",
                                     "JP",
                                     state="overdue",
                                 ),
@@ -219,22 +245,21 @@ SEVEN_BANK = Survey(
             4,
             0,
             "hard",
-            "ATM 2 機種を併用。片方の機種が止まっても縮退運転（デモ）。",
+            "ATM は 2 機種を併用する（デモ）。",
             [
                 S(
-                    "7-nec",
+                    "k-yukimi",
                     "ATM 端末・保守",
-                    "日本電気株式会社",
-                    "NEC Corporation",
+                    "ゆきみ精機株式会社（架空）",
+                    "Yukimi Seiki Co., Ltd. (fictitious)",
                     "JP",
-                    org="NEC Corporation",
                     recovery_hours=8,
                     children=[
                         S(
-                            "7-banknote",
+                            "k-hinoki",
                             "紙幣還流ユニット",
-                            "丙メカトロ株式会社（デモ）",
-                            "Hei Mechatronics K.K. (demo)",
+                            "ひのきメカトロ株式会社（架空）",
+                            "Hinoki Mechatronics Co., Ltd. (fictitious)",
                             "JP",
                             kind="part",
                             disclosure="partial",
@@ -242,10 +267,10 @@ SEVEN_BANK = Survey(
                             sites=[("production", "埼玉県（組立）", "JP")],
                             children=[
                                 S(
-                                    "7-sensor",
+                                    "k-penang",
                                     "紙幣識別センサー",
-                                    "Penang Optosensor Sdn. Bhd. (demo)",
-                                    "Penang Optosensor Sdn. Bhd. (demo)",
+                                    "ペナン・オプトセンサー社（架空）",
+                                    "Penang Optosensor Sdn. Bhd. (fictitious)",
                                     "MY",
                                     state="overdue",
                                     kind="part",
@@ -255,15 +280,14 @@ SEVEN_BANK = Survey(
                     ],
                 ),
                 S(
-                    "7-hitachi",
+                    "k-kasumi",
                     "ATM 端末・保守",
-                    "株式会社日立製作所",
-                    "Hitachi, Ltd.",
+                    "かすみ端末株式会社（架空）",
+                    "Kasumi Terminals Co., Ltd. (fictitious)",
                     "JP",
-                    org="Hitachi, Ltd.",
                     disclosure="partial",
                     recovery_hours=8,
-                    links=[("紙幣還流ユニット", "7-banknote")],
+                    links=[("紙幣還流ユニット", "k-hinoki")],
                 ),
             ],
         ),
@@ -274,86 +298,96 @@ SEVEN_BANK = Survey(
             6,
             1,
             "medium",
-            "マルチクラウド構成（AWS と Azure）。切替手順書あり（デモ）。",
+            "2 つのクラウドで冗長構成とし、切替手順書を整備する（デモ）。",
             [
                 S(
-                    "7-aws",
+                    "k-amagumo",
                     "クラウド基盤",
-                    "アマゾン ウェブ サービス ジャパン合同会社（東京リージョン）",
-                    "Amazon Web Services Japan G.K. (Tokyo region)",
+                    "あまぐもクラウド株式会社（架空）",
+                    AMAGUMO,
                     "JP",
-                    org="Amazon Web Services Japan G.K.",
                     certification=ISMAP,
                     recovery_hours=4,
                     sites=[("data", "東京リージョン", "JP")],
                     children=[
                         S(
-                            "7-tepco",
+                            "k-grid-east",
                             "受電（首都圏）",
-                            "東京電力パワーグリッド株式会社",
-                            "TEPCO Power Grid, Inc.",
+                            "東都送配電株式会社（架空）",
+                            "Toto Power Grid Co., Ltd. (fictitious)",
                             "JP",
                             recovery_hours=24,
-                            sites=[("production", "千葉・東京エリア送配電網", "JP")],
+                            sites=[("production", "首都圏の送配電網", "JP")],
                         ),
                     ],
                 ),
                 S(
-                    "7-azure",
+                    "k-sorano",
                     "クラウド基盤",
-                    "日本マイクロソフト株式会社（東日本リージョン）",
-                    "Microsoft Japan Co., Ltd. (Japan East)",
+                    "そらのクラウド株式会社（架空）",
+                    "Sorano Cloud Inc. (fictitious)",
                     "JP",
-                    org="Microsoft Japan Co., Ltd.",
                     certification=ISMAP,
                     recovery_hours=4,
-                    sites=[("data", "東日本リージョン", "JP")],
-                    links=[("受電（首都圏）", "7-tepco")],
+                    sites=[("data", "千葉県", "JP")],
+                    links=[("受電（首都圏）", "k-grid-east")],
                 ),
             ],
         ),
         Service(
-            "zengin",
-            "全銀システム接続",
-            "Zengin payments connection",
+            "payments",
+            "資金決済ネットワーク接続",
+            "Interbank payments connection",
             1,
             0,
             "none",
-            "代替手段なし。全銀ネットの業務継続計画に依存（デモ）。",
+            "代替手段はない（デモ）。",
             [
                 S(
-                    "7-zengin",
-                    "全銀システム（資金決済）",
-                    "一般社団法人全国銀行資金決済ネットワーク",
-                    "Japanese Banks' Payment Clearing Network (Zengin-Net)",
+                    "k-clearing",
+                    "資金決済ネットワーク",
+                    "銀行間決済ネットワーク（架空）",
+                    "Interbank Clearing Network (fictitious)",
                     "JP",
                     state="invited",
                 ),
                 S(
-                    "7-line-ntt",
-                    "全銀ネット接続回線",
-                    "NTTコミュニケーションズ株式会社",
-                    "NTT Communications Corporation",
+                    "k-line-soyokaze",
+                    "決済ネットワーク接続回線",
+                    "そよかぜ通信株式会社（架空）",
+                    SOYOKAZE,
                     "JP",
+                    org=SOYOKAZE,
                     recovery_hours=2,
                 ),
                 S(
-                    "7-line-kddi",
-                    "全銀ネット接続回線",
-                    "KDDI株式会社",
-                    "KDDI Corporation",
+                    "k-line-hayate",
+                    "決済ネットワーク接続回線",
+                    "はやてネットワークス株式会社（架空）",
+                    "Hayate Networks Co., Ltd. (fictitious)",
                     "JP",
                     state="declined",
                 ),
             ],
         ),
     ],
+    hearings=[
+        Hearing(
+            "k-yukimi",
+            12,
+            "ゆきみ精機（架空） 保守サービス部長、品質保証課長",
+            "紙幣還流ユニットの調達先と保守部品の在庫を確認した。紙幣還流ユニットは 1 社から"
+            "調達しており、その部品の調達先については照会中とのこと。保守部品の在庫は本部倉庫に"
+            "集約されている。（デモ）",
+            "紙幣識別センサーの調達先の回答を督促し、結果を 2 週間以内に共有いただく。",
+        ),
+    ],
 )
 
-RAKUTEN_BANK = Survey(
+RURI_SHINKIN = Survey(
     scenario="banks",
-    owner="Rakuten Bank, Ltd.",
-    actor="rakuten-admin",
+    owner=cast.RURI_SHINKIN.name_en,
+    actor="ruri-admin",
     title=BANK_SURVEY,
     services=[
         Service(
@@ -363,52 +397,52 @@ RAKUTEN_BANK = Survey(
             4,
             0,
             "hard",
-            "パッケージ保守契約の終了 2 年前に移行先を選定（デモ）。",
+            "共同利用型システム。契約終了の 2 年前に移行先を選定する（デモ）。",
             [
                 S(
-                    "r-biprogy",
-                    "勘定系パッケージ・保守",
-                    "BIPROGY株式会社",
-                    "BIPROGY Inc.",
+                    "r-suisho",
+                    "勘定系システム（共同利用型）の運用・保守",
+                    cast.SUISHO_IS.name_ja,
+                    cast.SUISHO_IS.name_en,
                     "JP",
-                    org="BIPROGY Inc.",
+                    org=cast.SUISHO_IS.name_en,
                     disclosure="partial",
                     recovery_hours=6,
-                    named=[("データベース製品", ["日本オラクル株式会社"])],
+                    named=[("データベース製品", ["つるぎデータベース株式会社（架空）"])],
                 ),
                 S(
-                    "r-google",
+                    "r-amagumo",
                     "ホスティング",
-                    "グーグル合同会社（Google Cloud 東京）",
-                    "Google G.K. (Google Cloud Tokyo)",
+                    "あまぐもクラウド株式会社（架空）",
+                    AMAGUMO,
                     "JP",
-                    org="Google G.K.",
+                    org=AMAGUMO,
                     certification=ISMAP,
                     recovery_hours=4,
                     sites=[("data", "東京リージョン", "JP")],
                     children=[
                         S(
-                            "r-ix",
+                            "r-minato-ix",
                             "インターネット接続",
-                            "大手町 IX 接続サービス株式会社（デモ）",
-                            "Otemachi IX Services K.K. (demo)",
+                            "みなとIXサービス株式会社（架空）",
+                            "Minato IX Services K.K. (fictitious)",
                             "JP",
                             disclosure="none",
                             bcp=False,
-                            sites=[("production", "東京都千代田区大手町", "JP")],
+                            sites=[("production", "東京都港区", "JP")],
                         ),
                     ],
                 ),
                 S(
-                    "r-sakura",
+                    "r-kitakaze",
                     "ホスティング",
-                    "さくらインターネット株式会社",
-                    "SAKURA internet Inc.",
+                    "きたかぜホスティング株式会社（架空）",
+                    "Kitakaze Hosting K.K. (fictitious)",
                     "JP",
                     certification=ISMAP,
                     recovery_hours=12,
-                    sites=[("data", "北海道石狩市", "JP"), ("data", "東京都", "JP")],
-                    links=[("インターネット接続", "r-ix")],
+                    sites=[("data", "北海道", "JP"), ("data", "東京都", "JP")],
+                    links=[("インターネット接続", "r-minato-ix")],
                 ),
             ],
         ),
@@ -419,33 +453,33 @@ RAKUTEN_BANK = Survey(
             6,
             1,
             "medium",
-            "CDN は 2 社併用。クラウドは AWS 東京・大阪（デモ）。",
+            "CDN は 2 社を併用する（デモ）。",
             [
                 S(
-                    "r-aws",
+                    "r-amagumo-ib",
                     "クラウド基盤",
-                    "アマゾン ウェブ サービス ジャパン合同会社（東京・大阪リージョン）",
-                    "Amazon Web Services Japan G.K. (Tokyo and Osaka regions)",
+                    "あまぐもクラウド株式会社（架空）",
+                    AMAGUMO,
                     "JP",
-                    org="Amazon Web Services Japan G.K.",
+                    org=AMAGUMO,
                     certification=ISMAP,
                     recovery_hours=4,
                     sites=[("data", "東京リージョン", "JP"), ("data", "大阪リージョン", "JP")],
                 ),
                 S(
-                    "r-akamai",
+                    "r-bayside",
                     "CDN・DDoS 対策",
-                    "Akamai Technologies",
-                    "Akamai Technologies",
+                    "ベイサイド・エッジ・ネットワークス社（架空）",
+                    "Bayside Edge Networks, Inc. (fictitious)",
                     "US",
                     disclosure="partial",
                     recovery_hours=1,
                 ),
                 S(
-                    "r-cloudflare",
+                    "r-redwood",
                     "CDN・DDoS 対策",
-                    "Cloudflare, Inc.",
-                    "Cloudflare, Inc.",
+                    "レッドウッド CDN 社（架空）",
+                    "Redwood CDN, Inc. (fictitious)",
                     "US",
                     state="overdue",
                 ),
@@ -453,6 +487,8 @@ RAKUTEN_BANK = Survey(
         ),
     ],
 )
+
+MANUFACTURER = TierOrigin.MANUFACTURER
 
 MEDICAL = Survey(
     scenario="medical",
@@ -467,13 +503,13 @@ MEDICAL = Survey(
             72,
             0,
             "hard",
-            "国内 2 社と輸入 1 社。平時在庫と増産計画を年 1 回確認（デモ）。",
+            "平時の在庫と増産計画を年 1 回確認する（デモ）。",
             [
                 S(
-                    "m-kou",
+                    "m-kinoe",
                     "人工呼吸器の製造",
-                    "甲医科工業株式会社（デモ）",
-                    "Kou Medical Industries K.K. (demo)",
+                    "甲医科工業株式会社（架空）",
+                    "Kinoe Medical Industries Co., Ltd. (fictitious)",
                     "JP",
                     kind="part",
                     certification=ISO13485,
@@ -481,10 +517,10 @@ MEDICAL = Survey(
                     sites=[("production", "静岡県", "JP")],
                     children=[
                         S(
-                            "m-flow",
+                            "m-flowsens",
                             "流量センサー",
-                            "Flowsens AG（デモ）",
-                            "Flowsens AG (demo)",
+                            "フローセンス社（架空）",
+                            "Flowsens AG (fictitious)",
                             "CH",
                             kind="part",
                             disclosure="partial",
@@ -492,10 +528,10 @@ MEDICAL = Survey(
                             sites=[("production", "Zürich", "CH")],
                             children=[
                                 S(
-                                    "m-mems",
+                                    "m-dresden",
                                     "MEMS センサーチップ",
-                                    "Dresden MEMS Foundry GmbH (demo)",
-                                    "Dresden MEMS Foundry GmbH (demo)",
+                                    "ドレスデン MEMS ファウンドリー社（架空）",
+                                    "Dresden MEMS Foundry GmbH (fictitious)",
                                     "DE",
                                     state="invited",
                                     kind="part",
@@ -505,28 +541,28 @@ MEDICAL = Survey(
                         S(
                             "m-blower",
                             "ブロワーモーター",
-                            "Motorwerk Schwaben GmbH（デモ）",
-                            "Motorwerk Schwaben GmbH (demo)",
+                            "モーターヴェルク・シュヴァーベン社（架空）",
+                            "Motorwerk Schwaben GmbH (fictitious)",
                             "DE",
                             kind="part",
                             inventory_days=40,
                             sites=[("production", "Stuttgart", "DE")],
                         ),
                         S(
-                            "m-mcu-a",
+                            "m-hsinchu",
                             "制御用マイコン",
-                            "Hsinchu Microcontrollers Co. (demo)",
-                            "Hsinchu Microcontrollers Co. (demo)",
+                            "新竹マイクロコントローラー社（架空）",
+                            "Hsinchu Microcontrollers Co., Ltd. (fictitious)",
                             "TW",
                             kind="part",
                             disclosure="partial",
                             inventory_days=20,
                         ),
                         S(
-                            "m-mcu-b",
+                            "m-tainan",
                             "制御用マイコン",
-                            "Tainan Semiconductor Corp. (demo)",
-                            "Tainan Semiconductor Corp. (demo)",
+                            "台南セミコンダクター社（架空）",
+                            "Tainan Semiconductor Corp. (fictitious)",
                             "TW",
                             state="overdue",
                             kind="part",
@@ -534,28 +570,121 @@ MEDICAL = Survey(
                     ],
                 ),
                 S(
-                    "m-otsu",
+                    "m-kinoto",
                     "人工呼吸器の製造",
-                    "乙メディカル株式会社（デモ）",
-                    "Otsu Medical K.K. (demo)",
+                    "乙メディカル株式会社（架空）",
+                    KINOTO,
                     "JP",
                     kind="part",
                     disclosure="partial",
                     inventory_days=21,
                     sites=[("production", "埼玉県", "JP")],
-                    links=[("流量センサー", "m-flow")],
-                    named=[("バッテリー", ["リチウムイオン電池メーカー（非開示）"])],
+                    links=[("流量センサー", "m-flowsens")],
+                    named=[("バッテリー", ["リチウムイオン電池メーカー（社名非開示）"])],
                 ),
                 S(
-                    "m-hei",
-                    "保守部品（輸入）",
-                    "丙ヘルスケア合同会社（輸入販売、デモ）",
-                    "Hei Healthcare G.K. (importer, demo)",
+                    "m-hinoe",
+                    "保守部品の輸入販売",
+                    "丙ヘルスケア合同会社（架空）",
+                    "Hinoe Healthcare G.K. (fictitious)",
                     "US",
                     state="overdue",
                     kind="part",
                 ),
             ],
+            tier_origin=MANUFACTURER,
+        ),
+        Service(
+            "vent-consumables",
+            "人工呼吸器用消耗品（呼吸回路・フィルター）の供給",
+            "Supply of ventilator consumables (breathing circuits and filters)",
+            24,
+            0,
+            "hard",
+            "医療機関の在庫は 2 週間分を目安とする（デモ）。",
+            [
+                S(
+                    "m-hinoto",
+                    "呼吸回路・フィルターの製造",
+                    "丁メディカルサプライ株式会社（架空）",
+                    "Hinoto Medical Supply Co., Ltd. (fictitious)",
+                    "JP",
+                    kind="part",
+                    certification=ISO13485,
+                    inventory_days=20,
+                    sites=[("production", "群馬県", "JP")],
+                    children=[
+                        S(
+                            "m-ulsan",
+                            "フィルター用メルトブローン不織布",
+                            "蔚山フィルトレーション社（架空）",
+                            "Ulsan Filtration Media Co., Ltd. (fictitious)",
+                            "KR",
+                            kind="part",
+                            inventory_days=25,
+                            sites=[("production", "Ulsan", "KR")],
+                            children=[
+                                S(
+                                    "m-lioncity",
+                                    "ポリプロピレン樹脂",
+                                    "ライオンシティ石油化学社（架空）",
+                                    "Lion City Petrochemicals Pte. Ltd. (fictitious)",
+                                    "SG",
+                                    kind="part",
+                                    disclosure="partial",
+                                    inventory_days=40,
+                                    sites=[("production", "Jurong Island", "SG")],
+                                ),
+                            ],
+                        ),
+                        S(
+                            "m-johor",
+                            "呼吸回路チューブ",
+                            "ジョホール・メディカル・モールディング社（架空）",
+                            "Johor Medical Moulding Sdn. Bhd. (fictitious)",
+                            "MY",
+                            kind="part",
+                            inventory_days=30,
+                            sites=[("production", "Johor Bahru", "MY")],
+                        ),
+                        S(
+                            "m-kedah",
+                            "呼吸回路チューブ",
+                            "ケダ・メディカル・プラスチック社（架空）",
+                            "Kedah Medical Plastics Sdn. Bhd. (fictitious)",
+                            "MY",
+                            state="invited",
+                            kind="part",
+                        ),
+                    ],
+                ),
+                S(
+                    "m-tsuchinoe",
+                    "呼吸回路・フィルターの製造",
+                    "戊工業株式会社（架空）",
+                    TSUCHINOE,
+                    "JP",
+                    kind="part",
+                    disclosure="partial",
+                    inventory_days=15,
+                    sites=[("production", "愛知県", "JP")],
+                    links=[("フィルター用メルトブローン不織布", "m-ulsan")],
+                ),
+                S(
+                    "m-kinoto-consumables",
+                    "呼吸回路・フィルターの製造",
+                    "乙メディカル株式会社（架空）",
+                    KINOTO,
+                    "JP",
+                    org=KINOTO,
+                    kind="part",
+                    disclosure="partial",
+                    inventory_days=10,
+                    sites=[("production", "埼玉県", "JP")],
+                    links=[("フィルター用メルトブローン不織布", "m-ulsan")],
+                ),
+            ],
+            tier_origin=MANUFACTURER,
         ),
         Service(
             "ecmo",
@@ -564,13 +693,13 @@ MEDICAL = Survey(
             72,
             0,
             "none",
-            "人工肺（膜）は代替困難。国内在庫の融通計画あり（デモ）。",
+            "国内在庫を医療機関の間で融通する計画がある（デモ）。",
             [
                 S(
-                    "m-tei",
+                    "m-tsuchinoto",
                     "ECMO の製造",
-                    "丁メディカル株式会社（デモ）",
-                    "Tei Medical K.K. (demo)",
+                    "己メディカル株式会社（架空）",
+                    "Tsuchinoto Medical Co., Ltd. (fictitious)",
                     "JP",
                     kind="part",
                     certification=ISO13485,
@@ -578,10 +707,10 @@ MEDICAL = Survey(
                     sites=[("production", "神奈川県", "JP")],
                     children=[
                         S(
-                            "m-pmp",
+                            "m-wuppertal",
                             "PMP 中空糸膜（人工肺）",
-                            "Wuppertal Membranes GmbH（デモ）",
-                            "Wuppertal Membranes GmbH (demo)",
+                            "ヴッパータール・メンブレン社（架空）",
+                            "Wuppertal Membranes GmbH (fictitious)",
                             "DE",
                             kind="part",
                             disclosure="partial",
@@ -589,10 +718,10 @@ MEDICAL = Survey(
                             sites=[("production", "Wuppertal", "DE")],
                             children=[
                                 S(
-                                    "m-pmp-resin",
+                                    "m-yamabuki",
                                     "PMP 樹脂",
-                                    "己化学工業株式会社（デモ）",
-                                    "Ki Chemical Industries K.K. (demo)",
+                                    "やまぶき化学工業株式会社（架空）",
+                                    "Yamabuki Chemical Industries Co., Ltd. (fictitious)",
                                     "JP",
                                     kind="part",
                                     inventory_days=120,
@@ -601,10 +730,10 @@ MEDICAL = Survey(
                             ],
                         ),
                         S(
-                            "m-pump",
+                            "m-basel",
                             "遠心ポンプ",
-                            "Basel Pumps AG（デモ）",
-                            "Basel Pumps AG (demo)",
+                            "バーゼル・ポンプ社（架空）",
+                            "Basel Pumps AG (fictitious)",
                             "CH",
                             state="declined",
                             kind="part",
@@ -612,33 +741,34 @@ MEDICAL = Survey(
                     ],
                 ),
                 S(
-                    "m-bo",
+                    "m-kanoe",
                     "ECMO の製造",
-                    "戊工業株式会社（デモ）",
-                    "Bo Industries K.K. (demo)",
+                    "庚メディカル株式会社（架空）",
+                    "Kanoe Medical Co., Ltd. (fictitious)",
                     "JP",
                     kind="part",
                     disclosure="partial",
                     inventory_days=14,
                     sites=[("production", "愛知県", "JP")],
-                    links=[("PMP 中空糸膜（人工肺）", "m-pmp")],
+                    links=[("PMP 中空糸膜（人工肺）", "m-wuppertal")],
                 ),
             ],
+            tier_origin=MANUFACTURER,
         ),
         Service(
             "dialysis",
-            "透析装置の供給",
-            "Supply of dialysis equipment",
+            "透析装置・ダイアライザーの供給",
+            "Supply of dialysis equipment and dialysers",
             48,
             0,
             "hard",
-            "ダイアライザーは国内 2 社。原料樹脂の調達先を確認中（デモ）。",
+            "ダイアライザーの在庫は医療機関と卸で 1 か月分を目安とする（デモ）。",
             [
                 S(
-                    "m-kanoe",
+                    "m-kanoto",
                     "透析装置・ダイアライザーの製造",
-                    "庚メディカル株式会社（デモ）",
-                    "Kanoe Medical K.K. (demo)",
+                    "辛ダイアリシス株式会社（架空）",
+                    KANOTO,
                     "JP",
                     kind="part",
                     certification=ISO13485,
@@ -646,20 +776,20 @@ MEDICAL = Survey(
                     sites=[("production", "滋賀県", "JP")],
                     children=[
                         S(
-                            "m-fibre-a",
+                            "m-asagi",
                             "中空糸膜（ポリスルホン）",
-                            "辛マテリアル株式会社（デモ）",
-                            "Shin Materials K.K. (demo)",
+                            "あさぎマテリアル株式会社（架空）",
+                            "Asagi Materials Co., Ltd. (fictitious)",
                             "JP",
                             kind="part",
                             inventory_days=60,
                             sites=[("production", "宮崎県", "JP")],
                             children=[
                                 S(
-                                    "m-psu",
+                                    "m-gulf",
                                     "ポリスルホン樹脂",
-                                    "Gulf Coast Polymers LLC (demo)",
-                                    "Gulf Coast Polymers LLC (demo)",
+                                    "ガルフコースト・ポリマーズ社（架空）",
+                                    "Gulf Coast Polymers LLC (fictitious)",
                                     "US",
                                     kind="part",
                                     disclosure="partial",
@@ -667,10 +797,10 @@ MEDICAL = Survey(
                                     sites=[("production", "Texas", "US")],
                                     children=[
                                         S(
-                                            "m-bpa",
+                                            "m-rotterdam",
                                             "ビスフェノール A（原料）",
-                                            "Rotterdam Aromatics B.V. (demo)",
-                                            "Rotterdam Aromatics B.V. (demo)",
+                                            "ロッテルダム・アロマティクス社（架空）",
+                                            "Rotterdam Aromatics B.V. (fictitious)",
                                             "NL",
                                             state="invited",
                                             kind="part",
@@ -680,77 +810,115 @@ MEDICAL = Survey(
                             ],
                         ),
                         S(
-                            "m-fibre-b",
+                            "m-moegi",
                             "中空糸膜（ポリスルホン）",
-                            "壬ファイバー株式会社（デモ）",
-                            "Jin Fibre K.K. (demo)",
+                            "もえぎファイバー株式会社（架空）",
+                            "Moegi Fibre Co., Ltd. (fictitious)",
                             "JP",
                             kind="part",
                             inventory_days=45,
                             sites=[("production", "岡山県", "JP")],
-                            links=[("ポリスルホン樹脂", "m-psu")],
+                            links=[("ポリスルホン樹脂", "m-gulf")],
                         ),
                     ],
                 ),
                 S(
                     "m-mizunoe",
                     "透析装置・ダイアライザーの製造",
-                    "癸ダイアリシス株式会社（デモ）",
-                    "Mizunoe Dialysis K.K. (demo)",
+                    "壬メディカル株式会社（架空）",
+                    "Mizunoe Medical Co., Ltd. (fictitious)",
                     "JP",
                     state="declined",
                     kind="part",
                 ),
             ],
+            tier_origin=MANUFACTURER,
         ),
         Service(
             "chdf",
-            "CHDF 回路・血液浄化器の供給",
-            "Supply of CHDF circuits and haemofilters",
+            "CHDF 用血液浄化器・回路の供給",
+            "Supply of CHDF haemofilters and circuits",
             48,
             0,
             "hard",
-            "回路チューブは東南アジア 2 拠点。在庫 30 日分を目標（デモ）。",
+            "集中治療室での使用量を基に 30 日分の在庫を目標とする（デモ）。",
             [
                 S(
-                    "m-chdf",
-                    "CHDF 回路・ヘモフィルターの製造",
-                    "子メディカル株式会社（デモ）",
-                    "Ne Medical K.K. (demo)",
+                    "m-kanoto-chdf",
+                    "CHDF 用血液浄化器（ヘモフィルター）の製造",
+                    "辛ダイアリシス株式会社（架空）",
+                    KANOTO,
+                    "JP",
+                    org=KANOTO,
+                    kind="part",
+                    inventory_days=18,
+                    sites=[("production", "滋賀県", "JP")],
+                    links=[("中空糸膜（ポリスルホン）", "m-asagi")],
+                ),
+                S(
+                    "m-mizunoto",
+                    "CHDF 用血液浄化器（ヘモフィルター）の製造",
+                    "癸メディカル株式会社（架空）",
+                    "Mizunoto Medical Co., Ltd. (fictitious)",
                     "JP",
                     kind="part",
-                    disclosure="partial",
-                    inventory_days=18,
+                    certification=ISO13485,
+                    inventory_days=21,
                     sites=[("production", "福岡県", "JP")],
-                    links=[("中空糸膜（ポリスルホン）", "m-fibre-a")],
+                    links=[("中空糸膜（ポリスルホン）", "m-moegi")],
                     children=[
                         S(
-                            "m-tube-my",
+                            "m-rayong",
                             "血液回路チューブ",
-                            "Johor Medical Moulding Sdn. Bhd. (demo)",
-                            "Johor Medical Moulding Sdn. Bhd. (demo)",
-                            "MY",
-                            kind="part",
-                            inventory_days=30,
-                        ),
-                        S(
-                            "m-tube-th",
-                            "血液回路チューブ",
-                            "Rayong Medical Plastics Co., Ltd. (demo)",
-                            "Rayong Medical Plastics Co., Ltd. (demo)",
+                            "ラヨーン・メディカル・プラスチック社（架空）",
+                            "Rayong Medical Plastics Co., Ltd. (fictitious)",
                             "TH",
                             state="invited",
                             kind="part",
                         ),
                     ],
                 ),
+                S(
+                    "m-tsuchinoe-chdf",
+                    "CHDF 用血液浄化器（ヘモフィルター）の製造",
+                    "戊工業株式会社（架空）",
+                    TSUCHINOE,
+                    "JP",
+                    org=TSUCHINOE,
+                    kind="part",
+                    disclosure="partial",
+                    inventory_days=12,
+                    sites=[("production", "愛知県", "JP")],
+                    links=[("中空糸膜（ポリスルホン）", "m-moegi")],
+                ),
             ],
+            tier_origin=MANUFACTURER,
+        ),
+    ],
+    hearings=[
+        Hearing(
+            "m-kinoe",
+            10,
+            "甲医科工業（架空） 調達部長、品質保証課長",
+            "流量センサーの調達について確認した。現行機種に採用している流量センサーは 1 社の"
+            "製品で、他社品に切り替えるには評価と変更手続に約 9 か月かかるとの説明。"
+            "流量センサーの安全在庫は 60 日分。（デモ）",
+            "MEMS センサーチップの製造元について、流量センサーメーカーへの照会結果を 2 週間"
+            "以内に共有いただく。",
+        ),
+        Hearing(
+            "m-mizunoe",
+            4,
+            "壬メディカル（架空） 経営企画部長",
+            "質問票への回答を辞退した理由を確認した。取引先名の開示には取引先の同意が必要で、"
+            "同意の取得に時間がかかるとの説明。（デモ）",
+            "1 か月後に同意の取得状況を再度確認する。",
         ),
     ],
 )
 
-SURVEYS = [SEVEN_BANK, RAKUTEN_BANK, MEDICAL]
-SCENARIOS = {"banks": [SEVEN_BANK, RAKUTEN_BANK], "medical": [MEDICAL]}
+SURVEYS = [KOHAKU_BANK, RURI_SHINKIN, MEDICAL]
+SCENARIOS = {"banks": [KOHAKU_BANK, RURI_SHINKIN], "medical": [MEDICAL]}
 SCENARIO_NAMES = {"banks": gettext_lazy("banks' ICT"), "medical": gettext_lazy("medical devices")}
 
 
@@ -873,7 +1041,7 @@ def _result(created: bool) -> Result:
 def _build_survey(survey: Survey, owner: Organisation, actor: User) -> Campaign:
     access = Access.for_user(actor)
     today = timezone.localdate()
-    site_url = getattr(settings, "MAMORI_SITE_URL", "") or SITE_URL
+    site_url = settings.SITE_URL  # MAMORI_SITE_URL, or the loopback address on the port served
     service_nodes = {}
     for service in survey.services:
         service_nodes[service.key] = services.create_service(
@@ -888,6 +1056,7 @@ def _build_survey(survey: Survey, owner: Organisation, actor: User) -> Campaign:
             reliance=service.reliance,
             substitutability=service.substitutability,
             exit_plan=service.exit_plan,
+            tier_origin=service.tier_origin,
         )
     campaign = services.create_campaign(
         actor,
@@ -938,17 +1107,39 @@ def _build_survey(survey: Survey, owner: Organisation, actor: User) -> Campaign:
         # The same supplier named by two respondents is one node of the chain.
         need_row, _created = Need.objects.get_or_create(node=invitation.node, name=need)
         Provision.objects.get_or_create(need=need_row, provider=built[ref].node)
+    for hearing in survey.hearings:
+        services.record_hearing(
+            actor,
+            access,
+            built[hearing.ref],
+            held_on=today - dt.timedelta(days=hearing.days_ago),
+            interviewer=actor.display_name,
+            participants=hearing.participants,
+            notes=hearing.notes,
+            follow_ups=hearing.follow_ups,
+        )
     return campaign
+
+
+def _on_a_roster(organisation: Organisation) -> bool:
+    return WorkingGroup.objects.filter(Q(members=organisation) | Q(convenor=organisation)).exists()
 
 
 def _respond(supplier: Supplier, invitation: Invitation) -> User:
     """Bind (or claim) the supplier's organisation and save its answers; returns the user who
-    answered, who then invites the supplier's own suppliers."""
+    answered, who then invites the supplier's own suppliers. Only fictitious organisations
+    answer: nothing invented is attached to a real one."""
     if supplier.org:
         organisation = Organisation.objects.get(name_en=supplier.org)
+        if _on_a_roster(organisation) or not cast.is_fictitious(
+            organisation.name_ja, organisation.name_en
+        ):
+            raise ValueError(f"{supplier.ref}: only fictitious organisations answer in the demo")
         user = _respondent_user(organisation)
         services.bind(user, Access.for_user(user), invitation, organisation)
     else:
+        if not cast.is_fictitious(supplier.name_ja, supplier.name_en):
+            raise ValueError(f"{supplier.ref}: a supplier's name says it is fictitious")
         user = services.claim_organisation(
             invitation,
             name_ja=supplier.name_ja,
@@ -994,22 +1185,14 @@ def _username(ref: str) -> str:
 
 
 def _respondent_user(organisation: Organisation) -> User:
-    """A member who may answer for the organisation: an existing demo user, or a contributor
-    account without a password made for the demo."""
+    """The member who answers for an organisation already in Mamori: its first administrator or
+    contributor (a demo applicant's, or the account that registered it in an earlier answer)."""
     membership = (
         Membership.objects.filter(organisation=organisation, role__in=EDITOR_ROLES)
         .select_related("user")
         .order_by("pk")
         .first()
     )
-    if membership is not None:
-        return membership.user
-    slug = re.sub(r"[^a-z0-9]+", "-", organisation.name_en.lower()).strip("-")[:30]
-    # No password: an unusable one, nobody signs in as this account.
-    user = User.objects.create_user(
-        username=_username(slug),
-        email=f"supply@{slug}.example.jp",
-        display_name=f"{organisation.name_ja} 回答担当",
-    )
-    Membership.objects.create(user=user, organisation=organisation, role=Role.APPLICANT_CONTRIBUTOR)
-    return user
+    if membership is None:
+        raise ValueError(f"{organisation.name_en}: nobody may answer for it")
+    return membership.user

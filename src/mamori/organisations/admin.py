@@ -3,10 +3,12 @@ the audit trail, like the same change made through the member pages."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from mamori.audit.services import record
-from mamori.organisations.models import Membership, Organisation
+from mamori.organisations.models import Membership, Organisation, WorkingGroup
 
 
 def _changed(form) -> list[str]:
@@ -94,5 +96,45 @@ class MembershipAdmin(admin.ModelAdmin):
                 "user": membership.user.get_username(),
                 "user_id": membership.user_id,
                 "role": membership.role,
+            },
+        )
+
+
+class WorkingGroupForm(forms.ModelForm):
+    class Meta:
+        model = WorkingGroup
+        fields = ("name_ja", "name_en", "source", "convenor", "members")
+
+    def clean(self):
+        data = super().clean()
+        convenor, members = data.get("convenor"), data.get("members")
+        if convenor is not None and members is not None and convenor in members:
+            self.add_error(
+                "members", _("The convenor calls the group; it is not one of its members.")
+            )
+        return data
+
+
+@admin.register(WorkingGroup)
+class WorkingGroupAdmin(admin.ModelAdmin):
+    form = WorkingGroupForm
+    list_display = ("name_ja", "name_en", "convenor")
+    search_fields = ("name_ja", "name_en")
+    autocomplete_fields = ("convenor",)
+    filter_horizontal = ("members",)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        # After the members are saved, so the entry records the roster as stored.
+        super().save_related(request, form, formsets, change)
+        group = form.instance
+        record(
+            request.user,
+            "working_group.changed" if change else "working_group.created",
+            group,
+            details={
+                "via": "admin",
+                "fields": _changed(form),
+                "convenor": group.convenor_id,
+                "members": sorted(group.members.values_list("pk", flat=True)),
             },
         )

@@ -101,6 +101,51 @@ class Organisation(TimeStampedModel):
         return self.category == Category.CERTIFICATION_BODY
 
 
+class WorkingGroupQuerySet(models.QuerySet):
+    def visible_to(self, access) -> WorkingGroupQuerySet:
+        """A roster is shown to the scheme owner and to the people of the organisations on it
+        (members and convenor); to anyone else it does not exist."""
+        if access.is_scheme_owner:
+            return self.all()
+        own = access.organisation_ids
+        return self.filter(models.Q(convenor_id__in=own) | models.Q(members__in=own)).distinct()
+
+
+class WorkingGroup(TimeStampedModel):
+    """A group of organisations that meets under a convenor, such as the FSA's public-private
+    working group: the convenor calls it and runs its secretariat without being one of its
+    members, so the roster's count and categories are those of ``members`` alone."""
+
+    name_ja = models.CharField(_("name (Japanese)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    source = models.TextField(_("source of the roster"), blank=True, max_length=2000)
+    convenor = models.ForeignKey(
+        Organisation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="convened_groups",
+        verbose_name=_("convenor"),
+    )
+    members = models.ManyToManyField(
+        Organisation, related_name="working_groups", blank=True, verbose_name=_("members")
+    )
+
+    objects = WorkingGroupQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("working group")
+        verbose_name_plural = _("working groups")
+        ordering = ["name_ja", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return self.name_en if (get_language() or "ja").startswith("en") else self.name_ja
+
+
 class Membership(TimeStampedModel):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -8,6 +8,7 @@ urlpatterns = [
     path("organisations/", views.organisation_list, name="list"),
     path("organisations/new/", views.create, name="create"),
     path("organisations/<int:pk>/", views.detail, name="detail"),
+    path("organisations/groups/<int:pk>/", views.working_group, name="working_group"),
     path("organisations/<int:pk>/members/", views.members, name="members"),
     path("organisations/<int:pk>/members/add/", views.add_member, name="add_member"),
     path(

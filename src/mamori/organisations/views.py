@@ -17,7 +17,7 @@ from mamori.core.access import Access
 from mamori.core.errors import MamoriError
 from mamori.organisations import permissions, services
 from mamori.organisations.forms import ExistingMemberForm, NewUserForm, OrganisationForm
-from mamori.organisations.models import Category, Organisation
+from mamori.organisations.models import Category, Organisation, WorkingGroup
 
 
 @login_required
@@ -44,6 +44,7 @@ def organisation_list(request):
             "query": query,
             "category": category,
             "categories": Category.choices,
+            "working_groups": WorkingGroup.objects.visible_to(access),
         },
     )
 
@@ -68,6 +69,41 @@ def detail(request, pk: int):
             "certificates": Certificate.objects.visible_to(access).filter(
                 organisation=organisation
             )[:20],
+            "working_groups": WorkingGroup.objects.visible_to(access)
+            .filter(Q(members=organisation) | Q(convenor=organisation))
+            .distinct(),
+        },
+    )
+
+
+@login_required
+@require_safe
+def working_group(request, pk: int):
+    """The roster: the convenor, then the members by category. Organisations the user may not
+    open are named without a link."""
+    access = Access.for_request(request)
+    group = get_object_or_404(
+        WorkingGroup.objects.visible_to(access).select_related("convenor"), pk=pk
+    )
+    members = list(group.members.order_by("name_ja", "pk"))
+    openable = set(
+        Organisation.objects.visible_to(access)
+        .filter(pk__in=[m.pk for m in members] + ([group.convenor_id] if group.convenor_id else []))
+        .values_list("pk", flat=True)
+    )
+    by_category = [
+        {"label": label, "organisations": rows}
+        for value, label in Category.choices
+        if (rows := [m for m in members if m.category == value])
+    ]
+    return render(
+        request,
+        "organisations/working_group.html",
+        {
+            "group": group,
+            "count": len(members),
+            "by_category": by_category,
+            "openable": openable,
         },
     )
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from mamori.supplychain.models import (
@@ -10,6 +11,7 @@ from mamori.supplychain.models import (
     Reliance,
     SiteKind,
     Substitutability,
+    TierOrigin,
 )
 
 
@@ -50,6 +52,38 @@ class ServiceForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+    # Not required: a form posted without it (an older page, a script) keeps the usual count.
+    tier_origin = forms.TypedChoiceField(
+        label=_("Tiers count from"),
+        choices=TierOrigin.choices,
+        initial=TierOrigin.SERVICE,
+        empty_value=TierOrigin.SERVICE,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+
+class HearingForm(forms.Form):
+    held_on = forms.DateField(label=_("Held on"), widget=forms.DateInput(attrs={"type": "date"}))
+    interviewer = forms.CharField(label=_("Interviewer (who held it on your side)"), max_length=200)
+    participants = forms.CharField(
+        label=_("The supplier's participants"), max_length=500, required=False
+    )
+    notes = forms.CharField(
+        label=_("What was said"), max_length=10000, widget=forms.Textarea(attrs={"rows": 6})
+    )
+    follow_ups = forms.CharField(
+        label=_("Follow-ups (what was agreed, by whom, by when)"),
+        max_length=4000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def clean_held_on(self):
+        held_on = self.cleaned_data["held_on"]
+        if held_on > timezone.localdate():
+            raise forms.ValidationError(_("A hearing is recorded once it has been held."))
+        return held_on
 
 
 class CampaignForm(forms.Form):

@@ -69,6 +69,22 @@ class Substitutability(models.TextChoices):
     NONE = "none", _("Not substitutable")
 
 
+class TierOrigin(models.TextChoices):
+    """Where tier numbers start. An institution counts from itself: its direct suppliers are
+    Tier 1. A survey of products counts from the manufacturer (the Japanese medical-device
+    survey does): the service's direct providers are the manufacturers, Tier 0, and *their*
+    direct suppliers are Tier 1."""
+
+    SERVICE = "service", _("The service: its direct providers are Tier 1")
+    MANUFACTURER = (
+        "manufacturer",
+        _(
+            "The manufacturers: the service's direct providers make the product (Tier 0); their "
+            "direct suppliers are Tier 1"
+        ),
+    )
+
+
 class SiteKind(models.TextChoices):
     PRODUCTION = "production", _("Production or service site")
     DATA = "data", _("Data location (storage or processing)")
@@ -193,6 +209,12 @@ class Node(TimeStampedModel):
         _("substitutability"), max_length=16, choices=Substitutability.choices, blank=True
     )
     exit_plan = models.TextField(_("exit plan"), blank=True, max_length=4000)
+    tier_origin = models.CharField(
+        _("tiers count from"),
+        max_length=16,
+        choices=TierOrigin.choices,
+        default=TierOrigin.SERVICE,
+    )
     # What a supplier declares about what it delivers.
     has_bcp = models.BooleanField(_("has a business continuity plan"), null=True, blank=True)
     recovery_hours = models.PositiveIntegerField(_("recovery time (hours)"), null=True, blank=True)
@@ -223,6 +245,11 @@ class Node(TimeStampedModel):
         if (get_language() or "ja").startswith("en"):
             return self.name_en or self.name_ja
         return self.name_ja or self.name_en
+
+    @property
+    def first_tier(self) -> int:
+        """The tier of this critical service's direct providers."""
+        return 0 if self.tier_origin == TierOrigin.MANUFACTURER else 1
 
     @property
     def name_for_inviter(self) -> str:
@@ -450,3 +477,45 @@ class Invitation(TimeStampedModel):
         token = secrets.token_urlsafe(TOKEN_BYTES)
         self.token_hash = hash_invitation_token(token)
         return token
+
+
+class HearingNoteQuerySet(models.QuerySet):
+    def visible_to(self, access) -> HearingNoteQuerySet:
+        """Notes belong to the surveying organisation: only its members read them (the supplier
+        heard does not)."""
+        return self.filter(invitation__campaign__owner_id__in=access.organisation_ids)
+
+
+class HearingNote(TimeStampedModel):
+    """Notes of a hearing (an interview) the surveying organisation held with one supplier of its
+    survey: the Japanese medical-device survey follows the questionnaire with hearings where the
+    answers need them. The surveying organisation is the survey's owner; the supplier is the
+    invitation's node (and organisation, once bound)."""
+
+    invitation = models.ForeignKey(
+        Invitation,
+        on_delete=models.CASCADE,
+        related_name="hearing_notes",
+        verbose_name=_("supplier"),
+    )
+    held_on = models.DateField(_("held on"))
+    interviewer = models.CharField(_("interviewer"), max_length=200)
+    participants = models.CharField(_("supplier participants"), max_length=500, blank=True)
+    notes = models.TextField(_("what was said"), max_length=10000)
+    follow_ups = models.TextField(_("follow-ups"), max_length=4000, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+
+    objects = HearingNoteQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("hearing note")
+        verbose_name_plural = _("hearing notes")
+        ordering = ["-held_on", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.invitation.supplier_name} ({self.held_on})"

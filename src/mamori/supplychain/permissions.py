@@ -9,7 +9,9 @@ Visibility is the querysets' job (``Campaign.objects.visible_to``, ``Invitation.
   it, edits them, and invites its own suppliers; it does not see its suppliers' answers;
 - before an invitation is bound, whoever opened the link in this browser session may answer it
   (the link is the credential), and then claim an organisation;
-- the scheme owner sees sector aggregates only.
+- the scheme owner sees sector aggregates only;
+- hearing notes with a supplier are the campaign owner's: its members read them, its
+  administrators record them; the supplier never sees them.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ def can_manage_campaign(access: Access, campaign) -> bool:
 
 def is_campaign_member(access: Access, campaign) -> bool:
     return campaign.owner_id in access.organisation_ids
+
+
+def can_record_hearing(access: Access, campaign) -> bool:
+    """Hearing notes are the survey owner's record: its administrators write them, as they
+    invite; every member of the owner reads them; the supplier heard does not."""
+    return can_manage_campaign(access, campaign)
+
+
+def can_read_hearings(access: Access, campaign) -> bool:
+    return is_campaign_member(access, campaign)
 
 
 def can_answer_for(access: Access, organisation) -> bool:

@@ -32,6 +32,7 @@ from mamori.supplychain.models import (
     Campaign,
     Disclosure,
     Entity,
+    HearingNote,
     Invitation,
     InvitationStatus,
     Need,
@@ -152,8 +153,9 @@ def invite(
     parent: Invitation | None = None,
     site_url: str,
 ) -> SentInvitation:
-    """Invite one supplier of ``for_node``'s need ``need``. For tier 1 ``for_node`` is one of
-    the campaign's services and the actor manages the campaign; deeper, ``parent`` is the
+    """Invite one supplier of ``for_node``'s need ``need``. For the first tier ``for_node`` is
+    one of the campaign's services and the actor manages the campaign (Tier 1, or Tier 0 for a
+    service whose tiers count from the manufacturers it invites); deeper, ``parent`` is the
     actor's own invitation and ``for_node`` its node. The supplier's node joins the graph now,
     as opaque (disclosure none), and stays so until the supplier answers."""
     need = need.strip()
@@ -164,7 +166,7 @@ def invite(
             raise NotAllowed(_("Only the survey owner's administrators invite Tier-1 suppliers."))
         if not campaign.services.filter(pk=for_node.pk).exists():
             raise MamoriError(_("Choose one of the survey's critical services."), field="service")
-        tier = 1
+        tier = for_node.first_tier
     else:
         if not permissions.can_invite_from(access, parent):
             raise NotAllowed(_("Only the respondent invites its own suppliers."))
@@ -507,6 +509,63 @@ def claim_organisation(
             {"username": [_("This user name or corporate number is already taken.")]}
         ) from None
     return user
+
+
+# --- Hearings ---------------------------------------------------------------------------------
+
+
+def record_hearing(
+    actor,
+    access: Access,
+    invitation: Invitation,
+    *,
+    held_on: dt.date,
+    interviewer: str,
+    participants: str = "",
+    notes: str,
+    follow_ups: str = "",
+) -> HearingNote:
+    """Record the notes of a hearing the survey owner held with the invitation's supplier. The
+    trail keeps who recorded what and when, and a digest of the text (not the text: notes are
+    the owner's confidential record)."""
+    campaign = invitation.campaign
+    if not permissions.can_record_hearing(access, campaign):
+        raise NotAllowed(_("Only the survey owner's administrators record hearings."))
+    interviewer, notes = interviewer.strip(), notes.strip()
+    if held_on > timezone.localdate():
+        raise MamoriError(_("A hearing is recorded once it has been held."), field="held_on")
+    if not interviewer:
+        raise MamoriError(_("Say who held the hearing."), field="interviewer")
+    if not notes:
+        raise MamoriError(_("Write down what was said."), field="notes")
+    with transaction.atomic():
+        note = HearingNote.objects.create(
+            invitation=invitation,
+            held_on=held_on,
+            interviewer=interviewer,
+            participants=participants.strip(),
+            notes=notes,
+            follow_ups=follow_ups.strip(),
+            recorded_by=actor,
+        )
+        record(
+            actor,
+            "supplychain.hearing_recorded",
+            note,
+            organisation=campaign.owner,
+            details={
+                "campaign": campaign.pk,
+                "invitation": invitation.pk,
+                "held_on": held_on.isoformat(),
+            },
+            after={
+                "interviewer": note.interviewer,
+                "participants": note.participants,
+                "notes": note.notes,
+                "follow_ups": note.follow_ups,
+            },
+        )
+    return note
 
 
 # --- Tracking and reminders -------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Pages of the supplier survey: the owner's (services, campaigns, chain by tier, export) and the
 respondent's (invitation link, questionnaire, own answers, inviting its suppliers, claiming an
-organisation). Views translate HTTP to service calls; outsiders get 404."""
+organisation), and the owner's notes of hearings with a supplier. Views translate HTTP to
+service calls; outsiders get 404."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -23,6 +26,7 @@ from mamori.supplychain.forms import (
     BindForm,
     CampaignForm,
     ClaimForm,
+    HearingForm,
     InviteForm,
     NeedFormSet,
     ServiceForm,
@@ -34,6 +38,7 @@ from mamori.supplychain.models import (
     Invitation,
     InvitationStatus,
     NodeKind,
+    TierOrigin,
 )
 
 
@@ -223,6 +228,9 @@ def campaign_detail(request, pk: int):
             "campaign": campaign,
             "services": service_rows,
             "tracking": services.tracking(campaign.invitations.all()),
+            "counts_from_manufacturers": any(
+                service.tier_origin == TierOrigin.MANUFACTURER for service in service_rows
+            ),
             "chain": services.chain_of(campaign),
             "form": form,
             "can_manage": can_manage,
@@ -287,15 +295,23 @@ def landing(request, token: str):
     )
 
 
-@never_cache
-def response_detail(request, pk: int):
-    invitation = _get_response(request, pk)
+def _render_response(request, invitation: Invitation, *, hearing_form=None, status: int = 200):
     access = _access(request)
     node = invitation.node
     needs = node.needs.prefetch_related("provisions__provider__invitation")
     is_respondent = permissions.is_respondent(access, invitation) or permissions.holds_link(
         request.session, invitation
     )
+    # Hearing notes are the survey owner's: the supplier's own view never lists them.
+    can_read_hearings = permissions.can_read_hearings(access, invitation.campaign)
+    can_record_hearing = permissions.can_record_hearing(access, invitation.campaign)
+    if can_record_hearing and hearing_form is None:
+        hearing_form = HearingForm(
+            initial={
+                "held_on": timezone.localdate(),
+                "interviewer": request.user.display_name or request.user.get_username(),
+            }
+        )
     return render(
         request,
         "supplychain/response.html",
@@ -310,8 +326,38 @@ def response_detail(request, pk: int):
             "can_claim": permissions.can_claim(request.user, request.session, invitation),
             "is_respondent": is_respondent,
             "sent": invitation.children.select_related("node") if is_respondent else [],
+            "hearings": invitation.hearing_notes.select_related("recorded_by")
+            if can_read_hearings
+            else None,
+            "hearing_form": hearing_form if can_record_hearing else None,
         },
+        status=status,
     )
+
+
+@never_cache
+def response_detail(request, pk: int):
+    return _render_response(request, _get_response(request, pk))
+
+
+@login_required
+@require_POST
+def record_hearing(request, pk: int):
+    """Record the notes of a hearing with this supplier (the survey owner's administrators)."""
+    invitation = _get_response(request, pk)
+    access = _access(request)
+    if not permissions.can_record_hearing(access, invitation.campaign):
+        raise Http404
+    form = HearingForm(request.POST)
+    if form.is_valid():
+        try:
+            services.record_hearing(request.user, access, invitation, **form.cleaned_data)
+        except MamoriError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            return _render_response(request, invitation, hearing_form=form, status=_status(exc))
+        messages.success(request, _("The hearing notes were recorded."))
+        return redirect(f"{reverse('supplychain:response', args=[invitation.pk])}#hearings")
+    return _render_response(request, invitation, hearing_form=form, status=422)
 
 
 def _answer_initial(invitation: Invitation):

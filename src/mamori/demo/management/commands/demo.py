@@ -1,40 +1,44 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from mamori.demo import builder, hosts, supplychain
+from mamori.demo import builder, loader
 
 
 class Command(BaseCommand):
     help = (
-        "Load the demo data (once), upload the demo hosts' evidence and print the demo users "
+        "Load the demo data (once): the working group's roster, and fictitious organisations "
+        "with assessments, certificates, hosts and supply-chain surveys; print the demo users "
         "and their passwords."
     )
 
     def handle(self, *args, **options):
-        credentials_file = settings.VAR_DIR / "demo-credentials.json"
-        if builder.already_loaded():
-            credentials = builder.read_credentials(credentials_file)
+        try:
+            loaded_before = builder.already_loaded()
+        except builder.EarlierDemoLoaded as exc:
+            raise CommandError(str(exc)) from None
+        if loaded_before:
             self.stdout.write("Demo data is already loaded.")
         else:
+            members = len(builder.roster()["organisations"])
             self.stdout.write(
-                "Loading demo data: 37 working-group organisations, assessments in "
-                "every state, certificates…"
+                f"Loading demo data: the working group's roster ({members} members and the "
+                "convenor), fictitious organisations with assessments in every state, "
+                "certificates…"
             )
-            credentials = builder.build(credentials_file)
-        # Hosts with evidence, after the organisations exist; idempotent, so it also runs when
-        # the rest was loaded before (and the hosts check in again on a later day).
-        self.stdout.write(hosts.build().summary())
-        # The supply-chain scenarios (banks' ICT, medical devices); idempotent as well.
-        self.stdout.write(supplychain.build().summary())
+        loaded = loader.load(settings.VAR_DIR)
+        self.stdout.write(loaded.hosts.summary())
+        self.stdout.write(loaded.supplychain.summary())
+        credentials = loaded.credentials
         if not credentials:
-            self.stdout.write(f"(No demo credentials on file at {credentials_file}.)")
+            self.stdout.write(f"(No demo credentials on file at {loaded.credentials_file}.)")
             return
         self.stdout.write(
-            f"\nDemo users (passwords are random per installation; also in {credentials_file}):"
+            "\nDemo users (passwords are random per installation; also in "
+            f"{loaded.credentials_file}):"
         )
         for user in credentials:
             self.stdout.write(
-                f"  {user.username:<20} {user.password:<20} {user.role:<22} {user.organisation}"
+                f"  {user.username:<16} {user.password:<18} {user.role:<22} {user.organisation}"
             )
         mfa_users = [user for user in credentials if user.totp_secret]
         if mfa_users:
@@ -44,6 +48,6 @@ class Command(BaseCommand):
             )
             for user in mfa_users:
                 self.stdout.write(
-                    f"  {user.username:<20} {user.totp_secret}  {builder.otpauth_uri(user)}"
+                    f"  {user.username:<16} {user.totp_secret}  {builder.otpauth_uri(user)}"
                 )
         self.stdout.write("")

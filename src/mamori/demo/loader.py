@@ -1,0 +1,39 @@
+"""Everything ``mamori demo`` loads, in one call: the roster and the fictitious scheme
+(``builder``), the hosts with agent evidence (``hosts``) and the supply-chain surveys
+(``supplychain``). Idempotent, so a test module can build the demo once and read it in every
+test, and ``mamori demo`` can be run again on a loaded database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from mamori.demo import builder, hosts, supplychain
+
+CREDENTIALS_FILE = "demo-credentials.json"
+
+
+@dataclass
+class Loaded:
+    created: bool  # the scheme demo was built by this call (False: it was there already)
+    credentials_file: Path
+    credentials: list[builder.DemoUser]
+    hosts: hosts.Loaded
+    supplychain: supplychain.Result
+
+
+def load(var_dir: Path, *, now: dt.datetime | None = None) -> Loaded:
+    """Load what is not loaded yet; the demo users' passwords go to ``var_dir`` (mode 0600).
+    Raises ``builder.EarlierDemoLoaded`` on a database that holds the earlier demo."""
+    credentials_file = Path(var_dir) / CREDENTIALS_FILE
+    created = not builder.already_loaded()
+    if created:
+        credentials = builder.build(credentials_file)
+    else:
+        credentials = builder.read_credentials(credentials_file)
+    # Hosts after the organisations exist; they check in again on a later day, as deployed
+    # agents would.
+    loaded_hosts = hosts.build(now=now)
+    chains = supplychain.build()
+    return Loaded(created, credentials_file, credentials, loaded_hosts, chains)
