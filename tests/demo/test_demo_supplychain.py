@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 from django.urls import reverse
@@ -148,6 +149,8 @@ def test_both_scenarios_are_loaded_with_tiers_states_and_disclosures(demo):
         cast.RURI_SHINKIN.name_en,
     }
     assert [c.owner.name_en for c in medical] == [supplychain.SECRETARIAT]
+    # Invitation links use the instance's address: the port served, not a fixed 8000.
+    assert {c.site_url for c in (*banks, *medical)} == {settings.SITE_URL}
 
     for scenario, campaigns in (("banks", banks), ("medical", medical)):
         # Every exported graph, per survey and per owner, is valid exchange format.
