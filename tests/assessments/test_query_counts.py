@@ -8,9 +8,15 @@ query per answer would be invisible here and ruinous with the 2 million answers 
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from unittest import mock
+
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import Model
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -20,7 +26,7 @@ from mamori.assessments import services
 from mamori.assessments.models import Answer, Assessment, Mark, State
 from mamori.catalogue import samples
 from mamori.catalogue.models import Question
-from tests.conftest import client_for
+from tests.conftest import World, built_once, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -73,8 +79,7 @@ def _sparse_in_review(world) -> Assessment:
     return assessment
 
 
-@pytest.fixture
-def pair(world):
+def _pair(world) -> tuple[Assessment, Assessment]:
     """(five answers, every answer answered and marked), both assigned to ada and in review."""
     sparse = _sparse_in_review(world)
     full = world.mark_all(world.submitted())
@@ -84,6 +89,28 @@ def pair(world):
     scored = questions.filter(scoring="scored").count()
     assert Mark.objects.filter(answer__assessment=full).count() == scored
     return sparse, full
+
+
+@pytest.fixture(scope="module")
+def scene(django_db_setup, django_db_blocker):
+    """The personas and the pair, built once for the module: every test here adds to them."""
+
+    def build():
+        world = World()
+        return world, _pair(world)
+
+    with built_once(django_db_blocker, build) as built:
+        yield built
+
+
+@pytest.fixture
+def world(scene, db):
+    return scene[0]
+
+
+@pytest.fixture
+def pair(scene, db):
+    return scene[1]
 
 
 @pytest.mark.parametrize(
@@ -118,20 +145,22 @@ def test_assessment_pages_do_not_query_per_answer(
 
 
 @pytest.mark.parametrize("show", ["mine", "all"])
-def test_queue_queries_do_not_grow_with_rows_or_answers(world, django_assert_num_queries, show):
+def test_queue_queries_do_not_grow_with_rows_or_answers(
+    world, pair, django_assert_num_queries, show
+):
     client = client_for(world.assessor)
     url = reverse("assessments:queue") + f"?show={show}"
     sparse = _sparse_in_review(world)
-    one_row = _count(client, url)
-    assert one_row <= MAX_QUERIES
+    fewer_rows = _count(client, url)
+    assert fewer_rows <= MAX_QUERIES
 
     full = world.mark_all(world.submitted())
     waiting = world.submitted()
-    with django_assert_num_queries(one_row):
+    with django_assert_num_queries(fewer_rows):
         response = client.get(url)
     body = response.content.decode()
     assert response.status_code == 200
-    assert all(a.reference in body for a in (sparse, full, waiting))
+    assert all(a.reference in body for a in (*pair, sparse, full, waiting))
 
 
 def test_public_verification_never_reads_answers(world, django_assert_num_queries):
@@ -156,3 +185,45 @@ def test_public_verification_never_reads_answers(world, django_assert_num_querie
             response = public.get(url)
         assert response.status_code == 200
         assert number in response.content.decode()
+
+
+@contextmanager
+def rows_loaded() -> Iterator[Counter]:
+    """Counts the model instances Django builds from query results, per model."""
+    loaded: Counter = Counter()
+    original = Model.from_db.__func__
+
+    def counting(cls, db, field_names, values):
+        loaded[cls.__name__] += 1
+        return original(cls, db, field_names, values)
+
+    with mock.patch.object(Model, "from_db", classmethod(counting)):
+        yield loaded
+
+
+def test_saving_an_answer_reads_only_that_answer(world):
+    """Autosave stores one answer at a time: its cost must not grow with the assessment, in
+    queries or in rows (it read every question and answer of the assessment before)."""
+    draft = world.start()
+    questions = services.Snapshot.load(draft).questions
+    access = world.access(world.admin)
+
+    def save(question) -> tuple[int, Counter]:
+        value = samples.compliant_value(question.rules)
+        with CaptureQueriesContext(connection) as queries, rows_loaded() as loaded:
+            services.save_answer(world.admin, access, draft.pk, question.qid, value, 0)
+        return len(queries.captured_queries), loaded
+
+    first, second, *rest, last = questions
+    save(first)  # warms per-process caches
+    with_one = save(second)
+    for question in rest:
+        save(question)
+    assert Answer.objects.filter(assessment=draft).count() == len(questions) - 1
+    with_all = save(last)
+    assert with_all == with_one
+    _queries, loaded = with_all
+    assert loaded["Question"] == 1
+    assert loaded["Answer"] <= 1
+    draft.refresh_from_db()
+    assert draft.answers_digest == services.answers_digest(services.Snapshot.load(draft).values)

@@ -89,7 +89,13 @@ def answers_digest(values: dict[str, Any]) -> str:
 
 
 def _lock(assessment_id: int) -> Assessment:
-    return Assessment.objects.select_for_update().select_related("catalogue").get(pk=assessment_id)
+    # Only the assessment's row: a plain FOR UPDATE over the join would also lock the catalogue
+    # row, making every save of every organisation on that catalogue wait for each other.
+    return (
+        Assessment.objects.select_for_update(of=("self",))
+        .select_related("catalogue", "organisation")
+        .get(pk=assessment_id)
+    )
 
 
 def _require_role(access: Access, assessment: Assessment, role: str, message) -> None:
