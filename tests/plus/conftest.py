@@ -19,10 +19,11 @@ from mamori.certificates.models import Certificate
 from mamori.plus import services
 from mamori.plus.models import PlusAudit
 from tests.agent import roots
+from tests.datafiles import DEBIAN12, DISTRO_INFO, KEV_FILE
 from tests.verification.conftest import import_advisories, store
-from tests.verification.factory import DATA, REPO, debian12_evidence
+from tests.verification.factory import REPO, debian12_evidence
 
-__all__ = ["DATA", "debian12_evidence", "store"]
+__all__ = ["debian12_evidence", "store"]
 
 
 @pytest.fixture(autouse=True)
@@ -56,12 +57,12 @@ def advisories(tmp_path):
     (for the OS support check), imported with the real importer."""
     folder = tmp_path / "osv"
     folder.mkdir()
-    for path in (DATA / "osv" / "debian12").glob("*-libwebp.json"):
+    for path in DEBIAN12.glob("*-libwebp.json"):
         shutil.copy(path, folder / path.name)
     import_advisories(
         folder,
-        DATA / "kev" / "known_exploited_vulnerabilities.json",
-        DATA / "eol" / "distro-info" / "debian.csv",
+        KEV_FILE,
+        DISTRO_INFO / "debian.csv",
     )
     return folder
 

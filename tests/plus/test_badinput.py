@@ -9,17 +9,49 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import translation
 from django.utils.html import escape
 
 from mamori.audit.models import AuditEvent
+from mamori.certificates.models import Certificate
 from mamori.core.errors import MamoriError, WrongState
 from mamori.plus import services
 from mamori.plus.models import Device, DeviceCheck, PlusAudit, TestAttachment
 from mamori.plus.models import TestCase as PlusTestCase
-from tests.plus.conftest import as_assessor, page_client, pass_assessor_cases, upload
+from tests.conftest import World, built_once
+from tests.plus.conftest import as_assessor, page_client, pass_assessor_cases, request, upload
 from tests.plus.test_rules import completed, manual_round
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(scope="module")
+def scene(django_db_setup, django_db_blocker):
+    """The personas and an audit requested on a passed certificate, built once: each test's
+    changes are undone after it (``built_once``)."""
+
+    def build():
+        world = World()
+        certificate = Certificate.objects.get(assessment=world.passed())
+        return world, certificate, request(world, certificate)
+
+    with translation.override("en"), built_once(django_db_blocker, build) as built:
+        yield built
+
+
+@pytest.fixture
+def world(scene, db):
+    return scene[0]
+
+
+@pytest.fixture
+def certificate(scene, db):
+    return Certificate.objects.get(pk=scene[1].pk)
+
+
+@pytest.fixture
+def audit(scene, db):
+    return PlusAudit.objects.get(pk=scene[2].pk)
 
 
 @pytest.fixture
@@ -309,10 +341,7 @@ def test_a_failure_after_the_file_was_written_leaves_no_file(world, audit, files
     assert _stored_files(files) == []
 
 
-def test_files_and_ids_from_elsewhere_are_404(world, certificate, files):
-    from tests.plus.conftest import request
-
-    audit = request(world, certificate)
+def test_files_and_ids_from_elsewhere_are_404(world, audit, files):
     manual_round(world, audit)
     attachment = as_assessor(
         world, services.add_test_attachment, audit, "TC1", upload("scan.txt", b"clean\n")
