@@ -276,10 +276,36 @@ def test_expired_certificates_show_as_expired_and_leave_the_register(world):
     assert register_numbers(client) == [last_day.number]
 
 
-def test_verify_unknown_or_malformed_numbers_are_not_found(world):
-    client = Client()
-    assert client.get(reverse("certificates:verify", args=["CE-2026-NOSUCH00"])).status_code == 404
-    assert client.get("/verify/<script>").status_code == 404
+@pytest.mark.parametrize(
+    ("language", "no_such"),
+    [
+        ("ja", "該当する認定証はありません。番号「{number}」の認定証は存在しません。"),
+        ("en", "No such certificate: no certificate has the number “{number}”."),
+    ],
+)
+def test_verify_unknown_or_malformed_numbers_say_no_such_certificate(world, language, no_such):
+    """404 still, but with the public verification page's own message, not the generic page."""
+    issued = certificate_expiring(world, world.bank, days_from_today(200))
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    for path, shown in (
+        (reverse("certificates:verify", args=["CE-2026-NOSUCH00"]), "CE-2026-NOSUCH00"),
+        (reverse("certificates:verify", args=["ce-2026-nosuch00"]), "CE-2026-NOSUCH00"),
+        ("/verify/<script>", "&lt;SCRIPT&gt;"),
+        ("/verify/" + "X" * 200, "X" * 40),
+        (reverse("certificates:verify_lookup") + "?number=CE-2026-NOSUCH00", None),
+        (reverse("certificates:verify_lookup") + "?number=not%20a%20number", "NOT A NUMBER"),
+    ):
+        response = client.get(path, follow=True)
+        assert response.status_code == 404, path
+        page = response.content.decode()
+        result = re.search(r'<p class="verify-result unknown" id="verify-result">(.*?)</p>', page)
+        assert result, page
+        assert result.group(1) == no_such.format(number=shown or "CE-2026-NOSUCH00"), path
+        assert issued.number not in page
+        assert "<script>" not in page.lower()
+    # An empty lookup goes back to the register; a real number still verifies.
+    assert client.get(reverse("certificates:verify_lookup")).status_code == 302
+    assert client.get(reverse("certificates:verify", args=[issued.number])).status_code == 200
     assert (
         client.get(reverse("api-public-certificate", args=["CE-2026-NOSUCH00"])).status_code == 404
     )
