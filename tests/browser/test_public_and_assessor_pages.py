@@ -1,16 +1,32 @@
 """What a newcomer hit in the browser, on the public and the assessor's side: the verification
-page for a number that names no certificate."""
+page for a number that names no certificate, and the second factor after one mistyped code."""
 
 from __future__ import annotations
 
 import pytest
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.browser.conftest import ui
 from tests.certificates import certificate_expiring, days_from_today
+from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NO_SUCH = "No such certificate: no certificate has the number “%(number)s”."
+
+
+def codes(user) -> tuple[str, str]:
+    """The code the user's authenticator shows now, and six digits it never accepts now."""
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    near = set()
+    for steps in range(-3, 4):
+        totp.drift = device.drift + steps
+        near.add(f"{totp.token():06d}")
+    totp.drift = device.drift
+    wrong = next(code for code in (f"{digit}" * 6 for digit in range(10)) if code not in near)
+    return f"{totp.token():06d}", wrong
 
 
 @pytest.mark.parametrize("language", ["ja", "en"])
@@ -35,3 +51,29 @@ def test_verify_page_says_no_such_certificate(browse, world, language):
     public.click_and_wait("form:has(#number) button[type=submit]")
     public.see_class("#verify-result", "valid")
     public.see("#certificate-number", issued.number)
+
+
+def test_totp_after_one_wrong_code(browse, world):
+    assessor = world.assessor
+    assessor.set_password(PASSWORD)
+    assessor.save(update_fields=["password"])
+    tab = browse(assessor.username, "ja")
+    tab.login(assessor.username, PASSWORD)
+    tab.check(tab.page.url.endswith("/accounts/mfa/verify/"), "expected the two-factor check")
+
+    # Before the second factor: no menu, only the public register; no link to the tokens page.
+    links = tab.page.locator("header nav a").evaluate_all("links => links.map(a => a.pathname)")
+    tab.check(links == ["/register/"], f"menu before the second factor: {links}")
+    tab.absent("header a[href='/accounts/tokens/']")
+
+    right, wrong = codes(assessor)
+    tab.page.fill("#id_code", wrong)
+    tab.click_and_wait("main form button[type=submit]")
+    tab.see("main form", ui("That code is not valid. Check your app's clock and try again.", "ja"))
+    # The right code straight after the mistake is taken.
+    tab.page.fill("#id_code", right)
+    tab.click_and_wait("main form button[type=submit]")
+    tab.check("/accounts/mfa/" not in tab.page.url, "the right code after a wrong one was refused")
+    tab.see("header nav", ui("Review queue", "ja"))
+    tab.click_and_wait("header nav a[href='/review/']")
+    tab.see("h1", ui("Review queue", "ja"))
