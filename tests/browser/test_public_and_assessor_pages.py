@@ -1,12 +1,17 @@
 """What a newcomer hit in the browser, on the public and the assessor's side: the verification
-page for a number that names no certificate, and the second factor after one mistyped code."""
+page for a number that names no certificate, the second factor after one mistyped code, and the
+review page's sections, filters and "mark the remaining answers compliant"."""
 
 from __future__ import annotations
 
 import pytest
+from django.utils import translation
+from django.utils.translation import ngettext
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from mamori.assessments import scoring, services
+from mamori.assessments.models import Mark
 from tests.browser.conftest import ui
 from tests.certificates import certificate_expiring, days_from_today
 from tests.conftest import PASSWORD
@@ -77,3 +82,50 @@ def test_totp_after_one_wrong_code(browse, world):
     tab.see("header nav", ui("Review queue", "ja"))
     tab.click_and_wait("header nav a[href='/review/']")
     tab.see("h1", ui("Review queue", "ja"))
+
+
+def test_review_page_sections_filters_and_marking_the_rest(browse, world):
+    assessment = world.submitted(failing={"A6.4"})
+    assessor = world.assessor
+    assessor.set_password(PASSWORD)
+    assessor.save(update_fields=["password"])
+    tab = browse(assessor.username, "en")
+    tab.login(assessor.username, PASSWORD)
+    tab.pass_mfa(assessor)
+    tab.open(f"/assessments/{assessment.pk}/review/")
+
+    # Section navigation: one click shows that section only.
+    tab.click_and_wait("#review-sections a[href$='section=A6']")
+    tab.see("h2#section-A6", "A6")
+    qids = tab.page.locator("div.question").evaluate_all("blocks => blocks.map(b => b.id)")
+    tab.check(qids and all(qid.startswith("q-A6.") for qid in qids), f"A6 shows {qids}")
+    # The auto-fail filter, within the section, shows the one answer that fails automatically.
+    tab.click_and_wait("#review-filters a[data-filter=auto_fail]")
+    qids = tab.page.locator("div.question").evaluate_all("blocks => blocks.map(b => b.id)")
+    tab.check(qids == ["q-A6.4"], f"auto-fail shows {qids}")
+
+    # Mark the rest compliant, after confirming; the auto-fail stays unmarked.
+    snapshot = services.Snapshot.load(assessment)
+    remaining = scoring.remaining_compliant(snapshot.specs, snapshot.values, snapshot.verdicts)
+    with translation.override("en"):
+        question = ngettext(
+            "Mark the %(counter)s remaining answer compliant? It is recorded as your mark, "
+            "like a mark you save by hand.",
+            "Mark the %(counter)s remaining answers compliant? Each is recorded as your mark, "
+            "like a mark you save by hand.",
+            len(remaining),
+        ) % {"counter": len(remaining)}
+    tab.confirm_and_wait("#mark-remaining button[type=submit]", question)
+    tab.see("ul.messages", f"Marked {len(remaining)} answers compliant.")
+    tab.absent("#mark-remaining")
+    marked = set(
+        Mark.objects.filter(answer__assessment=assessment).values_list(
+            "answer__question__qid", flat=True
+        )
+    )
+    assert marked == set(remaining)
+    assert "A6.4" not in marked
+    # What is left unmarked is the auto-fail, for the assessor to mark non-compliant by hand.
+    tab.click_and_wait("#review-filters a[data-filter=unmarked]")
+    qids = tab.page.locator("div.question").evaluate_all("blocks => blocks.map(b => b.id)")
+    tab.check(qids == ["q-A6.4"], f"unmarked after marking the rest: {qids}")

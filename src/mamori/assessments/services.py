@@ -652,6 +652,33 @@ def mark_answer(
     return mark
 
 
+def mark_remaining_compliant(user, access: Access, assessment_id: int) -> list[str]:
+    """Mark compliant, in one go, the answers left unmarked that neither fail automatically nor
+    break the catalogue's rule (``scoring.remaining_compliant``). Each goes through
+    ``mark_answer``, so each is checked and audited on its own; all or none are saved."""
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        _require_reviewer(
+            access,
+            assessment,
+            permissions.can_mark,
+            _("Answers can be marked only while the assessment is under review."),
+        )
+        snapshot = Snapshot.load(assessment)
+        qids = scoring.remaining_compliant(snapshot.specs, snapshot.values, snapshot.verdicts)
+        for qid in qids:
+            mark_answer(user, access, assessment.pk, qid, Verdict.COMPLIANT, "")
+        if qids:
+            record(
+                user,
+                "answers.remaining_marked_compliant",
+                assessment,
+                organisation=assessment.organisation,
+                details={"round": assessment.round, "questions": qids},
+            )
+    return qids
+
+
 def request_clarification(user, access: Access, assessment_id: int) -> Assessment:
     with transaction.atomic():
         assessment = _lock(assessment_id)

@@ -26,6 +26,11 @@ urlpatterns = [
     path("review/", views.queue, name="queue"),
     path("assessments/<int:pk>/review/", views.review, name="review"),
     path("assessments/<int:pk>/review/take/", views.take, name="take"),
+    path(
+        "assessments/<int:pk>/review/mark-remaining/",
+        views.mark_remaining,
+        name="mark_remaining",
+    ),
     path("assessments/<int:pk>/review/start/", views.start_review, name="start_review"),
     path("assessments/<int:pk>/review/clarify/", views.clarify, name="clarify"),
     path("assessments/<int:pk>/review/decide/", views.decide, name="decide"),

@@ -12,6 +12,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from mamori.assessments import permissions, scoring, services
@@ -24,7 +25,7 @@ from mamori.assessments.forms import (
     answer_from_post,
     parse_version,
 )
-from mamori.assessments.models import Assessment, Attachment, Decision, State
+from mamori.assessments.models import Assessment, Attachment, Decision, State, Verdict
 from mamori.assessments.reports import advice_context
 from mamori.catalogue.models import Question, Section
 from mamori.core.access import Access
@@ -485,6 +486,34 @@ def queue(request):
     return render(request, "assessments/queue.html", {"page": page, "show": show, "counts": counts})
 
 
+# The review page's filters: which answers each shows.
+REVIEW_FILTERS = {
+    "all": lambda item: True,
+    "unmarked": lambda item: item["unmarked"],
+    "flagged": lambda item: item["flagged"],
+    "auto_fail": lambda item: item["auto_fail"],
+}
+REVIEW_FILTER_LABELS = {
+    "all": gettext_lazy("All answers"),
+    "unmarked": gettext_lazy("Unmarked"),
+    "flagged": gettext_lazy("Flagged"),
+    "auto_fail": gettext_lazy("Auto-fail"),
+}
+
+
+def _review_sections(items: list[dict]) -> list[dict]:
+    """Each section of the catalogue with how many of its answers each filter shows."""
+    sections: dict[int, dict] = {}
+    for item in items:
+        section = item["question"].section
+        entry = sections.setdefault(
+            section.pk, {"section": section, **dict.fromkeys(REVIEW_FILTERS, 0)}
+        )
+        for name, shows in REVIEW_FILTERS.items():
+            entry[name] += shows(item)
+    return list(sections.values())
+
+
 @login_required
 def review(request, pk: int):
     access = _access(request)
@@ -497,13 +526,48 @@ def review(request, pk: int):
     )
     for item in items:
         item["hint"] = item["question"].rules.is_compliant(item["value"])
+        item["unmarked"] = (
+            item["answer"] is not None
+            and item["applies"]
+            and item["question"].is_scored
+            and item["mark"] is None
+        )
+        item["flagged"] = item["mark"] is not None and item["mark"].verdict != Verdict.COMPLIANT
+    sections = _review_sections(items)
+    show = request.GET.get("show", "all")
+    if show not in REVIEW_FILTERS:
+        show = "all"
+    section_code = request.GET.get("section", "")
+    if section_code not in {entry["section"].code for entry in sections}:
+        section_code = ""
+    shown = [
+        item
+        for item in items
+        if REVIEW_FILTERS[show](item)
+        and (not section_code or item["question"].section.code == section_code)
+    ]
+    filters = [
+        {
+            "name": name,
+            "label": REVIEW_FILTER_LABELS[name],
+            "count": sum(entry[name] for entry in sections),
+        }
+        for name in REVIEW_FILTERS
+    ]
     blockers = scoring.pass_blockers(snapshot.specs, snapshot.values, snapshot.verdicts)
     return render(
         request,
         "assessments/review.html",
         {
             "assessment": assessment,
-            "items": items,
+            "items": shown,
+            "sections": sections,
+            "show": show,
+            "section_code": section_code,
+            "filters": filters,
+            "remaining": len(
+                scoring.remaining_compliant(snapshot.specs, snapshot.values, snapshot.verdicts)
+            ),
             "blockers": blockers,
             "failed": scoring.failed_requirements(
                 snapshot.specs, snapshot.values, snapshot.verdicts
@@ -572,6 +636,33 @@ def mark(request, pk: int, qid: str):
         },
         status=status,
     )
+
+
+@login_required
+@require_POST
+def mark_remaining(request, pk: int):
+    access = _access(request)
+    assessment = _get_assessment(request, pk)
+    if not permissions.is_reviewer(access, assessment):
+        raise Http404
+    target = reverse("assessments:review", args=[pk])
+    try:
+        marked = services.mark_remaining_compliant(request.user, access, assessment.pk)
+    except MamoriError as exc:
+        return _fail(request, exc, target)
+    if marked:
+        messages.success(
+            request,
+            ngettext(
+                "Marked %(count)s answer compliant.",
+                "Marked %(count)s answers compliant.",
+                len(marked),
+            )
+            % {"count": len(marked)},
+        )
+    else:
+        messages.info(request, _("No answer was left to mark compliant."))
+    return redirect(target)
 
 
 @login_required
