@@ -24,6 +24,7 @@ urlpatterns = [
     path("assessments/<int:pk>/advice/<int:round_>/", views.advice, name="advice"),
     path("assessments/<int:pk>/advice/<int:round_>/pdf/", views.advice_pdf, name="advice_pdf"),
     path("review/", views.queue, name="queue"),
+    path("review/assignment/", views.assignment_rules, name="assignment"),
     path("assessments/<int:pk>/review/", views.review, name="review"),
     path("assessments/<int:pk>/review/take/", views.take, name="take"),
     path(

@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from mamori.assessments import permissions, scoring, services
+from mamori.assessments import assignment, permissions, scoring, services
 from mamori.assessments.forms import (
     AttachmentForm,
     DecisionForm,
@@ -25,7 +25,15 @@ from mamori.assessments.forms import (
     answer_from_post,
     parse_version,
 )
-from mamori.assessments.models import Assessment, Attachment, Decision, State, Verdict
+from mamori.assessments.models import (
+    Assessment,
+    AssignmentRule,
+    Attachment,
+    Decision,
+    ReviewAssignment,
+    State,
+    Verdict,
+)
 from mamori.assessments.reports import advice_context
 from mamori.catalogue.models import Question, Section
 from mamori.core.access import Access
@@ -449,6 +457,55 @@ def advice_pdf(request, pk: int, round_: int):
 
 
 @login_required
+def assignment_rules(request):
+    """How each certification body's submissions are assigned, changed by its assessors or
+    the scheme owner."""
+    access = _access(request)
+    bodies = list(assignment.bodies_for(access))
+    if not bodies:
+        raise Http404
+    if request.method == "POST":
+        body = next(
+            (b for b in bodies if str(b.pk) == request.POST.get("certification_body")), None
+        )
+        if body is None:
+            raise Http404
+        try:
+            setting = assignment.set_rule(
+                request.user, access, body.pk, request.POST.get("rule", "")
+            )
+        except MamoriError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                _("New submissions to %(body)s now go: %(rule)s.")
+                % {"body": body, "rule": setting.get_rule_display()},
+            )
+        return redirect("assessments:assignment")
+    settings_by_body = {
+        setting.certification_body_id: setting
+        for setting in ReviewAssignment.objects.filter(
+            certification_body__in=bodies
+        ).select_related("updated_by")
+    }
+    rows = [
+        {
+            "body": body,
+            "setting": settings_by_body.get(body.pk),
+            "rule": getattr(settings_by_body.get(body.pk), "rule", AssignmentRule.LEAST_LOADED),
+            "can_change": assignment.can_change(access, body.pk),
+        }
+        for body in bodies
+    ]
+    return render(
+        request,
+        "assessments/assignment.html",
+        {"rows": rows, "rules": AssignmentRule.choices},
+    )
+
+
+@login_required
 def queue(request):
     access = _access(request)
     if not access.is_assessor:
@@ -483,7 +540,21 @@ def queue(request):
         "submitted_at", "pk"
     )
     page = Paginator(rows, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "assessments/queue.html", {"page": page, "show": show, "counts": counts})
+    rules = [
+        {"body": body, "rule": AssignmentRule(assignment.rule_of(body.pk))}
+        for body in assignment.bodies_for(access).filter(pk__in=access.assessor_body_ids)
+    ]
+    return render(
+        request,
+        "assessments/queue.html",
+        {
+            "page": page,
+            "show": show,
+            "counts": counts,
+            "rules": rules,
+            "all_queued": all(entry["rule"] == AssignmentRule.QUEUE for entry in rules),
+        },
+    )
 
 
 # The review page's filters: which answers each shows.
