@@ -53,9 +53,14 @@ def _get(client, url: str, status: int = 200):
 def test_empty_list_tells_how_to_deploy_the_agent(world):
     page = _get(client_for(world.admin), reverse("verification:list"))
     assert 'id="deploy-agent"' in page
-    for step in ("make agent", "dist/mamori-agent.pyz", "mamori-agent.pyz upload --url"):
-        assert step in page
+    download = reverse("verification:agent_download")
+    assert f'<a href="{download}" download><code>mamori-agent.pyz</code> をダウンロード</a>' in page
+    assert "mamori-agent.pyz upload --url" in page
     assert reverse("accounts:tokens") in page
+    # A board signatory does not set up hosts: no download, but who to ask.
+    page = _get(client_for(world.signatory), reverse("verification:list"))
+    assert download not in page
+    assert "申請組織管理者または申請組織担当者から入手してください" in page
 
 
 def test_list_shows_hosts_with_their_verdicts_and_filters_by_failing_control(world):

@@ -6,11 +6,13 @@ Views translate HTTP to queries and service calls; outsiders get 404 (``Host.obj
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
@@ -19,7 +21,7 @@ from django.views.decorators.http import require_POST
 from mamori.catalogue.models import pick
 from mamori.core.access import Access
 from mamori.organisations.models import Organisation
-from mamori.verification import diff, permissions, services
+from mamori.verification import agent_file, diff, permissions, services
 from mamori.verification.evaluation import page_finding
 from mamori.verification.forms import ScopeForm
 from mamori.verification.models import CONTROL_LABELS, CONTROLS, Evaluation, Evidence, Host, Verdict
@@ -195,8 +197,25 @@ def host_list(request):
             "filtered": bool(failing or organisation_id),
             "member_of": member_of,
             "server_url": request.build_absolute_uri("/"),
+            "can_deploy_agent": permissions.can_deploy_agent(access),
         },
     )
+
+
+@login_required
+def agent_download(request):
+    """The agent as one file (built from this server's own agent, see ``agent_file``)."""
+    if not permissions.can_deploy_agent(Access.for_request(request)):
+        raise Http404
+    path = agent_file.agent_pyz(Path(settings.VAR_DIR) / "agent")
+    response = FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=agent_file.DOWNLOAD_NAME,
+        content_type="application/octet-stream",
+    )
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
 
 
 @login_required
