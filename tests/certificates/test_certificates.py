@@ -120,7 +120,7 @@ def pdf_qr_codes(path: str | Path) -> list[str]:
 def test_the_pdf_prints_the_verification_address_and_its_qr_code_and_says_when_revoked(
     world, settings, django_capture_on_commit_callbacks
 ):
-    settings.MAMORI_SITE_URL = "https://mamori.example.jp/"
+    settings.SITE_URL = "https://mamori.example.jp/"
     with django_capture_on_commit_callbacks(execute=True):
         assessment = world.passed()
     certificate = Certificate.objects.get(assessment=assessment)
