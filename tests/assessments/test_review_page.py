@@ -66,6 +66,12 @@ def test_sections_and_filters(world, review):
 
     a5 = client.get(url, {"section": "A5"})
     assert shown_qids(a5) == [q.qid for q in snapshot.questions if q.section.code == "A5"]
+    # The filters count within the section shown.
+    assert a5.context["filters"][0] == {
+        "name": "all",
+        "label": "すべての回答",
+        "count": len(shown_qids(a5)),
+    }
 
     auto = client.get(url, {"show": "auto_fail"})
     assert shown_qids(auto) == ["A6.4"]

@@ -617,11 +617,13 @@ def review(request, pk: int):
         if REVIEW_FILTERS[show](item)
         and (not section_code or item["question"].section.code == section_code)
     ]
+    # The filters count within the section shown, as the list below them does.
+    counted = [e for e in sections if not section_code or e["section"].code == section_code]
     filters = [
         {
             "name": name,
             "label": REVIEW_FILTER_LABELS[name],
-            "count": sum(entry[name] for entry in sections),
+            "count": sum(entry[name] for entry in counted),
         }
         for name in REVIEW_FILTERS
     ]
