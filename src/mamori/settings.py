@@ -204,6 +204,9 @@ AXES_VERBOSE = False
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 OTP_TOTP_ISSUER = "Mamori"
+# django-otp's throttle makes one wait after the first wrong code; accounts/mfa.py lets a few
+# wrong codes go first and throttles after them (django-otp still counts them on the device).
+OTP_TOTP_THROTTLE_FACTOR = 0
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -267,7 +267,11 @@ def test_certificate_page_garbage_is_404(world, number):
     assert response.status_code == 404
 
 
-def test_verify_lookup_with_garbage_goes_back_to_the_register(world):
+def test_verify_lookup_with_garbage_says_no_such_certificate(world):
     response = english(Client()).get(reverse("certificates:verify_lookup"), {"number": SQL})
-    assert response.status_code == 302
-    assert response.url == reverse("certificates:register")
+    assert response.status_code == 404
+    assert 'class="verify-result unknown"' in response.content.decode()
+    assert "No such certificate" in response.content.decode()
+    empty = english(Client()).get(reverse("certificates:verify_lookup"), {"number": "  "})
+    assert empty.status_code == 302
+    assert empty.url == reverse("certificates:register")

@@ -104,6 +104,61 @@ def test_pass_issues_a_certificate_with_number_level_scope_and_a_year_of_validit
     assert outsider.status_code == 404
 
 
+def pdf_qr_codes(path: str | Path) -> list[str]:
+    """What the QR codes printed in a PDF say, read by an independent decoder (zxing-cpp)."""
+    import zxingcpp
+
+    return [
+        code.text
+        for page in PdfReader(path).pages
+        for image in page.images
+        for code in zxingcpp.read_barcodes(image.image)
+        if code.format == zxingcpp.BarcodeFormat.QRCode
+    ]
+
+
+def test_the_pdf_prints_the_verification_address_and_its_qr_code_and_says_when_revoked(
+    world, settings, django_capture_on_commit_callbacks
+):
+    settings.SITE_URL = "https://mamori.example.jp/"
+    with django_capture_on_commit_callbacks(execute=True):
+        assessment = world.passed()
+    certificate = Certificate.objects.get(assessment=assessment)
+    address = f"https://mamori.example.jp/verify/{certificate.number}"
+    issued_pdf = certificate.pdf.path
+    text = pdf_text(issued_pdf)
+    assert address in text
+    assert pdf_qr_codes(issued_pdf) == [address]
+    assert "REVOKED" not in text
+    # The address answers: it is the public verification page of this certificate.
+    assert Client().get(address.removeprefix("https://mamori.example.jp")).status_code == 200
+
+    client = client_for(world.assessor)
+    url = reverse("certificates:revoke", args=[certificate.number])
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        client.post(url, {"reason": "重大なインシデント / serious incident"})
+    # Until the new PDF is ready, the one that does not say "revoked" is no longer handed out.
+    certificate.refresh_from_db()
+    assert not certificate.pdf
+    waiting = client.get(reverse("certificates:pdf", args=[certificate.number]))
+    assert waiting.status_code == 302
+    assert waiting.url == reverse("certificates:detail", args=[certificate.number])
+    for callback in pending:
+        callback()
+    certificate.refresh_from_db()
+    assert certificate.pdf.name == f"certificates/{certificate.number}.pdf"
+    text = " ".join(pdf_text(certificate.pdf.path).split())
+    revoked_on = timezone.localdate(certificate.revoked_at).isoformat()
+    assert "失効 / REVOKED" in text
+    assert f"この認定証は {revoked_on} に失効しており、無効です。" in text
+    assert f"This certificate was revoked on {revoked_on} and is not valid." in text
+    assert "serious incident" not in text  # the reason stays internal
+    assert pdf_qr_codes(certificate.pdf.path) == [address]
+    download = client.get(reverse("certificates:pdf", args=[certificate.number]))
+    assert b"".join(download.streaming_content) == Path(certificate.pdf.path).read_bytes()
+    assert len(list(Path(certificate.pdf.path).parent.glob(f"{certificate.number}*"))) == 1
+
+
 def test_certificate_numbers_are_unique(world):
     numbers = {
         certificate_expiring(world, organisation, days_from_today(365)).number
@@ -276,10 +331,36 @@ def test_expired_certificates_show_as_expired_and_leave_the_register(world):
     assert register_numbers(client) == [last_day.number]
 
 
-def test_verify_unknown_or_malformed_numbers_are_not_found(world):
-    client = Client()
-    assert client.get(reverse("certificates:verify", args=["CE-2026-NOSUCH00"])).status_code == 404
-    assert client.get("/verify/<script>").status_code == 404
+@pytest.mark.parametrize(
+    ("language", "no_such"),
+    [
+        ("ja", "該当する認定証はありません。番号「{number}」の認定証は存在しません。"),
+        ("en", "No such certificate: no certificate has the number “{number}”."),
+    ],
+)
+def test_verify_unknown_or_malformed_numbers_say_no_such_certificate(world, language, no_such):
+    """404 still, but with the public verification page's own message, not the generic page."""
+    issued = certificate_expiring(world, world.bank, days_from_today(200))
+    client = Client(HTTP_ACCEPT_LANGUAGE=language)
+    for path, shown in (
+        (reverse("certificates:verify", args=["CE-2026-NOSUCH00"]), "CE-2026-NOSUCH00"),
+        (reverse("certificates:verify", args=["ce-2026-nosuch00"]), "CE-2026-NOSUCH00"),
+        ("/verify/<script>", "&lt;SCRIPT&gt;"),
+        ("/verify/" + "X" * 200, "X" * 40),
+        (reverse("certificates:verify_lookup") + "?number=CE-2026-NOSUCH00", None),
+        (reverse("certificates:verify_lookup") + "?number=not%20a%20number", "NOT A NUMBER"),
+    ):
+        response = client.get(path, follow=True)
+        assert response.status_code == 404, path
+        page = response.content.decode()
+        result = re.search(r'<p class="verify-result unknown" id="verify-result">(.*?)</p>', page)
+        assert result, page
+        assert result.group(1) == no_such.format(number=shown or "CE-2026-NOSUCH00"), path
+        assert issued.number not in page
+        assert "<script>" not in page.lower()
+    # An empty lookup goes back to the register; a real number still verifies.
+    assert client.get(reverse("certificates:verify_lookup")).status_code == 302
+    assert client.get(reverse("certificates:verify", args=[issued.number])).status_code == 200
     assert (
         client.get(reverse("api-public-certificate", args=["CE-2026-NOSUCH00"])).status_code == 404
     )

@@ -1024,3 +1024,34 @@ def test_with_every_section_unknown_nothing_passes():
     decided = [item for item in result["findings"] if item["status"] in ("pass", "fail")]
     # Only the life-cycle verdict given from outside the evidence can still be decided.
     assert [item["check"] for item in decided] == ["UPD-02"]
+
+
+def test_a_page_splits_each_detail_into_the_checks_sentence_and_the_evidence_paths():
+    """Host pages show the check's sentence and keep the paths apart (``page_finding``); the
+    split is exact because no check's own text contains the "Why: " that ``_detail`` adds."""
+    from mamori.verification.evaluation import TEXT, page_finding, split_detail
+
+    for check in bundled_checks():
+        for texts in check.detail.values():
+            for language, text in texts.items():
+                assert f" {TEXT['why'][language]}" not in text, check.id
+    assert split_detail("Firewall off. Why: firewall.active is no (expected yes)", "en") == (
+        "Firewall off.",
+        "firewall.active is no (expected yes)",
+    )
+    assert split_detail("ファイアウォールなし。", "ja") == ("ファイアウォールなし。", "")
+    overdue = [vulnerability(days_since_fix=40), vulnerability(package="zlib", kev=True)]
+    shown = page_finding(
+        {
+            "check": "UPD-03",
+            "status": "fail",
+            "detail": "Important fixes are overdue: openssl …, zlib …. Why: derived.x",
+            "facts": {"overdue": overdue, "total": 7},
+        },
+        "en",
+    )
+    assert shown == {
+        "summary": "Important fixes are overdue: 2 (listed below).",
+        "explanation": "derived.x",
+        "vulnerabilities": overdue,
+    }

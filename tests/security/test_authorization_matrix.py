@@ -48,6 +48,7 @@ from mamori.assessments.models import (
     Decision,
     Level,
     Mark,
+    ReviewAssignment,
     State,
     Verdict,
 )
@@ -267,6 +268,17 @@ ACTION_ROWS = {
         "failed":        "404  404  404  no   no   404  404  404  404  login",
         "other":         "404  404  404  404  404  done 404  404  404  login",
     },
+    # Mark the remaining answers compliant: as marking, one by one. In review, every answer
+    # is marked already: nothing left, nothing written, said with a notice (302).
+    "mark_remaining": {
+        "draft":         "404  404  404  404  404  404  404  404  404  login",
+        "submitted":     "404  404  404  done no   404  404  404  404  login",
+        "in_review":     "404  404  404  302  no   404  404  404  404  login",
+        "clarification": "404  404  404  no   no   404  404  404  404  login",
+        "passed":        "404  404  404  no   no   404  404  404  404  login",
+        "failed":        "404  404  404  no   no   404  404  404  404  login",
+        "other":         "404  404  404  404  404  done 404  404  404  login",
+    },
     "mark:htmx": {  # the same, as the review page's autosave: the status says it
         "draft":         "404  404  404  404  404  404  404  404  404  login",
         "submitted":     "404  404  404  done 403  404  404  404  404  login",
@@ -431,6 +443,12 @@ GLOBAL_ROWS = {
     "api:assessments-create":    "done 403  403  400  400  400  400  400  400  401",
     "api:certificates":          "200  200  200  200  200  200  200  200  200  401",
     "hosts:list":                "200  200  200  200  200  200  200  200  200  login",
+    # The agent file, for those who set up an organisation's hosts (administrators, contributors)
+    "hosts:agent":               "200  200  404  404  404  404  404  200  404  login",
+    # How a certification body assigns its reviews: its assessors and the scheme owner see and
+    # change it (POST: body A's rule); another body's assessor does not find body A (404)
+    "assessments:assignment":    "404  404  404  200  200  200  200  404  404  login",
+    "assessments:assignment-set": "404  404  404  done done 404  done 404  404  login",
     "api:hosts":                 "200  200  200  200  200  200  200  200  200  401",
     # POST: evidence of a new host for the token's organisation, whatever the member's role;
     # the outsider's token names the bank, where she is no member (403)
@@ -477,7 +495,7 @@ GLOBAL_ROWS = {
 
 # A GET on a URL that only acts on POST never acts: 405 (after the login check).
 POST_ONLY = ("answer", "submit", "respond", "resubmit", "take", "start_review", "clarify",
-             "decide", "mark", "certificate:revoke", "accounts:token-revoke",
+             "decide", "mark", "mark_remaining", "certificate:revoke", "accounts:token-revoke",
              "organisations:add-member", "organisations:remove-member", "host:scope")
 POST_ONLY = (*POST_ONLY, "plus:take", "plus:addresses", "plus:add-device",
              "plus:remove-device", "plus:kinds", "plus:draw", "plus:fill",
@@ -552,6 +570,7 @@ def new_client(**defaults) -> Client:
 SUMMARIES = {
     Answer: ("COUNT(*)", "MAX(id)", "SUM(version)", "MAX(updated_at)"),
     Mark: ("COUNT(*)", "MAX(id)", "MAX(updated_at)"),
+    ReviewAssignment: ("COUNT(*)", "MAX(updated_at)"),
     Decision: ("COUNT(*)", "MAX(id)"),
     Attachment: ("COUNT(*)", "MAX(id)"),
     Certificate: ("COUNT(*)", "MAX(id)", "MAX(revoked_at)"),
@@ -866,6 +885,20 @@ def _marked(scene: Scene, assessment: Assessment, user) -> None:
     )
 
 
+def _marked_remaining(scene: Scene, assessment: Assessment, user) -> None:
+    event = AuditEvent.objects.get(
+        action="answers.remaining_marked_compliant", object_id=str(assessment.pk)
+    )
+    marked = Mark.objects.filter(
+        answer__assessment=assessment,
+        round=assessment.round,
+        answer__question__qid__in=event.details["questions"],
+    )
+    assert event.details["questions"]
+    assert marked.count() == len(event.details["questions"])
+    assert {(mark.verdict, mark.assessor) for mark in marked} == {(Verdict.COMPLIANT, user)}
+
+
 def _mark_url(scene: Scene, assessment: Assessment) -> str:
     return reverse("assessments:mark", args=[assessment.pk, MARK_QID])
 
@@ -921,6 +954,7 @@ ASSESSMENT_ACTIONS: dict[str, Action] = {
     # A mark that worked just goes back to the review page: the verdict shows there.
     "mark": Action("post", _mark_url, _mark_data, message=False, effect=_marked),
     "mark:htmx": Action("post", _mark_url, _mark_data, htmx=True, ok=200, effect=_marked),
+    "mark_remaining": Action("post", _page("mark_remaining"), effect=_marked_remaining),
     "api:retrieve": Action("get", lambda s, a: f"/api/assessments/{a.pk}", api=True),
     "api:answers": Action("get", _api("answers"), api=True),
     "api:answer": Action(
@@ -1220,6 +1254,11 @@ def _started(scene: Scene, target, user) -> None:
     assert (newest.state, newest.started_by) == (State.DRAFT, user)
 
 
+def _assignment_set(scene: Scene, target, user) -> None:
+    setting = ReviewAssignment.objects.get(certification_body=scene.world.body)
+    assert (setting.rule, setting.updated_by) == ("queue", user)
+
+
 def _token_created(scene: Scene, target, user) -> None:
     token = ApiToken.objects.get(user=user, name="matrix")
     assert token.organisation == scene.world.bank
@@ -1379,6 +1418,14 @@ GLOBAL_ACTIONS: dict[str, Action] = {
     ),
     "api:certificates": Action("get", _const("/api/certificates/"), api=True),
     "hosts:list": Action("get", _const("/hosts/")),
+    "hosts:agent": Action("get", _const("/hosts/agent/mamori-agent.pyz")),
+    "assessments:assignment": Action("get", _const("/review/assignment/")),
+    "assessments:assignment-set": Action(
+        "post",
+        _const("/review/assignment/"),
+        lambda s, t: {"certification_body": s.world.body.pk, "rule": "queue"},
+        effect=_assignment_set,
+    ),
     "api:hosts": Action("get", _const("/api/hosts/"), api=True),
     "api:evidence-upload": Action(
         "post",

@@ -5,6 +5,7 @@ and API keys that never reach the database or the logs."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import logging
 import os
@@ -26,6 +27,7 @@ from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from mamori.accounts import mfa
 from mamori.accounts.models import ApiToken, User, hash_token
 from mamori.assessments import services
 from mamori.assessments.models import State
@@ -132,6 +134,76 @@ def test_a_wrong_code_is_refused(people):
     assert client.get("/api/organisations/").status_code == 403
 
 
+def test_one_wrong_code_then_the_right_one_gets_in_at_once(people):
+    """A typo is not "too many wrong codes": the right code typed straight after it works."""
+    client = client_for(people.assessor, verified=False)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    device = TOTPDevice.objects.get(user=people.assessor, confirmed=True)
+    refused = client.post("/accounts/mfa/verify/", {"code": wrong_code(device)})
+    assert refused.status_code == 200
+    assert refused.context["form"].errors["code"] == [
+        "That code is not valid. Check your app's clock and try again."
+    ]
+    accepted = client.post("/accounts/mfa/verify/", {"code": code_for(device)})
+    assert (accepted.status_code, accepted.url) == (302, "/")
+    assert client.get("/review/").status_code == 200
+    device.refresh_from_db()
+    assert device.throttling_failure_count == 0  # the right code forgives the typo
+
+
+def test_after_five_wrong_codes_the_next_waits_and_then_works(people):
+    client = client_for(people.owner, verified=False)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    device = TOTPDevice.objects.get(user=people.owner, confirmed=True)
+    for attempt in range(mfa.FREE_WRONG_CODES):
+        response = client.post("/accounts/mfa/verify/", {"code": wrong_code(device)})
+        assert response.status_code == 200, attempt
+    # Now even the right code must wait, and the page says for how long.
+    waiting = client.post("/accounts/mfa/verify/", {"code": code_for(device)})
+    assert waiting.status_code == 429
+    (message,) = waiting.context["form"].errors["code"]
+    seconds = int(re.fullmatch(r"Too many wrong codes\. Try again in (\d+) seconds\.", message)[1])
+    assert 0 < seconds <= mfa.FIRST_WAIT_SECONDS
+    assert client.get("/").url == "/accounts/mfa/verify/"
+    device.refresh_from_db()
+    assert device.throttling_failure_count == mfa.FREE_WRONG_CODES  # a wait costs no attempt
+    # Once the wait is over (the clock moved on), the right code works.
+    device.throttling_failure_timestamp -= dt.timedelta(seconds=mfa.FIRST_WAIT_SECONDS)
+    device.save(update_fields=["throttling_failure_timestamp"])
+    accepted = client.post("/accounts/mfa/verify/", {"code": code_for(device)})
+    assert (accepted.status_code, accepted.url) == (302, "/")
+
+
+def test_the_wait_after_wrong_codes_doubles():
+    now = dt.datetime(2026, 4, 1, 9, 0, tzinfo=dt.UTC)
+    assert [mfa.seconds_to_wait(count, now, now) for count in range(8)] == [
+        0, 0, 0, 0, 0, 30, 60, 120
+    ]  # fmt: skip
+    assert mfa.seconds_to_wait(5, now - dt.timedelta(seconds=29.5), now) == 1
+    assert mfa.seconds_to_wait(5, now - dt.timedelta(seconds=30), now) == 0
+    assert mfa.seconds_to_wait(6, None, now) == 0
+    assert mfa.seconds_to_wait(60, now, now) == mfa.LONGEST_WAIT_SECONDS
+
+
+@pytest.mark.parametrize("persona", ["assessor", "owner"])
+def test_no_menu_before_the_second_factor(people, persona):
+    """The two-factor page shows no menu whose links would only lead back to it."""
+    user = getattr(people, persona)
+    client = client_for(user, verified=False)
+    page = client.get("/accounts/mfa/verify/").content.decode()
+    menu = re.search(r'<nav aria-label="[^"]*">(.*?)</nav>', page, re.S)[1]
+    assert re.findall(r'href="([^"]+)"', menu) == ["/register/"]  # the public register only
+    assert 'href="/accounts/tokens/"' not in page
+    assert user.username in page  # who is signed in, and the way out, stay
+    assert 'action="/accounts/logout/"' in page
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    client.post("/accounts/mfa/verify/", {"code": code_for(device)})
+    page = client.get("/").content.decode()
+    menu = re.search(r'<nav aria-label="[^"]*">(.*?)</nav>', page, re.S)[1]
+    assert 'href="/certificates/"' in menu
+    assert 'href="/accounts/tokens/"' in page
+
+
 def test_a_code_cannot_be_used_twice(people):
     """A code seen over someone's shoulder is spent once it has been used."""
     device = TOTPDevice.objects.get(user=people.assessor, confirmed=True)
@@ -169,7 +241,7 @@ def test_setting_up_a_new_authenticator(people):
     assert not device.confirmed
     assert client.get("/review/").url == "/accounts/mfa/setup/"
 
-    device.throttle_reset()  # the wrong code above started the back-off; a person would wait
+    # Right after a wrong code, the right one is taken: no wait for a single mistake.
     done = client.post("/accounts/mfa/setup/", {"code": code_for(device), "next": "/review/"})
     assert (done.status_code, done.url) == (302, "/review/")
     device.refresh_from_db()

@@ -7,6 +7,7 @@ import copy
 import datetime as dt
 import hashlib
 import json
+import re
 import shutil
 
 import pytest
@@ -53,9 +54,14 @@ def _get(client, url: str, status: int = 200):
 def test_empty_list_tells_how_to_deploy_the_agent(world):
     page = _get(client_for(world.admin), reverse("verification:list"))
     assert 'id="deploy-agent"' in page
-    for step in ("make agent", "dist/mamori-agent.pyz", "mamori-agent.pyz upload --url"):
-        assert step in page
+    download = reverse("verification:agent_download")
+    assert f'<a href="{download}" download><code>mamori-agent.pyz</code> をダウンロード</a>' in page
+    assert "mamori-agent.pyz upload --url" in page
     assert reverse("accounts:tokens") in page
+    # A board signatory does not set up hosts: no download, but who to ask.
+    page = _get(client_for(world.signatory), reverse("verification:list"))
+    assert download not in page
+    assert "申請組織管理者または申請組織担当者から入手してください" in page
 
 
 def test_list_shows_hosts_with_their_verdicts_and_filters_by_failing_control(world):
@@ -165,6 +171,65 @@ def test_detail_shows_failing_findings_with_remediation_and_overdue_kev(world, l
     for finding in evaluation.findings_en:
         if finding["status"] == "fail":
             assert escape(finding["remediation"]) in page_en
+
+
+def test_findings_in_words_with_missing_fixes_as_a_table_and_signs_besides_colour(
+    world, libwebp_advisories
+):
+    """Japanese page: severities and verdicts translated, pass/fail told by a sign too, the
+    overdue fixes as a table, and the evidence paths only in the collapsed technical basis."""
+    payload = _open_firewall(
+        with_source_version(debian12_evidence(hostname="old-webp"), "libwebp", "1.2.4-0.2")
+    )
+    host = store(world.admin, world.bank, payload).host
+    evaluation = host.latest_evaluation
+    url = reverse("verification:detail", args=[host.pk])
+    page = _get(client_for(world.admin), url)
+    visible = re.sub(r"<details.*?</details>", "", page, flags=re.S)
+
+    assert "derived." not in visible
+    assert "derived.overdue_vulnerabilities" in page  # for the agent's operator, collapsed
+    update = re.search(r'<div [^>]*id="finding-UPD-03">(.*?)</div>', page, re.S)[1]
+    assert "期限を過ぎた未適用の重要な修正があります: 1 件（下の表）。" in update
+    assert "深刻度: 緊急" in update
+    assert "critical" not in update
+    assert '<span aria-hidden="true">✕</span> 不合格' in update
+    rows = re.findall(r"<tr>(.*?)</tr>", update, re.S)
+    cells = [
+        re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", rows[1])
+    ]
+    assert cells == [
+        "libwebp",
+        "1.2.4-0.2",
+        "1.2.4-0.2+deb12u1",
+        "MAMORI-DEB12-CVE-2023-4863-libwebp",
+        str(evaluation.vulnerability_records()[0]["days_since_fix"]),
+        "はい",
+    ]
+    # Every control badge carries its verdict as a sign, not only as a colour.
+    latest = re.search(r'<div class="card" id="latest-verdict">(.*?)</p>', page, re.S)[1]
+    assert (
+        latest.count('<span aria-hidden="true">✓</span>')
+        + latest.count('<span aria-hidden="true">✕</span>')
+        + latest.count('<span aria-hidden="true">?</span>')
+        == 5
+    )
+    assert "ファイアウォール: 不合格" in latest
+    listed = _get(client_for(world.admin), reverse("verification:list"))
+    assert (
+        '<span aria-hidden="true">✕</span> ファイアウォール<span class="visually-hidden">: 不合格</span>'
+        in listed
+    )
+    # The overdue table's severity is translated too; the CLI's JSON keeps its detail text.
+    english = client_for(world.admin)
+    english.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    update_en = re.search(r'<div [^>]*id="finding-UPD-03">(.*?)</div>', _get(english, url), re.S)[1]
+    assert "Important fixes are overdue: 1 (listed below)." in update_en
+    assert "Severity: Critical" in update_en
+    stored = next(f for f in evaluation.findings_en if f["check"] == "UPD-03")
+    assert (
+        "Why: derived.overdue_vulnerabilities is a list of 1 (expected empty)" in stored["detail"]
+    )
 
 
 def test_history_diff_and_evidence_download(world):

@@ -6,7 +6,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
-from mamori.organisations.models import MFA_ROLES, Membership
+from mamori.core.access import Access, second_factor_required
 
 # Paths that stay open before the second factor: signing in and out, the MFA pages themselves,
 # public verification and static assets.
@@ -24,12 +24,6 @@ EXEMPT_PREFIXES = (
 )
 
 
-def user_needs_mfa(user) -> bool:
-    if user.is_staff or user.is_superuser:
-        return True
-    return Membership.objects.filter(user_id=user.pk, role__in=MFA_ROLES).exists()
-
-
 class MfaRequiredMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -40,7 +34,8 @@ class MfaRequiredMiddleware:
             user.is_authenticated
             and not user.is_verified()
             and not request.path.startswith(EXEMPT_PREFIXES)
-            and user_needs_mfa(user)
+            # Not Access.for_request: an API token scopes that later, in the view.
+            and second_factor_required(user, Access.for_user(user))
         ):
             if request.path.startswith("/api/"):
                 return JsonResponse(

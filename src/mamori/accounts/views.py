@@ -8,10 +8,12 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from mamori.accounts import mfa
 from mamori.accounts.forms import LoginForm, TokenForm, TotpForm
 from mamori.accounts.models import ApiToken
 from mamori.audit.services import record
@@ -83,18 +85,36 @@ def mfa_verify(request):
     if device is None:
         return redirect("accounts:mfa_setup")
     form = TotpForm(request.POST or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
-        allowed, _details = device.verify_is_allowed()
-        if allowed and device.verify_token(form.cleaned_data["code"]):
+        with transaction.atomic():
+            # Locked: two codes sent at once must both be counted if wrong.
+            device = TOTPDevice.objects.select_for_update().get(pk=device.pk)
+            wait = mfa.seconds_to_wait(
+                device.throttling_failure_count,
+                device.throttling_failure_timestamp,
+                timezone.now(),
+            )
+            verified = not wait and device.verify_token(form.cleaned_data["code"])
+        if verified:
             otp_login(request, device)
             return redirect(_next_url(request))
-        if not allowed:
-            form.add_error("code", _("Too many wrong codes. Wait a moment and try again."))
+        if wait:
+            status = 429
+            form.add_error(
+                "code",
+                ngettext(
+                    "Too many wrong codes. Try again in %(seconds)d second.",
+                    "Too many wrong codes. Try again in %(seconds)d seconds.",
+                    wait,
+                )
+                % {"seconds": wait},
+            )
         else:
             form.add_error(
                 "code", _("That code is not valid. Check your app's clock and try again.")
             )
-    return render(request, "accounts/mfa_verify.html", {"form": form})
+    return render(request, "accounts/mfa_verify.html", {"form": form}, status=status)
 
 
 @login_required

@@ -251,3 +251,40 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+
+class AssignmentRule(models.TextChoices):
+    LEAST_LOADED = "least_loaded", _("To the assessor with the fewest open reviews")
+    ROUND_ROBIN = "round_robin", _("To each assessor in turn")
+    QUEUE = "queue", _("To nobody: assessors take submissions from the queue")
+
+
+class ReviewAssignment(TimeStampedModel):
+    """How a certification body's new submissions find their assessor. A body without a row
+    assigns to the least loaded assessor (``AssignmentRule.LEAST_LOADED``)."""
+
+    certification_body = models.OneToOneField(
+        "organisations.Organisation",
+        on_delete=models.CASCADE,
+        related_name="review_assignment",
+        verbose_name=_("certification body"),
+    )
+    rule = models.CharField(
+        _("assignment rule"),
+        max_length=16,
+        choices=AssignmentRule.choices,
+        default=AssignmentRule.LEAST_LOADED,
+    )
+    # Round robin's place in the turn: the assessor who got the latest submission.
+    last_assigned = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("review assignment")
+
+    def __str__(self) -> str:
+        return f"{self.certification_body_id}: {self.rule}"

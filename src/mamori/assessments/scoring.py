@@ -100,3 +100,21 @@ def failed_requirements(
         for spec in applicable(specs, answers)
         if spec.qid in auto or verdicts.get(spec.qid) == NON_COMPLIANT
     ]
+
+
+def remaining_compliant(
+    specs: Sequence[QuestionSpec], answers: Mapping[str, Any], verdicts: Mapping[str, str]
+) -> list[str]:
+    """The answers "mark the remaining answers compliant" may mark: applicable, scored,
+    answered and not marked yet, and neither failing automatically nor found not compliant by
+    the catalogue's own rule (those are left for the assessor to mark one by one)."""
+    auto = set(auto_failures(specs, answers))
+    return [
+        spec.qid
+        for spec in applicable(specs, answers)
+        if spec.scoring == "scored"
+        and answers.get(spec.qid) is not None
+        and spec.qid not in verdicts
+        and spec.qid not in auto
+        and spec.is_compliant(answers.get(spec.qid)) is not False
+    ]

@@ -11,11 +11,10 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mamori.assessments import permissions, scoring
+from mamori.assessments import assignment, permissions, scoring
 from mamori.assessments.models import (
     Answer,
     Assessment,
@@ -35,7 +34,7 @@ from mamori.catalogue.spec import AnswerError
 from mamori.core.access import Access
 from mamori.core.errors import Conflict, MamoriError, NotAllowed, WrongState
 from mamori.core.workdays import add_working_days
-from mamori.organisations.models import Category, Membership, Organisation, Role
+from mamori.organisations.models import Category, Organisation, Role
 
 
 @dataclass
@@ -332,32 +331,6 @@ def sign_declaration(user, access: Access, assessment_id: int, name: str, title:
     return assessment
 
 
-def _pick_assessor(certification_body_id: int):
-    """The assessor of the body with the fewest open reviews (ties: the longest-standing member)."""
-    membership = (
-        Membership.objects.filter(
-            organisation_id=certification_body_id, role=Role.ASSESSOR, user__is_active=True
-        )
-        .annotate(
-            open_reviews=Count(
-                "user__reviews",
-                filter=Q(
-                    user__reviews__state__in=(
-                        State.SUBMITTED,
-                        State.RESUBMITTED,
-                        State.IN_REVIEW,
-                        State.CLARIFICATION,
-                    )
-                ),
-            )
-        )
-        .order_by("open_reviews", "created_at")
-        .select_related("user")
-        .first()
-    )
-    return membership.user if membership else None
-
-
 def submit(user, access: Access, assessment_id: int) -> Assessment:
     with transaction.atomic():
         assessment = _lock(assessment_id)
@@ -393,7 +366,7 @@ def submit(user, access: Access, assessment_id: int) -> Assessment:
         before = assessment.state
         assessment.state = State.SUBMITTED
         assessment.submitted_at = timezone.now()
-        assessment.assessor = _pick_assessor(assessment.certification_body_id)
+        assessment.assessor = assignment.pick_assessor(assessment.certification_body_id)
         assessment.save()
         _state_change(
             user, assessment, "assessment.submitted", before, assessor=assessment.assessor_id
@@ -661,6 +634,33 @@ def mark_answer(
             after={"comment": comment},
         )
     return mark
+
+
+def mark_remaining_compliant(user, access: Access, assessment_id: int) -> list[str]:
+    """Mark compliant, in one go, the answers left unmarked that neither fail automatically nor
+    break the catalogue's rule (``scoring.remaining_compliant``). Each goes through
+    ``mark_answer``, so each is checked and audited on its own; all or none are saved."""
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        _require_reviewer(
+            access,
+            assessment,
+            permissions.can_mark,
+            _("Answers can be marked only while the assessment is under review."),
+        )
+        snapshot = Snapshot.load(assessment)
+        qids = scoring.remaining_compliant(snapshot.specs, snapshot.values, snapshot.verdicts)
+        for qid in qids:
+            mark_answer(user, access, assessment.pk, qid, Verdict.COMPLIANT, "")
+        if qids:
+            record(
+                user,
+                "answers.remaining_marked_compliant",
+                assessment,
+                organisation=assessment.organisation,
+                details={"round": assessment.round, "questions": qids},
+            )
+    return qids
 
 
 def request_clarification(user, access: Access, assessment_id: int) -> Assessment:

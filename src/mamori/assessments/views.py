@@ -12,9 +12,10 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from mamori.assessments import permissions, scoring, services
+from mamori.assessments import assignment, permissions, scoring, services
 from mamori.assessments.forms import (
     AttachmentForm,
     DecisionForm,
@@ -24,7 +25,15 @@ from mamori.assessments.forms import (
     answer_from_post,
     parse_version,
 )
-from mamori.assessments.models import Assessment, Attachment, Decision, State
+from mamori.assessments.models import (
+    Assessment,
+    AssignmentRule,
+    Attachment,
+    Decision,
+    ReviewAssignment,
+    State,
+    Verdict,
+)
 from mamori.assessments.reports import advice_context
 from mamori.catalogue.models import Question, Section
 from mamori.core.access import Access
@@ -448,6 +457,55 @@ def advice_pdf(request, pk: int, round_: int):
 
 
 @login_required
+def assignment_rules(request):
+    """How each certification body's submissions are assigned, changed by its assessors or
+    the scheme owner."""
+    access = _access(request)
+    bodies = list(assignment.bodies_for(access))
+    if not bodies:
+        raise Http404
+    if request.method == "POST":
+        body = next(
+            (b for b in bodies if str(b.pk) == request.POST.get("certification_body")), None
+        )
+        if body is None:
+            raise Http404
+        try:
+            setting = assignment.set_rule(
+                request.user, access, body.pk, request.POST.get("rule", "")
+            )
+        except MamoriError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                _("New submissions to %(body)s now go: %(rule)s.")
+                % {"body": body, "rule": setting.get_rule_display()},
+            )
+        return redirect("assessments:assignment")
+    settings_by_body = {
+        setting.certification_body_id: setting
+        for setting in ReviewAssignment.objects.filter(
+            certification_body__in=bodies
+        ).select_related("updated_by")
+    }
+    rows = [
+        {
+            "body": body,
+            "setting": settings_by_body.get(body.pk),
+            "rule": getattr(settings_by_body.get(body.pk), "rule", AssignmentRule.LEAST_LOADED),
+            "can_change": assignment.can_change(access, body.pk),
+        }
+        for body in bodies
+    ]
+    return render(
+        request,
+        "assessments/assignment.html",
+        {"rows": rows, "rules": AssignmentRule.choices},
+    )
+
+
+@login_required
 def queue(request):
     access = _access(request)
     if not access.is_assessor:
@@ -482,7 +540,49 @@ def queue(request):
         "submitted_at", "pk"
     )
     page = Paginator(rows, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "assessments/queue.html", {"page": page, "show": show, "counts": counts})
+    rules = [
+        {"body": body, "rule": AssignmentRule(assignment.rule_of(body.pk))}
+        for body in assignment.bodies_for(access).filter(pk__in=access.assessor_body_ids)
+    ]
+    return render(
+        request,
+        "assessments/queue.html",
+        {
+            "page": page,
+            "show": show,
+            "counts": counts,
+            "rules": rules,
+            "all_queued": all(entry["rule"] == AssignmentRule.QUEUE for entry in rules),
+        },
+    )
+
+
+# The review page's filters: which answers each shows.
+REVIEW_FILTERS = {
+    "all": lambda item: True,
+    "unmarked": lambda item: item["unmarked"],
+    "flagged": lambda item: item["flagged"],
+    "auto_fail": lambda item: item["auto_fail"],
+}
+REVIEW_FILTER_LABELS = {
+    "all": gettext_lazy("All answers"),
+    "unmarked": gettext_lazy("Unmarked"),
+    "flagged": gettext_lazy("Flagged"),
+    "auto_fail": gettext_lazy("Auto-fail"),
+}
+
+
+def _review_sections(items: list[dict]) -> list[dict]:
+    """Each section of the catalogue with how many of its answers each filter shows."""
+    sections: dict[int, dict] = {}
+    for item in items:
+        section = item["question"].section
+        entry = sections.setdefault(
+            section.pk, {"section": section, **dict.fromkeys(REVIEW_FILTERS, 0)}
+        )
+        for name, shows in REVIEW_FILTERS.items():
+            entry[name] += shows(item)
+    return list(sections.values())
 
 
 @login_required
@@ -497,13 +597,50 @@ def review(request, pk: int):
     )
     for item in items:
         item["hint"] = item["question"].rules.is_compliant(item["value"])
+        item["unmarked"] = (
+            item["answer"] is not None
+            and item["applies"]
+            and item["question"].is_scored
+            and item["mark"] is None
+        )
+        item["flagged"] = item["mark"] is not None and item["mark"].verdict != Verdict.COMPLIANT
+    sections = _review_sections(items)
+    show = request.GET.get("show", "all")
+    if show not in REVIEW_FILTERS:
+        show = "all"
+    section_code = request.GET.get("section", "")
+    if section_code not in {entry["section"].code for entry in sections}:
+        section_code = ""
+    shown = [
+        item
+        for item in items
+        if REVIEW_FILTERS[show](item)
+        and (not section_code or item["question"].section.code == section_code)
+    ]
+    # The filters count within the section shown, as the list below them does.
+    counted = [e for e in sections if not section_code or e["section"].code == section_code]
+    filters = [
+        {
+            "name": name,
+            "label": REVIEW_FILTER_LABELS[name],
+            "count": sum(entry[name] for entry in counted),
+        }
+        for name in REVIEW_FILTERS
+    ]
     blockers = scoring.pass_blockers(snapshot.specs, snapshot.values, snapshot.verdicts)
     return render(
         request,
         "assessments/review.html",
         {
             "assessment": assessment,
-            "items": items,
+            "items": shown,
+            "sections": sections,
+            "show": show,
+            "section_code": section_code,
+            "filters": filters,
+            "remaining": len(
+                scoring.remaining_compliant(snapshot.specs, snapshot.values, snapshot.verdicts)
+            ),
             "blockers": blockers,
             "failed": scoring.failed_requirements(
                 snapshot.specs, snapshot.values, snapshot.verdicts
@@ -572,6 +709,33 @@ def mark(request, pk: int, qid: str):
         },
         status=status,
     )
+
+
+@login_required
+@require_POST
+def mark_remaining(request, pk: int):
+    access = _access(request)
+    assessment = _get_assessment(request, pk)
+    if not permissions.is_reviewer(access, assessment):
+        raise Http404
+    target = reverse("assessments:review", args=[pk])
+    try:
+        marked = services.mark_remaining_compliant(request.user, access, assessment.pk)
+    except MamoriError as exc:
+        return _fail(request, exc, target)
+    if marked:
+        messages.success(
+            request,
+            ngettext(
+                "Marked %(count)s answer compliant.",
+                "Marked %(count)s answers compliant.",
+                len(marked),
+            )
+            % {"count": len(marked)},
+        )
+    else:
+        messages.info(request, _("No answer was left to mark compliant."))
+    return redirect(target)
 
 
 @login_required

@@ -114,7 +114,10 @@ def revoke(user, access: Access, certificate_id: int, reason: str) -> Certificat
         certificate.revoked_at = timezone.now()
         certificate.revoked_reason = reason
         certificate.revoked_by = user
-        certificate.save(update_fields=["revoked_at", "revoked_reason", "revoked_by"])
+        # The PDF as issued is withdrawn at once; one that says "revoked" replaces it.
+        issued_pdf = certificate.pdf.name
+        certificate.pdf = ""
+        certificate.save(update_fields=["revoked_at", "revoked_reason", "revoked_by", "pdf"])
         record(
             user,
             "certificate.revoked",
@@ -123,7 +126,18 @@ def revoke(user, access: Access, certificate_id: int, reason: str) -> Certificat
             details={"number": certificate.number},
             after={"reason": reason},
         )
+        transaction.on_commit(lambda: _render_revoked_pdf(certificate.pk, issued_pdf))
     return certificate
+
+
+def _render_revoked_pdf(certificate_id: int, issued_pdf: str) -> None:
+    from django.core.files.storage import default_storage
+
+    from mamori.certificates.tasks import render_certificate_pdf
+
+    if issued_pdf:
+        default_storage.delete(issued_pdf)
+    render_certificate_pdf.delay(certificate_id)
 
 
 def reminder_due(expires_on: dt.date, today: dt.date) -> str | None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 
+import segno
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from mamori.audit.services import record
@@ -16,6 +18,7 @@ from mamori.celery import app
 from mamori.certificates.models import Certificate, Reminder
 from mamori.certificates.services import reminder_due
 from mamori.core.pdf import render_pdf
+from mamori.core.site import absolute_url
 from mamori.organisations.models import Membership, Role
 
 log = logging.getLogger(__name__)
@@ -23,10 +26,25 @@ log = logging.getLogger(__name__)
 
 @app.task(name="mamori.certificates.tasks.render_certificate_pdf")
 def render_certificate_pdf(certificate_id: int) -> None:
+    """The certificate as a PDF: its public verification address printed and as a QR code, and
+    "revoked" across it once it is (revoking renders it again)."""
     certificate = Certificate.objects.select_related("certification_body").get(pk=certificate_id)
-    pdf = render_pdf("certificates/certificate_pdf.html", {"certificate": certificate})
+    verify_url = absolute_url(reverse("certificates:verify", args=[certificate.number]))
+    pdf = render_pdf(
+        "certificates/certificate_pdf.html",
+        {
+            "certificate": certificate,
+            "verify_url": verify_url,
+            "qr_data_uri": verification_qr(verify_url).png_data_uri(scale=4, border=2),
+        },
+    )
     certificate.pdf.save(f"{certificate.number}.pdf", ContentFile(pdf), save=False)
     Certificate.objects.filter(pk=certificate.pk).update(pdf=certificate.pdf.name)
+
+
+def verification_qr(url: str) -> segno.QRCode:
+    # Level M survives a crease or a smudge on a printed page and keeps the code small.
+    return segno.make(url, error="m", micro=False)
 
 
 def _recipients(certificate: Certificate) -> list:

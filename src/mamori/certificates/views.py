@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import FileResponse, Http404
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,6 +21,7 @@ from mamori.verification.services import continuous_assurance
 
 NUMBER_PATTERN = re.compile(r"^[A-Z0-9-]{4,32}$")
 REGISTER_PAGE_SIZE = 50
+SHOWN_NUMBER_CHARS = 40  # of a number that names no certificate, echoed back on the page
 
 
 def _visible(request):
@@ -108,14 +109,27 @@ def register(request):
     return render(request, "certificates/register.html", {"page": page, "query": query})
 
 
+def _no_such_certificate(request, number: str):
+    """The public page's own answer to a number that names no certificate (404, not the
+    generic not-found page): the reader typed or scanned it and needs to know what it means."""
+    return render(
+        request,
+        "certificates/verify.html",
+        {"certificate": None, "number": number[:SHOWN_NUMBER_CHARS]},
+        status=404,
+    )
+
+
 def verify(request, number: str):
     """Public verification of one certificate by number: valid, expired or revoked."""
     number = number.strip().upper()
-    if not NUMBER_PATTERN.match(number):
-        raise Http404
-    certificate = get_object_or_404(
-        Certificate.objects.select_related("certification_body"), number=number
-    )
+    certificate = None
+    if NUMBER_PATTERN.match(number):
+        certificate = (
+            Certificate.objects.select_related("certification_body").filter(number=number).first()
+        )
+    if certificate is None:
+        return _no_such_certificate(request, number)
     return render(
         request,
         "certificates/verify.html",
@@ -127,7 +141,9 @@ def verify(request, number: str):
 
 
 def verify_lookup(request):
-    number = (request.GET.get("number") or "").strip().upper()
+    number = (request.GET.get("number") or "").replace("\x00", "").strip().upper()
     if NUMBER_PATTERN.match(number):
         return redirect("certificates:verify", number=number)
+    if number:
+        return _no_such_certificate(request, number)
     return redirect("certificates:register")

@@ -73,3 +73,8 @@ class Access:
     @property
     def needs_mfa(self) -> bool:
         return bool(self.organisations_with(MFA_ROLES))
+
+
+def second_factor_required(user, access: Access) -> bool:
+    """Staff, assessors and scheme owners pass a TOTP check before anything else."""
+    return user.is_staff or user.is_superuser or access.needs_mfa

@@ -1191,3 +1191,59 @@ def _vulnerability_line(item: Mapping[str, Any], lang: str, t) -> str:
 def _width(text: str) -> int:
     """Columns a string takes in a terminal: East Asian wide characters take two."""
     return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+# ---------------------------------------------------------------------------------------------
+# A finding as a page shows it
+
+
+# The facts that list missing fixes (``_vulnerability_fact``): a page shows them as a table.
+VULNERABILITY_FACT_KEYS = frozenset({"package", "installed_version", "advisory", "fixed_version"})
+PAGE_TEXT = {
+    "listed_below": {"ja": "{count} 件（下の表）", "en": "{count} (listed below)"},
+}
+
+
+def is_vulnerability_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(
+            isinstance(item, Mapping) and item.keys() >= VULNERABILITY_FACT_KEYS for item in value
+        )
+    )
+
+
+def split_detail(detail: str, language: str) -> tuple[str, str]:
+    """A finding's detail as (the check's own sentence, the explanation in evidence paths that
+    ``_detail`` appends after "Why: "); the second is empty when there is none."""
+    head, marker, explanation = detail.partition(f" {TEXT['why'][language]}")
+    return (head, explanation) if marker else (detail, "")
+
+
+@lru_cache(maxsize=1)
+def _checks_by_id() -> dict[str, Check]:
+    return {check.id: check for check in bundled_checks()}
+
+
+def page_finding(finding: Mapping[str, Any], language: str) -> dict[str, Any]:
+    """What a host page shows of a finding: the check's own sentence, its missing fixes as
+    rows for a table (not run into the sentence), and apart, for whoever runs the agent, the
+    explanation in evidence paths. The finding itself (the ``mamori.evaluation/1`` contract)
+    is not changed."""
+    detail = str(finding.get("detail") or "")
+    summary, explanation = split_detail(detail, language)
+    facts = finding.get("facts") if isinstance(finding.get("facts"), Mapping) else {}
+    rows = [item for value in facts.values() if is_vulnerability_list(value) for item in value]
+    check = _checks_by_id().get(str(finding.get("check")))
+    status = finding.get("status")
+    if rows and check is not None and status in check.detail and set(check.facts) <= facts.keys():
+        shown = {}
+        for name, spec in check.facts.items():
+            value = facts[name]
+            if is_vulnerability_list(value):
+                shown[name] = PAGE_TEXT["listed_below"][language].format(count=len(value))
+            else:
+                shown[name] = _show_fact(value, "" if value is not None else "null", spec, language)
+        summary = check.detail[status][language].format_map(shown)
+    return {"summary": summary, "explanation": explanation, "vulnerabilities": rows}

@@ -23,5 +23,11 @@ def can_change_scope(access: Access, host: Host) -> bool:
     return host.organisation_id in access.editor_organisation_ids
 
 
+def can_deploy_agent(access: Access) -> bool:
+    """Whoever sets up hosts for an organisation (its administrators and contributors) may
+    download the agent."""
+    return bool(access.editor_organisation_ids)
+
+
 def is_member(access: Access, host: Host) -> bool:
     return host.organisation_id in access.organisation_ids

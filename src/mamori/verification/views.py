@@ -6,26 +6,41 @@ Views translate HTTP to queries and service calls; outsiders get 404 (``Host.obj
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mamori.catalogue.models import pick
 from mamori.core.access import Access
 from mamori.organisations.models import Organisation
-from mamori.verification import diff, permissions, services
+from mamori.verification import agent_file, diff, permissions, services
+from mamori.verification.evaluation import page_finding
 from mamori.verification.forms import ScopeForm
 from mamori.verification.models import CONTROL_LABELS, CONTROLS, Evaluation, Evidence, Host, Verdict
 
 PAGE_SIZE = 50
 HISTORY_SIZE = 50
 VERDICT_CSS = {"pass": "passed", "fail": "failed", "unknown": "warn"}
+# Pass and fail are told by a sign as well as by colour.
+VERDICT_SYMBOL = {"pass": "✓", "fail": "✕", "unknown": "?"}
+SEVERITY_LABELS = {
+    "critical": gettext_lazy("Critical"),
+    "important": gettext_lazy("High"),
+    "high": gettext_lazy("High"),
+    "medium": gettext_lazy("Medium"),
+    "moderate": gettext_lazy("Medium"),
+    "low": gettext_lazy("Low"),
+    "negligible": gettext_lazy("Low"),
+    "info": gettext_lazy("Information"),
+}
 STATUS_ORDER = {"fail": 0, "unknown": 1}
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "moderate": 2, "low": 3}
 
@@ -52,6 +67,7 @@ def control_badges(evaluation: Evaluation | None) -> list[dict]:
             "label": CONTROL_LABELS[control],
             "verdict": getattr(evaluation, control, None),
             "verdict_label": _verdict_label(getattr(evaluation, control, None)),
+            "symbol": VERDICT_SYMBOL.get(getattr(evaluation, control, None), "—"),
             "css": VERDICT_CSS.get(getattr(evaluation, control, None), ""),
         }
         for control in CONTROLS
@@ -79,26 +95,40 @@ def _findings(result: dict) -> list[dict]:
             str(item.get("check") or ""),
         )
     )
-    return [
-        {
-            "check": item.get("check") or "",
-            "control": CONTROL_LABELS.get(item.get("control"), item.get("control") or ""),
-            "status": item["status"],
-            "status_label": _verdict_label(item["status"]),
-            "css": VERDICT_CSS[item["status"]],
-            "severity": item.get("severity") or "",
-            "title": _localised(item.get("title")),
-            "detail": _localised(item.get("detail")),
-            "remediation": _localised(item.get("remediation")),
-            "questions": [q for q in item.get("questions") or [] if isinstance(q, str)],
-        }
-        for item in items
-    ]
+    language = "en" if (get_language() or "ja").startswith("en") else "ja"
+    findings = []
+    for item in items:
+        shown = page_finding({**item, "detail": _localised(item.get("detail"))}, language)
+        findings.append(
+            {
+                "check": item.get("check") or "",
+                "control": CONTROL_LABELS.get(item.get("control"), item.get("control") or ""),
+                "status": item["status"],
+                "status_label": _verdict_label(item["status"]),
+                "symbol": VERDICT_SYMBOL[item["status"]],
+                "css": VERDICT_CSS[item["status"]],
+                "severity": severity_label(item.get("severity")),
+                "title": _localised(item.get("title")),
+                "summary": shown["summary"],
+                "explanation": shown["explanation"],
+                "vulnerabilities": shown["vulnerabilities"],
+                "remediation": _localised(item.get("remediation")),
+                "questions": [q for q in item.get("questions") or [] if isinstance(q, str)],
+            }
+        )
+    return findings
+
+
+def severity_label(severity) -> str:
+    """A severity as the page's language says it; a vendor's own word is shown as it came."""
+    text = str(severity or "").strip()
+    label = SEVERITY_LABELS.get(text.lower())
+    return str(label) if label is not None else text
 
 
 def _overdue(result: dict) -> list[dict]:
     items = [
-        item
+        {**item, "severity_label": severity_label(item.get("severity"))}
         for item in result.get("vulnerabilities") or []
         if isinstance(item, dict) and item.get("overdue")
     ]
@@ -167,8 +197,25 @@ def host_list(request):
             "filtered": bool(failing or organisation_id),
             "member_of": member_of,
             "server_url": request.build_absolute_uri("/"),
+            "can_deploy_agent": permissions.can_deploy_agent(access),
         },
     )
+
+
+@login_required
+def agent_download(request):
+    """The agent as one file (built from this server's own agent, see ``agent_file``)."""
+    if not permissions.can_deploy_agent(Access.for_request(request)):
+        raise Http404
+    path = agent_file.agent_pyz(Path(settings.VAR_DIR) / "agent")
+    response = FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=agent_file.DOWNLOAD_NAME,
+        content_type="application/octet-stream",
+    )
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
 
 
 @login_required
@@ -239,6 +286,11 @@ def host_diff(request, pk: int):
         change["new_label"] = _verdict_label(change["new"])
         change["old_css"] = VERDICT_CSS.get(change["old"], "")
         change["new_css"] = VERDICT_CSS.get(change["new"], "")
+        change["old_symbol"] = VERDICT_SYMBOL.get(change["old"], "—")
+        change["new_symbol"] = VERDICT_SYMBOL.get(change["new"], "—")
+    for vulnerabilities in difference["vulnerabilities"].values():
+        for vulnerability in vulnerabilities:
+            vulnerability["severity_label"] = severity_label(vulnerability.get("severity"))
     for change in difference["findings"]:
         change["title"] = _localised(change["title"])
         change["control_label"] = CONTROL_LABELS.get(change["control"], change["control"] or "")
