@@ -3,6 +3,7 @@ assessment through the workflow with the real services."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 
 import pytest
@@ -13,16 +14,24 @@ from mamori.accounts.models import ApiToken, TokenKind, User
 from mamori.assessments import services
 from mamori.assessments.models import Level, Outcome, Verdict
 from mamori.catalogue import samples
-from mamori.catalogue.services import load_bundled
+from mamori.catalogue.loader import ParsedCatalogue
+from mamori.catalogue.services import parse_bundled, sync_catalogue
 from mamori.core.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 
 PASSWORD = "correct-horse-battery-staple-42"
 
 
+@functools.cache
+def newest_bundled() -> ParsedCatalogue:
+    """The newest bundled catalogue version, parsed once per test process. It is the one new
+    assessments get (``current_catalogue``), so tests see what a new applicant sees."""
+    return parse_bundled()[-1]
+
+
 @pytest.fixture
 def catalogue(db):
-    ((catalogue, _outcome),) = load_bundled()
+    catalogue, _outcome = sync_catalogue(newest_bundled())
     return catalogue
 
 

@@ -390,15 +390,14 @@ def catalogue_settings_for(organisation_id: int, today: dt.date | None = None) -
 
 @functools.lru_cache(maxsize=1)
 def _bundled_settings() -> CatalogueSettings:
-    # The bundled file does not change while a process runs; parsing it costs ~0.2 s.
-    from mamori.catalogue.loader import load_catalogue
-    from mamori.catalogue.services import bundled_files
+    # The bundled files do not change while a process runs; parsing one costs ~0.2 s.
+    from mamori.catalogue.services import parse_bundled
 
-    files = bundled_files()
-    if not files:
+    bundled = parse_bundled()
+    if not bundled:
         return CatalogueSettings("", {})
-    parsed = load_catalogue(files[-1])
-    return CatalogueSettings(parsed.version, dict(parsed.settings))
+    newest = bundled[-1]
+    return CatalogueSettings(newest.version, dict(newest.settings))
 
 
 @dataclass(frozen=True)

@@ -192,17 +192,14 @@ def catalogue_settings(version: str | None) -> tuple[str | None, dict]:
     """The named catalogue version's settings (from the database, else a bundled file), else
     the newest catalogue loaded, else the newest bundled file -- so that evaluating works
     before ``mamori catalogue load``."""
-    from mamori.catalogue.loader import load_catalogue
     from mamori.catalogue.models import Catalogue
-    from mamori.catalogue.services import bundled_files
+    from mamori.catalogue.services import parse_bundled
 
     rows = Catalogue.objects.order_by("-valid_from", "-pk")
     row = rows.filter(version=version).first() if version else rows.first()
     if row is not None:
         return row.version, dict(row.settings)
-    bundled = sorted(
-        (load_catalogue(path) for path in bundled_files()), key=lambda parsed: parsed.valid_from
-    )
+    bundled = parse_bundled()
     if version:
         for parsed in bundled:
             if parsed.version == version:
