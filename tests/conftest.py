@@ -18,7 +18,8 @@ from mamori.accounts.models import ApiToken, TokenKind, User
 from mamori.assessments import services
 from mamori.assessments.models import Level, Outcome, Verdict
 from mamori.catalogue import samples
-from mamori.catalogue.services import load_bundled
+from mamori.catalogue.loader import ParsedCatalogue
+from mamori.catalogue.services import load_bundled, parse_bundled, sync_catalogue
 from mamori.core.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 
@@ -79,9 +80,15 @@ def built_once(django_db_blocker, build: Callable[[], T]) -> Iterator[T]:
             atomic.__exit__(None, None, None)
 
 
+def newest_bundled() -> ParsedCatalogue:
+    """The newest bundled version: the one new assessments get (``current_catalogue``), so tests
+    see what a new applicant sees (parsed once per process, ``parse_bundled``)."""
+    return parse_bundled()[-1]
+
+
 @pytest.fixture
 def catalogue(db):
-    ((catalogue, _outcome),) = load_bundled()
+    catalogue, _outcome = sync_catalogue(newest_bundled())
     return catalogue
 
 

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.django_db
 
 MAX_QUERIES = 25
 FEW = 5
-SECTION = "A7"  # the largest section (20 questions): the five sparse answers are all in it
+SECTION = "A7"  # the largest section (22 questions): the five sparse answers are all in it
 
 
 def _count(client: Client, url: str) -> int:

@@ -1,5 +1,6 @@
-"""The bundled requirement catalogue CE-JP 2026: its sections, questions, auto-fail rules and every
-threshold from the scheme's requirements, in Japanese and English."""
+"""The bundled requirement catalogues, each edition: their sections, questions, auto-fail rules and
+every threshold from the scheme's requirements, in Japanese and English. What the corrected
+edition CE-JP 2026.1 changed is in test_catalogue_corrections.py."""
 
 from __future__ import annotations
 
@@ -16,7 +17,17 @@ from mamori.catalogue.loader import load_catalogue
 from mamori.catalogue.models import Question
 from mamori.catalogue.services import bundled_files
 
-BUNDLED = next(path for path in bundled_files() if path.name == "ce-jp-2026.yaml")
+# Per edition: its version, first day in force, and the cloud-MFA questions (CE-JP 2026 had the
+# question set's A7.16 and A7.17 the other way round; 2026.1 follows it).
+EDITIONS = {
+    "ce-jp-2026.yaml": ("CE-JP 2026", "2026-04-01", {"users": "A7.16", "administrators": "A7.17"}),
+    "ce-jp-2026.1.yaml": (
+        "CE-JP 2026.1",
+        "2026-12-01",
+        {"administrators": "A7.16", "users": "A7.17"},
+    ),
+}
+FILES = {path.name: path for path in bundled_files()}
 SECTIONS = {
     "A1": "organisation",
     "A2": "scope",
@@ -48,9 +59,18 @@ THRESHOLDS = {
 }
 
 
+def test_every_bundled_file_is_an_edition_tested_here():
+    assert set(FILES) == set(EDITIONS)
+
+
+@pytest.fixture(scope="module", params=list(EDITIONS))
+def edition(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def parsed():
-    return load_catalogue(BUNDLED)
+def parsed(edition):
+    return load_catalogue(FILES[edition])
 
 
 @pytest.fixture(scope="module")
@@ -58,26 +78,22 @@ def questions(parsed):
     return {question.qid: question for question in parsed.questions}
 
 
-def rules_of(question) -> spec.QuestionSpec:
+def rules_of(question, settings) -> spec.QuestionSpec:
     return spec.QuestionSpec.from_spec(
-        question.qid,
-        question.kind,
-        question.scoring,
-        question.required,
-        question.spec,
-        load_catalogue(BUNDLED).settings,
+        question.qid, question.kind, question.scoring, question.required, question.spec, settings
     )
 
 
-def test_the_bundled_catalogue_validates(parsed):
-    assert parsed.version == "CE-JP 2026"
-    assert parsed.valid_from.isoformat() == "2026-04-01"
-    assert parsed.title["ja"]
-    assert parsed.title["en"]
+def test_the_bundled_catalogue_validates(parsed, edition):
+    version, valid_from, _mfa = EDITIONS[edition]
+    assert parsed.version == version
+    assert parsed.valid_from.isoformat() == valid_from
+    assert parsed.title["ja"].endswith(version)
+    assert parsed.title["en"].endswith(version)
     out = io.StringIO()
-    call_command("catalogue", "check", str(BUNDLED), stdout=out)
+    call_command("catalogue", "check", str(FILES[edition]), stdout=out)
     assert out.getvalue().strip() == (
-        f"{BUNDLED}: ok: CE-JP 2026, 10 sections, {len(parsed.questions)} questions"
+        f"{FILES[edition]}: ok: {version}, 10 sections, {len(parsed.questions)} questions"
     )
 
 
@@ -119,12 +135,12 @@ def test_every_question_has_id_kind_scoring_guidance_and_texts(parsed):
     assert kinds == set(spec.KINDS)
 
 
-def test_auto_fail_only_where_the_scheme_has_it(questions):
+def test_auto_fail_only_where_the_scheme_has_it(parsed, questions, edition):
     auto = {qid for qid, question in questions.items() if "auto_fail" in question.spec}
     assert auto == AUTO_FAIL
     for qid in AUTO_FAIL:
         question = questions[qid]
-        rules = rules_of(question)
+        rules = rules_of(question, parsed.settings)
         assert rules.auto_fails("no"), qid
         assert not rules.auto_fails("yes"), qid
         reason = question.spec["auto_fail"]["reason"]
@@ -133,8 +149,13 @@ def test_auto_fail_only_where_the_scheme_has_it(questions):
     assert "end-of-life" in questions["A6.1"].text["en"]
     assert "{patch_days}" in questions["A6.4"].text["en"]
     assert "{patch_days}" in questions["A6.5"].text["en"]
-    assert "cloud" in questions["A7.16"].text["en"]
-    assert "administrator" in questions["A7.17"].text["en"]
+    mfa = EDITIONS[edition][2]
+    assert (
+        "every administrator of every cloud service" in questions[mfa["administrators"]].text["en"]
+    )
+    assert "every user of every cloud service" in questions[mfa["users"]].text["en"]
+    assert "すべての管理者" in questions[mfa["administrators"]].text["ja"]
+    assert "すべての利用者" in questions[mfa["users"]].text["ja"]
 
 
 def test_every_threshold_is_a_setting_with_the_schemes_value(parsed):
@@ -155,11 +176,11 @@ def test_every_threshold_is_a_setting_with_the_schemes_value(parsed):
         ("A7.15", "$password_min_length", 12, 11),
     ],
 )
-def test_number_rules_use_the_thresholds(questions, qid, setting, compliant, non_compliant):
+def test_number_rules_use_the_thresholds(parsed, questions, qid, setting, compliant, non_compliant):
     question = questions[qid]
     ((_operator, operand),) = question.spec["compliant"].items()
     assert operand == setting
-    rules = rules_of(question)
+    rules = rules_of(question, parsed.settings)
     assert rules.is_compliant(compliant) is True
     assert rules.is_compliant(non_compliant) is False
 
@@ -217,7 +238,7 @@ def test_placeholders_name_only_existing_settings(parsed):
 @pytest.mark.parametrize("language", ["ja", "en"])
 def test_loaded_questions_read_with_thresholds_filled_in(catalogue, language):
     questions = {q.qid: q for q in Question.objects.filter(catalogue=catalogue)}
-    assert len(questions) == len(load_catalogue(BUNDLED).questions)
+    assert len(questions) == len(load_catalogue(FILES[catalogue.source_name]).questions)
     with translation.override(language):
         for question in questions.values():
             for text in (question.text, question.guidance, question.remediation):

@@ -17,10 +17,13 @@ from django.core.management.base import CommandError
 
 from mamori.catalogue.loader import CatalogueProblems, load_catalogue
 from mamori.catalogue.models import Catalogue, CatalogueInUse, Question
-from mamori.catalogue.services import bundled_files, sync_catalogue
+from mamori.catalogue.services import bundled_files, parse_bundled, sync_catalogue
 
 MAMORI = Path(sys.executable).parent / "mamori"
-BUNDLED = next(path for path in bundled_files() if path.name == "ce-jp-2026.yaml")
+# The newest edition: the one the ``catalogue`` fixture loads and new assessments get.
+NEWEST = parse_bundled()[-1]
+BUNDLED = Path(NEWEST.source)
+VERSION = NEWEST.version
 
 GOOD = textwrap.dedent(
     """\
@@ -204,6 +207,19 @@ BROKEN = {
         1,
         "question A1.1: only scored questions can auto-fail",
     ),
+    "known-exploited deadline longer than the ordinary one": (
+        edit("  patch_days: 14\n", "  patch_days: 14\n  kev_patch_days: 21\n"),
+        "kev_patch_days: 21",
+        1,
+        "setting 'kev_patch_days' must not exceed 'patch_days': "
+        "a fix for an exploited vulnerability never gets more time than any other",
+    ),
+    "appeal window that is not a number of days": (
+        edit("  patch_days: 14\n", "  patch_days: 14\n  appeal_working_days: 0.5\n"),
+        "appeal_working_days: 0.5",
+        1,
+        "setting 'appeal_working_days' must be a whole number >= 1",
+    ),
 }
 
 
@@ -276,7 +292,7 @@ def test_mamori_catalogue_check_exit_status(tmp_path):
     ok = run(MAMORI, "catalogue", "check", good, BUNDLED)
     assert ok.returncode == 0, ok.stderr
     assert f"{good}: ok: TEST 1, 2 sections, 4 questions" in ok.stdout
-    assert f"{BUNDLED}: ok: CE-JP 2026, 10 sections" in ok.stdout
+    assert f"{BUNDLED}: ok: {VERSION}, 10 sections" in ok.stdout
 
     failed = run(MAMORI, "catalogue", "check", good, broken)
     assert failed.returncode != 0
@@ -324,7 +340,12 @@ def test_loading_the_same_file_again_changes_nothing(catalogue):
     assert database_state(catalogue) == before
     out = io.StringIO()
     call_command("catalogue", "load", stdout=out)
-    assert out.getvalue().strip() == "CE-JP 2026: unchanged"
+    # Every bundled edition, oldest first: the older ones were not loaded yet.
+    older = [path for path in bundled_files() if path != BUNDLED]
+    assert out.getvalue().splitlines() == [
+        *(f"{load_catalogue(path).version}: created" for path in older),
+        f"{VERSION}: unchanged",
+    ]
 
 
 @pytest.mark.django_db
@@ -338,7 +359,7 @@ def test_a_catalogue_nobody_uses_yet_may_still_be_corrected(catalogue, tmp_path)
 
 @pytest.mark.django_db
 def test_a_catalogue_in_use_cannot_change(world, tmp_path):
-    catalogue = Catalogue.objects.get(version="CE-JP 2026")
+    catalogue = Catalogue.objects.get(version=VERSION)
     assessment = world.start()
     assert assessment.catalogue == catalogue
     before = database_state(catalogue)
@@ -347,17 +368,17 @@ def test_a_catalogue_in_use_cannot_change(world, tmp_path):
     with pytest.raises(CatalogueInUse) as refused:
         sync_catalogue(load_catalogue(path))
     assert str(refused.value) == (
-        "catalogue CE-JP 2026 is used by 1 assessment(s) and cannot change; "
+        f"catalogue {VERSION} is used by 1 assessment(s) and cannot change; "
         "publish the change as a new catalogue version"
     )
-    with pytest.raises(CommandError, match="CE-JP 2026 is used by 1 assessment"):
+    with pytest.raises(CommandError, match=f"{VERSION} is used by 1 assessment"):
         call_command("catalogue", "load", str(path))
     assert database_state(catalogue) == before
     assert catalogue.settings["patch_days"] == 14
 
     # Loading the unchanged file is still fine, and the change can ship as a new version.
     assert sync_catalogue(load_catalogue(BUNDLED))[1] == "unchanged"
-    renamed = changed_copy(tmp_path, "catalogue: CE-JP 2026", "catalogue: CE-JP 2026.1")
+    renamed = changed_copy(tmp_path, f"catalogue: {VERSION}\n", "catalogue: CE-JP next\n")
     renamed.write_text(
         renamed.read_text(encoding="utf-8").replace("patch_days: 14", "patch_days: 7", 1),
         encoding="utf-8",

@@ -76,7 +76,7 @@ def test_pass_issues_a_certificate_with_number_level_scope_and_a_year_of_validit
     assert certificate.organisation_name_ja == "テスト銀行"
     assert certificate.organisation_name_en == "Test Bank"
     assert certificate.scope_text == WHOLE_ORGANISATION
-    assert certificate.catalogue_version == "CE-JP 2026"
+    assert certificate.catalogue_version == "CE-JP 2026.1"  # the newest, in force today
     assert certificate.issued_on == today
     assert certificate.expires_on == today + relativedelta(months=12)
     assert certificate.status == "valid"

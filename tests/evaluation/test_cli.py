@@ -130,7 +130,7 @@ def test_end_to_end_on_a_fresh_database(tmp_path, fresh_database):
     result = json.loads(empty.stdout)
     VALIDATOR.validate(result)
     assert result["controls"]["security_update_management"] == "unknown"
-    assert result["catalogue"] == "CE-JP 2026"  # the bundled catalogue, before `catalogue load`
+    assert result["catalogue"] == "CE-JP 2026.1"  # the newest bundled, before `catalogue load`
     statuses = {item["check"]: item["status"] for item in result["findings"]}
     assert statuses["UPD-03"] == "unknown"
     assert statuses["UPD-02"] == "unknown"  # no life-cycle data yet

@@ -43,6 +43,7 @@ from mamori.accounts.models import ApiToken, TokenKind, User
 from mamori.assessments import services
 from mamori.assessments.models import (
     Answer,
+    Appeal,
     Assessment,
     Attachment,
     Decision,
@@ -144,7 +145,7 @@ VISIBLE = {
 }
 OBJECTS = tuple(VISIBLE)
 # Pages and API reads that answer exactly "can you see it".
-READ_PAGES = ("detail", "section", "evidence", "precheck", "declaration")
+READ_PAGES = ("detail", "section", "evidence", "precheck", "declaration", "appeal")
 READ_API = ("api:retrieve", "api:answers")
 
 # --- Actions on one assessment, per object ----------------------------------------------------
@@ -288,6 +289,29 @@ ACTION_ROWS = {
         "failed":        "404  404  404  409  403  404  404  404  404  login",
         "other":         "404  404  404  404  404  done 404  404  404  login",
     },
+    # The appeal against a fail: only the applicant's administrator lodges one, only against the
+    # failed assessment's decision (409 in any other state).
+    "appeal:lodge": {
+        "draft":         "409  403  403  404  404  404  404  404  404  login",
+        **dict.fromkeys(("submitted", "in_review", "clarification", "passed"),
+                         "409  403  403  403  403  404  404  404  404  login"),
+        "failed":        "done 403  403  403  403  404  404  404  404  login",
+        "other":         "404  404  404  404  404  403  404  409  404  login",
+    },
+    # The second assessor's page: like the review pages, the applicant side does not find it.
+    # No appeal is pending in this scene (tests/assessments/test_appeals.py has one): 409.
+    "appeal:review": {
+        "draft":         "404  404  404  404  404  404  404  404  404  login",
+        **dict.fromkeys(BANK_SUBMISSIONS,
+                         "404  404  404  200  200  404  404  404  404  login"),
+        "other":         "404  404  404  404  404  200  404  404  404  login",
+    },
+    "appeal:decide": {
+        "draft":         "404  404  404  404  404  404  404  404  404  login",
+        **dict.fromkeys(BANK_SUBMISSIONS,
+                         "404  404  404  409  409  404  404  404  404  login"),
+        "other":         "404  404  404  404  404  409  404  404  404  login",
+    },
     # --- API, with each role's token -----------------------------------------------------
     "api:answer": {
         "draft":         "done done 403  404  404  404  404  404  404  401",
@@ -347,6 +371,19 @@ ACTION_ROWS = {
         "clarification": "403  403  403  409  403  404  404  404  404  401",
         "passed":        "403  403  403  409  409  404  404  404  404  401",
         "failed":        "403  403  403  409  409  404  404  404  404  401",
+        "other":         "404  404  404  404  404  409  404  403  404  401",
+    },
+    "api:appeal": {
+        "draft":         "409  403  403  404  404  404  404  404  404  401",
+        **dict.fromkeys(("submitted", "in_review", "clarification", "passed"),
+                         "409  403  403  403  403  404  404  404  404  401"),
+        "failed":        "done 403  403  403  403  404  404  404  404  401",
+        "other":         "404  404  404  404  404  403  404  409  404  401",
+    },
+    "api:appeal-decision": {
+        "draft":         "403  403  403  404  404  404  404  404  404  401",
+        **dict.fromkeys(BANK_SUBMISSIONS,
+                         "403  403  403  409  409  404  404  404  404  401"),
         "other":         "404  404  404  404  404  409  404  403  404  401",
     },
 }
@@ -572,6 +609,7 @@ SUMMARIES = {
     Mark: ("COUNT(*)", "MAX(id)", "MAX(updated_at)"),
     ReviewAssignment: ("COUNT(*)", "MAX(updated_at)"),
     Decision: ("COUNT(*)", "MAX(id)"),
+    Appeal: ("COUNT(*)", "MAX(id)", "MAX(decided_at)"),
     Attachment: ("COUNT(*)", "MAX(id)"),
     Certificate: ("COUNT(*)", "MAX(id)", "MAX(revoked_at)"),
     ApiToken: ("COUNT(*)", "MAX(id)", "MAX(revoked_at)"),
@@ -874,6 +912,15 @@ def _decided(scene: Scene, assessment: Assessment, user) -> None:
     assert _fresh(assessment).state == State.FAILED
 
 
+def _appealed(scene: Scene, assessment: Assessment, user) -> None:
+    appeal = Appeal.objects.get(assessment=assessment)
+    assert (appeal.status, appeal.grounds, appeal.lodged_by) == ("pending", "matrix", user)
+    fresh = _fresh(assessment)
+    assert (fresh.state, fresh.feedback_due) == (State.FAILED, None)  # answers frozen
+    event = AuditEvent.objects.latest("seq")
+    assert (event.action, event.actor, event.object_id) == ("appeal.lodged", user, str(appeal.pk))
+
+
 def _marked(scene: Scene, assessment: Assessment, user) -> None:
     mark = Mark.objects.get(
         answer__assessment=assessment, answer__question__qid=MARK_QID, round=assessment.round
@@ -939,6 +986,14 @@ ASSESSMENT_ACTIONS: dict[str, Action] = {
         lambda s, a: {"name": "Bob Board II", "title": "Director", "confirm": "on"},
         effect=_declared,
     ),
+    "appeal": Action("get", _page("appeal")),
+    "appeal:lodge": Action(
+        "post", _page("appeal"), lambda s, a: {"grounds": "matrix"}, effect=_appealed
+    ),
+    "appeal:review": Action("get", _page("appeal_decide")),
+    "appeal:decide": Action(
+        "post", _page("appeal_decide"), lambda s, a: {"outcome": "uphold", "reason": "matrix"}
+    ),
     "submit": Action("post", _page("submit"), effect=_state_is(State.SUBMITTED)),
     "respond": Action("post", _page("respond"), effect=_state_is(State.IN_REVIEW)),
     "resubmit": Action("post", _page("resubmit"), effect=_state_is(State.RESUBMITTED, round=2)),
@@ -987,6 +1042,21 @@ ASSESSMENT_ACTIONS: dict[str, Action] = {
         api=True,
         ok=201,
         effect=_decided,
+    ),
+    "api:appeal": Action(
+        "post",
+        _api("appeal"),
+        lambda s, a: {"grounds": "matrix"},
+        api=True,
+        ok=201,
+        effect=_appealed,
+    ),
+    "api:appeal-decision": Action(
+        "post",
+        _api("appeal-decision"),
+        lambda s, a: {"outcome": "uphold", "reason": "matrix"},
+        api=True,
+        ok=200,
     ),
 }
 
@@ -1749,6 +1819,8 @@ AGENT_REQUESTS = {
     "marks": ("post", "/api/assessments/{submitted}/marks"),
     "clarification": ("post", "/api/assessments/{in_review}/clarification"),
     "decision": ("post", "/api/assessments/{in_review}/decision"),
+    "appeal": ("post", "/api/assessments/{failed}/appeal"),
+    "appeal-decision": ("post", "/api/assessments/{failed}/appeal-decision"),
     "certificates": ("get", "/api/certificates/"),
     "certificate": ("get", "/api/certificates/{number}"),
     "certificate-assurance": ("get", "/api/certificates/{number}/assurance"),

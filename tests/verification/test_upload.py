@@ -104,7 +104,7 @@ def test_upload_stores_everything_and_records_it(world, agent_key, evidence):
     assert host.os_pretty_name == "Debian GNU/Linux 12 (bookworm)"
     assert host.latest_evidence_id == body["evidence"]
     evaluation = host.latest_evaluation
-    assert evaluation.catalogue_version == "CE-JP 2026"
+    assert evaluation.catalogue_version == "CE-JP 2026.1"
     assert evaluation.as_of == timezone.localdate()
     # The well-configured host with an empty advisory store: the firewall control passes.
     assert body["controls"]["firewalls"] == "pass"

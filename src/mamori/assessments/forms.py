@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from mamori.assessments.models import Level, Outcome, Verdict
+from mamori.assessments.models import AppealOutcome, Level, Outcome, Verdict
 from mamori.catalogue.models import Question
 from mamori.organisations.models import Category, Organisation
 
@@ -100,4 +100,27 @@ class AttachmentForm(forms.Form):
 class RevokeForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+
+class AppealForm(forms.Form):
+    grounds = forms.CharField(
+        label=_("Grounds for the appeal"),
+        help_text=_(
+            "Say which marks or which part of the decision you think are wrong, and why. Refer "
+            "to the question numbers and to evidence the assessor already has."
+        ),
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 6}),
+    )
+
+
+class AppealDecisionForm(forms.Form):
+    outcome = forms.ChoiceField(
+        label=_("Decision on the appeal"), choices=AppealOutcome.choices, widget=forms.RadioSelect
+    )
+    reason = forms.CharField(
+        label=_("Reason for the applicant"),
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 4}),
     )

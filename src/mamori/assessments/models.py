@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import cached_property
 
 from django.conf import settings
 from django.db import models
@@ -150,6 +151,11 @@ class Assessment(TimeStampedModel):
     def can_resubmit(self) -> bool:
         return self.state == State.FAILED and self.round == 1 and self.feedback_window_open
 
+    @cached_property
+    def pending_appeal(self) -> Appeal | None:
+        """The appeal waiting for a second assessor, if any (the answers are frozen meanwhile)."""
+        return self.appeals.filter(status=AppealStatus.PENDING).first()
+
 
 class Answer(models.Model):
     assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="answers")
@@ -288,3 +294,76 @@ class ReviewAssignment(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.certification_body_id}: {self.rule}"
+
+
+class AppealOutcome(models.TextChoices):
+    UPHOLD = "uphold", _("Uphold: the fail stands")
+    OVERTURN = "overturn", _("Overturn: the assessment passes")
+
+
+class AppealStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for a second assessor")
+    UPHELD = "upheld", _("Upheld: the fail stands")
+    OVERTURNED = "overturned", _("Overturned: passed")
+
+
+class Appeal(models.Model):
+    """The applicant's appeal against one fail decision, reviewed by a second assessor of the same
+    certification body (never the one who decided). The answers stay frozen while it is pending."""
+
+    assessment = models.ForeignKey(Assessment, on_delete=models.CASCADE, related_name="appeals")
+    decision = models.OneToOneField(
+        Decision,
+        on_delete=models.PROTECT,
+        related_name="appeal",
+        verbose_name=_("decision appealed"),
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=AppealStatus.choices, default=AppealStatus.PENDING
+    )
+    grounds = models.TextField(_("grounds"), max_length=4000)
+    lodged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    lodged_at = models.DateTimeField(_("lodged"), default=timezone.now)
+    # Lodging freezes the answers, so a resubmission window still open then is suspended; an
+    # upheld appeal gives the applicant a fresh one instead of the days the appeal used up.
+    resubmission_suspended = models.BooleanField(default=False)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("second assessor"),
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    reason = models.TextField(_("reason"), blank=True, max_length=4000)
+
+    class Meta:
+        verbose_name = _("appeal")
+        verbose_name_plural = _("appeals")
+        ordering = ["lodged_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(status="pending", decided_at__isnull=True, reviewer__isnull=True)
+                    | (
+                        models.Q(status__in=("upheld", "overturned"))
+                        & models.Q(decided_at__isnull=False, reviewer__isnull=False)
+                    )
+                ),
+                name="appeal_decided_when_not_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assessment_id} appeal r{self.decision.round} {self.status}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == AppealStatus.PENDING
+
+    @property
+    def status_css(self) -> str:
+        return {"pending": "warn", "upheld": "failed", "overturned": "passed"}[self.status]

@@ -413,6 +413,11 @@ def resubmit(user, access: Access, assessment_id: int) -> Assessment:
         )
         if assessment.state != State.FAILED:
             raise WrongState(_("Only a failed assessment can be resubmitted."))
+        if assessment.pending_appeal is not None:
+            raise WrongState(
+                _("An appeal against the decision is pending; wait for its outcome."),
+                code="appeal_pending",
+            )
         if not permissions.can_resubmit(access, assessment):
             if assessment.round > 1:
                 raise WrongState(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mamori.assessments import views
+from mamori.assessments import views, views_appeals
 
 app_name = "assessments"
 
@@ -23,6 +23,8 @@ urlpatterns = [
     path("assessments/<int:pk>/resubmit/", views.resubmit, name="resubmit"),
     path("assessments/<int:pk>/advice/<int:round_>/", views.advice, name="advice"),
     path("assessments/<int:pk>/advice/<int:round_>/pdf/", views.advice_pdf, name="advice_pdf"),
+    path("assessments/<int:pk>/appeal/", views_appeals.appeal, name="appeal"),
+    path("assessments/<int:pk>/appeal/decide/", views_appeals.decide, name="appeal_decide"),
     path("review/", views.queue, name="queue"),
     path("review/assignment/", views.assignment_rules, name="assignment"),
     path("assessments/<int:pk>/review/", views.review, name="review"),

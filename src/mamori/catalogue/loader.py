@@ -64,6 +64,8 @@ KIND_KEYS = {
     "inventory": {"columns"},
 }
 COLUMN_KEYS = {"id", "kind", "label", "required", "options", "min", "max"}
+# Whole-day settings a catalogue version may set; older versions do without them.
+OPTIONAL_DAY_SETTINGS = ("appeal_working_days", "kev_patch_days")
 
 
 class CatalogueProblems(Exception):
@@ -350,6 +352,17 @@ def _settings(check: _Checker, top: _Mapping) -> dict:
             check.problem(mapping.line, f"'settings' lacks {name!r} (the scheme's timers)")
         elif name in settings and (not isinstance(settings[name], int) or settings[name] < 1):
             check.problem(mapping.line_of(name), f"setting {name!r} must be a whole number >= 1")
+    # Optional: a version without them gets the scheme's defaults (see the code that reads them).
+    for name in OPTIONAL_DAY_SETTINGS:
+        if name in settings and (not isinstance(settings[name], int) or settings[name] < 1):
+            check.problem(mapping.line_of(name), f"setting {name!r} must be a whole number >= 1")
+    kev, patch = settings.get("kev_patch_days"), settings.get("patch_days")
+    if isinstance(kev, int) and isinstance(patch, int | float) and kev > patch:
+        check.problem(
+            mapping.line_of("kev_patch_days"),
+            "setting 'kev_patch_days' must not exceed 'patch_days': "
+            "a fix for an exploited vulnerability never gets more time than any other",
+        )
     return settings
 
 

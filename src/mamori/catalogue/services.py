@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import cache
 from pathlib import Path
 
@@ -14,8 +15,23 @@ from mamori.catalogue.models import Catalogue, CatalogueInUse, Question, Section
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
+def _natural(path: Path) -> list:
+    # "ce-jp-2026" < "ce-jp-2026.1" < "ce-jp-2026.10": editions read in the order they came out.
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.stem)]
+
+
 def bundled_files() -> list[Path]:
-    return sorted(DATA_DIR.glob("*.yaml"))
+    """The catalogue files shipped with Mamori, oldest edition first by file name."""
+    return sorted(DATA_DIR.glob("*.yaml"), key=_natural)
+
+
+@cache
+def parse_bundled() -> tuple[ParsedCatalogue, ...]:
+    """Every bundled catalogue, parsed and ordered by ``valid_from`` (the newest last). Parsed
+    once per process: the files ship with the package and do not change while it runs, and
+    parsing one takes longer than storing it."""
+    parsed = [load_catalogue(path) for path in bundled_files()]
+    return tuple(sorted(parsed, key=lambda catalogue: (catalogue.valid_from, catalogue.version)))
 
 
 @transaction.atomic
@@ -87,18 +103,13 @@ def sync_catalogue(parsed: ParsedCatalogue) -> tuple[Catalogue, str]:
     return catalogue, outcome
 
 
-@cache
-def bundled_catalogues() -> tuple[ParsedCatalogue, ...]:
-    """The bundled files, parsed and validated once per process: they ship with the package and
-    do not change while it runs, and parsing one takes longer than storing it."""
-    return tuple(load_catalogue(path) for path in bundled_files())
-
-
 def load_bundled() -> list[tuple[Catalogue, str]]:
-    return [sync_catalogue(parsed) for parsed in bundled_catalogues()]
+    """Load every bundled version, oldest first. Loading never changes which version an existing
+    assessment uses (each pins its own); new assessments get ``current_catalogue``."""
+    return [sync_catalogue(parsed) for parsed in parse_bundled()]
 
 
 def current_catalogue(today: dt.date | None = None) -> Catalogue | None:
-    """The version in force today: the newest whose valid_from has arrived."""
+    """The version in force today, for new assessments: the newest whose valid_from has arrived."""
     today = today or dt.date.today()
-    return Catalogue.objects.filter(valid_from__lte=today).order_by("-valid_from").first()
+    return Catalogue.objects.filter(valid_from__lte=today).order_by("-valid_from", "-pk").first()

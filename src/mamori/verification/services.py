@@ -388,12 +388,13 @@ def catalogue_settings_for(organisation_id: int, today: dt.date | None = None) -
 
 
 def _bundled_settings() -> CatalogueSettings:
-    from mamori.catalogue.services import bundled_catalogues
+    from mamori.catalogue.services import parse_bundled
 
-    bundled = bundled_catalogues()
+    bundled = parse_bundled()
     if not bundled:
         return CatalogueSettings("", {})
-    return CatalogueSettings(bundled[-1].version, dict(bundled[-1].settings))
+    newest = bundled[-1]
+    return CatalogueSettings(newest.version, dict(newest.settings))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,15 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from mamori.assessments.models import Assessment, Decision, Level, Outcome, Verdict
+from mamori.assessments.models import (
+    Appeal,
+    AppealOutcome,
+    Assessment,
+    Decision,
+    Level,
+    Outcome,
+    Verdict,
+)
 
 
 class ProgressSerializer(serializers.Serializer):
@@ -16,6 +24,29 @@ class DeclarationSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
 
 
+class AppealSerializer(serializers.ModelSerializer):
+    round = serializers.IntegerField(source="decision.round", read_only=True)
+    lodged_by = serializers.CharField(source="lodged_by.username", read_only=True)
+    reviewer = serializers.CharField(
+        source="reviewer.username", read_only=True, allow_null=True, default=None
+    )
+
+    class Meta:
+        model = Appeal
+        fields = [
+            "id",
+            "round",
+            "status",
+            "grounds",
+            "lodged_by",
+            "lodged_at",
+            "reviewer",
+            "decided_at",
+            "reason",
+        ]
+        read_only_fields = fields
+
+
 class AssessmentSerializer(serializers.ModelSerializer):
     reference = serializers.CharField(read_only=True)
     organisation_name = serializers.CharField(source="organisation.name_ja", read_only=True)
@@ -24,6 +55,7 @@ class AssessmentSerializer(serializers.ModelSerializer):
         source="assessor.username", read_only=True, allow_null=True, default=None
     )
     declaration = serializers.SerializerMethodField()
+    appeal = serializers.SerializerMethodField()
 
     class Meta:
         model = Assessment
@@ -43,8 +75,15 @@ class AssessmentSerializer(serializers.ModelSerializer):
             "feedback_due",
             "decided_at",
             "declaration",
+            "appeal",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(AppealSerializer(allow_null=True))
+    def get_appeal(self, assessment) -> dict | None:
+        """The latest appeal (there is at most one per fail decision), or null."""
+        appeals = list(assessment.appeals.all())  # prefetched by the view set
+        return AppealSerializer(appeals[-1]).data if appeals else None
 
     @extend_schema_field(DeclarationSerializer)
     def get_declaration(self, assessment) -> dict:
@@ -104,3 +143,16 @@ class DecisionSerializer(serializers.ModelSerializer):
         model = Decision
         fields = ["round", "outcome", "summary", "decided_at"]
         read_only_fields = fields
+
+
+class AppealWriteSerializer(serializers.Serializer):
+    grounds = serializers.CharField(
+        max_length=4000, help_text="Why the fail decision is wrong: question numbers and evidence."
+    )
+
+
+class AppealDecisionWriteSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=AppealOutcome.choices)
+    reason = serializers.CharField(
+        max_length=4000, help_text="The reason, which the applicant reads."
+    )

@@ -6,10 +6,13 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from mamori.assessments import services
+from mamori.assessments import appeals, services
 from mamori.assessments.api.serializers import (
     AnswerSerializer,
     AnswerWriteSerializer,
+    AppealDecisionWriteSerializer,
+    AppealSerializer,
+    AppealWriteSerializer,
     AssessmentCreateSerializer,
     AssessmentSerializer,
     DecisionSerializer,
@@ -47,6 +50,7 @@ class AssessmentViewSet(viewsets.ReadOnlyModelViewSet):
         return (
             Assessment.objects.visible_to(self.access)
             .select_related("organisation", "catalogue", "assessor")
+            .prefetch_related("appeals__decision", "appeals__lodged_by", "appeals__reviewer")
             .order_by("pk")
         )
 
@@ -164,6 +168,35 @@ class AssessmentViewSet(viewsets.ReadOnlyModelViewSet):
             data.validated_data["summary"],
         )
         return Response(DecisionSerializer(decision).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=AppealWriteSerializer, responses={201: AppealSerializer})
+    @action(detail=True, methods=["post"])
+    def appeal(self, request, pk=None):
+        """Applicant administrators: appeal the current fail decision, with grounds."""
+        assessment = self.get_object()
+        data = AppealWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        lodged = appeals.lodge(
+            request.user, self.access, assessment.pk, data.validated_data["grounds"]
+        )
+        return Response(AppealSerializer(lodged).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=AppealDecisionWriteSerializer, responses=AppealSerializer)
+    @action(detail=True, methods=["post"], url_path="appeal-decision")
+    def appeal_decision(self, request, pk=None):
+        """A second assessor of the body (not the one who decided): uphold the fail or overturn
+        it (a pass: the certificate is issued)."""
+        assessment = self.get_object()
+        data = AppealDecisionWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decided = appeals.decide(
+            request.user,
+            self.access,
+            assessment.pk,
+            data.validated_data["outcome"],
+            data.validated_data["reason"],
+        )
+        return Response(AppealSerializer(decided).data)
 
     def get_object(self):
         try:

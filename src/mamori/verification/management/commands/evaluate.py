@@ -193,13 +193,13 @@ def catalogue_settings(version: str | None) -> tuple[str | None, dict]:
     the newest catalogue loaded, else the newest bundled file -- so that evaluating works
     before ``mamori catalogue load``."""
     from mamori.catalogue.models import Catalogue
-    from mamori.catalogue.services import bundled_catalogues
+    from mamori.catalogue.services import parse_bundled
 
     rows = Catalogue.objects.order_by("-valid_from", "-pk")
     row = rows.filter(version=version).first() if version else rows.first()
     if row is not None:
         return row.version, dict(row.settings)
-    bundled = sorted(bundled_catalogues(), key=lambda parsed: parsed.valid_from)
+    bundled = parse_bundled()
     if version:
         for parsed in bundled:
             if parsed.version == version:
