@@ -48,7 +48,6 @@ import json
 import os
 import platform
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -484,11 +483,49 @@ def child(path: Path, output: Path) -> None:
                 "analyse_seconds": round(analysed - loaded, 3),
                 "serialise_seconds": round(dumped - analysed, 3),
                 "total_seconds": round(dumped - started, 3),
-                "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "result_bytes": output.stat().st_size,
             }
         )
     )
+
+
+# Linux keeps the RSS high-water mark of the process that forks across the child's exec, so a
+# child started from this (large) process would report at least this process's RSS as its own
+# peak. A small launcher process starts the measured one and reports what wait4 says about it.
+LAUNCHER = """
+import json, os, subprocess, sys, time
+report, arguments = sys.argv[1], sys.argv[2:]
+started = time.perf_counter()
+process = subprocess.Popen(arguments)
+_, status, usage = os.wait4(process.pid, 0)
+seconds = time.perf_counter() - started
+with open(report, "w") as out:
+    json.dump({"exit": os.waitstatus_to_exitcode(status), "seconds": seconds,
+               "cpu_seconds": usage.ru_utime + usage.ru_stime,
+               "peak_rss_bytes": usage.ru_maxrss * 1024}, out)
+"""
+
+
+def measured(arguments: list[str], *, stdout, env: dict | None = None) -> dict:
+    """Run ``arguments`` through the launcher: its exit status, wall time, CPU time and peak RSS
+    (``os.wait4``), as its own, with ``stdout`` as its standard output."""
+    with tempfile.TemporaryDirectory() as scratch:
+        report = Path(scratch) / "rusage.json"
+        with tempfile.TemporaryFile() as err:
+            subprocess.run(
+                [sys.executable, "-c", LAUNCHER, str(report), *arguments],
+                stdout=stdout,
+                stderr=err,
+                env=env,
+                check=False,
+            )
+            err.seek(0)
+            stderr = err.read().decode(errors="replace").strip()
+        if not report.exists():
+            raise SystemExit(f"the launcher failed: {stderr[-2000:]}")
+        figures = json.loads(report.read_text())
+    figures["stderr"] = stderr
+    return figures
 
 
 def run_child(path: Path, output: Path, src: Path | None = None) -> dict:
@@ -496,8 +533,15 @@ def run_child(path: Path, output: Path, src: Path | None = None) -> dict:
     arguments = [sys.executable, __file__, "--child", str(path), "--child-output", str(output)]
     if src is not None:
         arguments += ["--src", str(src)]
-    completed = subprocess.run(arguments, capture_output=True, text=True, check=True)
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile() as out:
+        figures = measured(arguments, stdout=out)
+        out.seek(0)
+        text = out.read().decode()
+    if figures["exit"] != 0:
+        raise SystemExit(f"the analysis child failed: {figures['stderr'][-2000:]}")
+    timings = json.loads(text.strip().splitlines()[-1])
+    timings["peak_rss_bytes"] = figures["peak_rss_bytes"]
+    return timings
 
 
 # --- the command line, end to end ----------------------------------------------------------
@@ -505,7 +549,7 @@ def run_child(path: Path, output: Path, src: Path | None = None) -> dict:
 
 def run_cli(path: Path, output: Path, src: Path | None = None) -> dict:
     """``mamori supplychain analyse PATH --format json > output`` in a child process, as a user
-    runs it: wall time, the child's own CPU time and peak RSS (``os.wait4``). ``src`` runs the
+    runs it: wall time, its own CPU time and peak RSS (``os.wait4``, see :func:`measured`). ``src`` runs the
     command from another source tree (e.g. an export of an older commit) for a comparison.
 
     The environment is a throwaway one (no database exists): ``DATABASE_URL`` names an SQLite
@@ -525,22 +569,16 @@ def run_cli(path: Path, output: Path, src: Path | None = None) -> dict:
             env["PYTHONPATH"] = str(src)
         arguments = [sys.executable, "-m", "mamori.cli", "supplychain", "analyse", str(path)]
         arguments += ["--format", "json", "--max-size", "256"]
-        with open(output, "wb") as out, tempfile.TemporaryFile() as err:
-            started = time.perf_counter()
-            process = subprocess.Popen(arguments, env=env, stdout=out, stderr=err)
-            _, status, usage = os.wait4(process.pid, 0)
-            seconds = time.perf_counter() - started
-            process.returncode = os.waitstatus_to_exitcode(status)  # reaped here
-            err.seek(0)
-            stderr = err.read().decode(errors="replace").strip()
-        if process.returncode != 0:
-            raise SystemExit(f"the command failed ({process.returncode}): {stderr[-2000:]}")
+        with open(output, "wb") as out:
+            figures = measured(arguments, stdout=out, env=env)
+        if figures["exit"] != 0:
+            raise SystemExit(f"the command failed ({figures['exit']}): {figures['stderr']}")
         if database.exists():
             raise SystemExit("the command opened a database")
     return {
-        "seconds": round(seconds, 2),
-        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
-        "peak_rss_bytes": usage.ru_maxrss * 1024,  # Linux: KiB
+        "seconds": round(figures["seconds"], 2),
+        "cpu_seconds": round(figures["cpu_seconds"], 2),
+        "peak_rss_bytes": figures["peak_rss_bytes"],
         "output_bytes": output.stat().st_size,
     }
 
