@@ -134,22 +134,22 @@ def service_report(service: Node) -> dict:
 @login_required
 def service_graph(request, pk: int):
     service = _get_service(request, pk)
-    report = service_report(service)
+    page = service_report(service)
     return render(
         request,
         "supplychain/service_graph.html",
         {
             "service": service,
-            "report": report,
+            "report": page,
             "graph_data": {
                 "root": service.key,
-                "elements": report["elements"],
-                "spof": report["result"]["spof"].get(service.key, []),
+                "elements": page["elements"],
+                "spof": page["result"]["spof"].get(service.key, []),
                 "tier_labels": {
                     str(tier): _("Tier %(tier)s") % {"tier": tier}
-                    for tier in range(1, report["tiers"] + 1)
+                    for tier in range(1, page["tiers"] + 1)
                 },
-                "analysis": report["result"],
+                "analysis": page["result"],
             },
         },
     )
