@@ -615,7 +615,7 @@ def dense_step(args) -> dict:
         f"dense graph: {nodes:,} nodes, {requirements:,} needs, {edges:,} provider edges, "
         f"generated in {generated:.1f} s ({path.stat().st_size / 1e6:.0f} MB JSON)"
     )
-    split = run_child(path, WORK_DIR / "dense-analysis-child.json")
+    split = run_child(path, WORK_DIR / "dense-analysis-child.json", args.src)
     print(
         f"dense, in one process: load {split['load_seconds']:.2f} s, analyse "
         f"{split['analyse_seconds']:.2f} s, write {split['serialise_seconds']:.2f} s, peak RSS "
