@@ -431,3 +431,12 @@ def test_json_output_is_the_standard_encoding_without_whitespace(chunk):
     indented = io.BytesIO()
     analysis.write_json(result, indented, indent=True)
     assert indented.getvalue() == (json.dumps(result, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+@settings(max_examples=100, deadline=None)
+@given(random_graphs())
+def test_fast_and_checked_validation_build_the_same_graph(sample):
+    nodes, requirements = sample
+    fast = graph._build_valid(nodes, requirements)
+    assert fast is not None
+    assert fast == graph._build_checked(nodes, requirements)

@@ -228,7 +228,7 @@ def _build_valid(nodes: list, requirements: list) -> SupplyGraph | None:
     unhashable raises), and the checks of a provider list are done on the resolved list."""
     try:
         return _build_valid_or_raise(nodes, requirements)
-    except (_Invalid, KeyError, TypeError, AttributeError):
+    except (_Invalid, KeyError, TypeError):
         return None
 
 
