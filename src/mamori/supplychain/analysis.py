@@ -251,8 +251,9 @@ class Closures:
     Closures overlap heavily and are large (tens of thousands of nodes), so they are never
     listed: :func:`reached_by` gives each node the set of critical nodes that reach it, in
     batches of at most :data:`CRITICAL_BATCH` critical nodes (whole institutions), and counting
-    is done on those bits with numpy. Memory stays at a few bits per node and critical node of
-    one batch, whatever the depth of the graph."""
+    is done on those bits with numpy. Memory stays at about one bit per node and critical node of
+    one batch (twice, packed and as Python ints, plus one unpacked chunk), however large the
+    closures are. :meth:`institution_masks` fills the counts: the opacity reads them after."""
 
     def __init__(
         self,
