@@ -3,8 +3,11 @@ compare the single points of failure with brute-force failure propagation."""
 
 from __future__ import annotations
 
+import io
 import json
+from unittest import mock
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -386,3 +389,54 @@ def test_random_graphs_do_contain_cycles():
         settings=settings(database=None, phases=[Phase.generate], max_examples=50),
     )
     assert analysis.analyse(graph.build(nodes, requirements))["summary"]["nodes_in_cycles"] >= 3
+
+
+@settings(max_examples=100, deadline=None)
+@given(random_graphs(), st.integers(min_value=1, max_value=3), st.integers(1, 2))
+def test_closures_counted_in_small_batches_agree(sample, critical_batch, institution_batch):
+    """Closures are counted in batches of critical nodes (whole institutions): any batch size
+    gives the same figures, and an institution's ``all_tiers`` edges are those of every node a
+    plain search finds upstream of its critical nodes."""
+    g = graph.build(*sample)
+    whole = analysis.analyse(g)
+    with (
+        mock.patch.object(analysis, "CRITICAL_BATCH", critical_batch),
+        mock.patch.object(analysis, "INSTITUTION_BATCH", institution_batch),
+        mock.patch.object(analysis, "NODE_CHUNK", 3),
+    ):
+        assert analysis.analyse(g) == whole
+    institutions: dict[str, set[int]] = {}
+    for c in g.critical_nodes():
+        institutions.setdefault(g.entities[g.entity[c]], set()).update(reachable(g, c))
+    for name, closure in institutions.items():
+        edges = sum(len(g.providers_of(r)) for v in closure for r in g.requirements_of(v))
+        assert whole["concentration"]["organisations"][name]["all_tiers"]["edges"] == edges
+    everything = set().union(*institutions.values())
+    edges = sum(len(g.providers_of(r)) for v in everything for r in g.requirements_of(v))
+    assert whole["concentration"]["sector"]["all_tiers"]["edges"] == edges
+
+
+@pytest.mark.parametrize("chunk", [1, 2, analysis.JSON_CHUNK])
+def test_json_output_is_the_standard_encoding_without_whitespace(chunk):
+    nodes = [node("bank:svc", critical=True, name="勘定系")]
+    nodes += [node(f"p{i}", country="JP" if i % 2 else "US") for i in range(6)]
+    requirements = [need("bank:svc", f"need{i}", f"p{i}") for i in range(3)]
+    requirements += [need("p0", "power", "p3", "p4"), need("p1", "power", "p3", "p5")]
+    result = run(nodes, requirements)
+    out = io.BytesIO()
+    with mock.patch.object(analysis, "JSON_CHUNK", chunk):
+        analysis.write_json(result, out)
+    standard = json.dumps(result, ensure_ascii=False, separators=(",", ":")) + "\n"
+    assert out.getvalue() == standard.encode("utf-8")
+    indented = io.BytesIO()
+    analysis.write_json(result, indented, indent=True)
+    assert indented.getvalue() == (json.dumps(result, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+@settings(max_examples=100, deadline=None)
+@given(random_graphs())
+def test_fast_and_checked_validation_build_the_same_graph(sample):
+    nodes, requirements = sample
+    fast = graph._build_valid(nodes, requirements)
+    assert fast is not None
+    assert fast == graph._build_checked(nodes, requirements)

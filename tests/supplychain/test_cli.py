@@ -90,6 +90,16 @@ def test_json_output(graph_file):
     }
 
 
+def test_json_is_compact_by_default_and_indented_on_request(graph_file):
+    compact = analyse(str(graph_file), "--format", "json")
+    assert compact.count("\n") == 1
+    assert compact.endswith("}\n")
+    assert '"spof":{"bank-a:core":["grid"]}' in compact
+    indented = analyse(str(graph_file), "--format", "json", "--indent")
+    assert indented.startswith('{\n  "schema": "mamori.supplyanalysis/1",\n')
+    assert json.loads(indented) == json.loads(compact)
+
+
 def test_text_output_japanese_by_default_and_english(graph_file):
     assert "単一障害点 (1 件): grid" in analyse(str(graph_file))
     english = analyse(str(graph_file), "--format", "text", "--lang", "en")
@@ -141,6 +151,7 @@ def test_command_line_without_a_database(graph_file, tmp_path):
     done = _run(str(graph_file), "--format", "json", tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["spof"] == {"bank-a:core": ["grid"]}
+    assert json.loads(done.stdout) == json.loads(analyse(str(graph_file), "--format", "json"))
     assert not (tmp_path / "db" / "db.sqlite3").exists()
 
 

@@ -190,10 +190,29 @@ BAD = {
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_input_names_the_offending_path_and_id(case):
     change, expected = BAD[case]
+    broken = _broken(change)
     with pytest.raises(GraphError) as raised:
-        graph.from_dict(_broken(change))
+        graph.from_dict(broken)
     assert expected in raised.value.errors[0]
     assert str(raised.value).startswith(raised.value.errors[0])
+    # The fast path refuses it too, so the checked path is the one that reports.
+    nodes, requirements = broken.get("nodes"), broken.get("requirements")
+    if (
+        broken.get("schema") == graph.SCHEMA
+        and isinstance(nodes, list)
+        and isinstance(requirements, list)
+    ):
+        assert graph._build_valid(nodes, requirements) is None
+
+
+def test_fast_and_checked_paths_build_the_same_graph():
+    data = document()
+    data["nodes"].append(node("empty-parent", parent="", kind=None))
+    data["requirements"].reverse()
+    fast = graph._build_valid(data["nodes"], data["requirements"])
+    assert fast is not None
+    assert fast == graph._build_checked(data["nodes"], data["requirements"])
+    assert fast.parents[fast.parent[fast.index["empty-parent"]]] == "empty-parent"
 
 
 def test_top_level_must_be_an_object():
@@ -217,8 +236,16 @@ def test_every_problem_is_collected():
 def test_invalid_json_and_encoding():
     with pytest.raises(GraphError, match=r"not valid JSON: .* line 1 column"):
         graph.loads('{"schema": ')
-    with pytest.raises(GraphError, match="not UTF-8"):
+    with pytest.raises(GraphError, match="not UTF-8 text: invalid start byte at byte 12"):
         graph.loads(b'{"schema": "\xff"}')
+    with pytest.raises(GraphError, match="not valid JSON: nested too deeply"):
+        graph.loads("[" * 5000)
+
+
+def test_a_byte_order_mark_is_allowed():
+    """Editors on Windows often save UTF-8 with a BOM; the standard library's parser took it."""
+    text = json.dumps(document(), ensure_ascii=False).encode("utf-8")
+    assert graph.loads(b"\xef\xbb\xbf" + text).node_count == 4
 
 
 def test_size_limit(tmp_path):

@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 
 from mamori.core.access import Access
 from mamori.organisations.models import Category, Organisation, Role
-from mamori.supplychain import analysis, graph, services, views_analysis
+from mamori.supplychain import analysis, graph, report, services, views_analysis
 from mamori.supplychain.models import CriticalService, Need, Node, Provision
 from tests.conftest import client_for, make_user
 from tests.supplychain.test_survey_cascade import build_chain
@@ -156,7 +156,7 @@ def test_service_page_json_matches_the_analysis(world):
     assert response.status_code == 200
     data = page_data(response)
     expected = analysis.analyse(
-        graph.from_dict(views_analysis.upstream_document(services.export_graph(world.bank), "core"))
+        graph.from_dict(report.upstream_document(services.export_graph(world.bank), "core"))
     )
     assert data["analysis"] == json.loads(json.dumps(expected))
     assert data["spof"] == ["grid", "soft"] == expected["spof"]["core"]
@@ -347,14 +347,14 @@ def test_organisation_concentration(world):
         assert "86%" in hhi_rows(html, "all_tiers")["country"]
         # Parent: megacorp owns both hosting alternatives.
         assert "megacorp" in hhi_rows(html, "tier1")["parent"]
-        assert html.count('<svg class="sc-bars"') == 8  # one HHI chart and three per scope
+        assert html.count('<ul class="sc-bars"') == 8  # one HHI chart and three per scope
         reach = re.search(r'<table id="reach">(.*?)</table>', html, re.S).group(1)
         assert 'data-entity="gridco"' in reach
         assert 'data-entity="softco"' in reach
     # The bars come from the same count as the analysis' HHI.
     document = services.export_graph(world.bank)
     for scope in ("all_tiers", "tier1"):
-        tally = views_analysis.edge_tally(document, scope)
+        tally = report.edge_tally(document, scope)
         for dimension, counter in tally.items():
             total = sum(counter.values())
             hhi = sum((100 * c / total) ** 2 for c in counter.values())

@@ -46,9 +46,10 @@ Everything is documented in docs/supplychain-analysis.md; the output keys are in
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
+import orjson
 
 from mamori.supplychain.graph import DISCLOSURES, SupplyGraph
 
@@ -110,6 +111,15 @@ def strongly_connected_components(adjacency: list[list[int]]) -> list[list[int]]
     return result
 
 
+def _common(sets: list, prov: list[int], a: int, b: int) -> frozenset[int]:
+    """The intersection of the sets of providers ``prov[a:b]`` (two or more): ``&`` iterates
+    over the smaller set, in C; with more providers, the smallest is taken first."""
+    if b - a == 2:
+        return sets[prov[a]] & sets[prov[a + 1]]
+    members = sorted([sets[p] for p in prov[a:b]], key=len)
+    return members[0].intersection(*members[1:])
+
+
 def single_failure_sets(
     graph: SupplyGraph,
     components: list[list[int]],
@@ -126,15 +136,10 @@ def single_failure_sets(
             a, b = prov_start[r], prov_start[r + 1]
             if b - a == 1:
                 acc |= sets[prov[a]]
-                continue
-            members = sorted((sets[p] for p in prov[a:b]), key=len)
-            common = set(members[0])
-            for other in members[1:]:
-                if not common:
-                    break
-                common &= other
-            if common:
-                acc |= common
+            else:
+                common = _common(sets, prov, a, b)
+                if common:
+                    acc |= common
         return frozenset(acc)
 
     for component in components:
@@ -199,53 +204,114 @@ def distance_to_opaque(graph: SupplyGraph, dependents: list[list[int]]) -> list[
     return distance
 
 
-def upstream_bitsets(
-    graph: SupplyGraph,
-    components: list[list[int]],
-    upstream: list[list[int]],
-    wanted: list[int],
-) -> tuple[dict[int, int], list[int]]:
-    """The upstream closure (the node itself and everything it depends on, transitively) of each
-    node in ``wanted``, as a Python-int bitset over *positions*: node ``components``-order
-    position, returned as the second value (``position[v]``). Providers come first in that order,
-    so a closure only has bits at or below its own position. Closures of components no longer
-    needed are dropped as soon as their last dependent component has been evaluated."""
-    n = graph.node_count
-    position = [0] * n
-    component_of = [0] * n
-    at = 0
-    for c, component in enumerate(components):
-        for v in component:
-            position[v] = at
-            component_of[v] = c
-            at += 1
-    keep = {component_of[v] for v in wanted}
-    waiting = [0] * len(components)  # distinct dependent components not yet evaluated
-    parents_of: list[set[int]] = [set() for _ in components]
-    for c, component in enumerate(components):
-        for v in component:
-            for p in upstream[v]:
-                pc = component_of[p]
-                if pc != c and c not in parents_of[pc]:
-                    parents_of[pc].add(c)
-                    waiting[pc] += 1
-    closure: list[int | None] = [None] * len(components)
-    for c, component in enumerate(components):
+CRITICAL_BATCH = 4096  # bits per mask: critical nodes whose closures are computed together
+INSTITUTION_BATCH = 256  # institutions per batch (their node masks are held together)
+NODE_CHUNK = 8192  # rows of masks unpacked at a time
+
+
+def reached_by(
+    components: list[list[int]], dependents: list[list[int]], sources: dict[int, int]
+) -> list[int]:
+    """For every node, a Python-int bitset of the source nodes whose upstream closure holds it
+    (the node itself and everything it depends on, transitively): bit ``sources[c]`` for the
+    source ``c``. Components come in the order of :func:`strongly_connected_components`
+    (providers first) and are walked backwards, so every dependent is final before its
+    providers; the members of a cycle all reach each other and share one mask."""
+    mask = [0] * len(dependents)
+    for component in reversed(components):
         bits = 0
-        children = set()
         for v in component:
-            bits |= 1 << position[v]
-            for p in upstream[v]:
-                pc = component_of[p]
-                if pc != c:
-                    children.add(pc)
-        for pc in children:
-            bits |= closure[pc]
-            waiting[pc] -= 1
-            if waiting[pc] == 0 and pc not in keep:
-                closure[pc] = None
-        closure[c] = bits
-    return {v: closure[component_of[v]] for v in wanted}, position
+            bit = sources.get(v)
+            if bit is not None:
+                bits |= 1 << bit
+            for d in dependents[v]:
+                bits |= mask[d]
+        for v in component:
+            mask[v] = bits
+    return mask
+
+
+def _unpacked_chunks(mask: list[int], width: int):
+    """The masks as rows of a 0/1 ``uint8`` matrix (node × bit), ``NODE_CHUNK`` rows at a time:
+    ``(first node, rows)``."""
+    size = (width + 7) // 8
+    packed = np.frombuffer(b"".join(m.to_bytes(size, "little") for m in mask), dtype=np.uint8)
+    packed = packed.reshape(len(mask), size)
+    for start in range(0, len(mask), NODE_CHUNK):
+        rows = packed[start : start + NODE_CHUNK]
+        yield start, np.unpackbits(rows, axis=1, count=width, bitorder="little")
+
+
+class Closures:
+    """What the analysis needs from the upstream closures of the critical nodes: for each
+    critical node the size of its closure and how many of those nodes are opaque
+    (:attr:`upstream`, :attr:`opaque`); for each institution, a bool array over nodes of the
+    union of its critical nodes' closures (:meth:`institution_masks`); and the sector's union.
+
+    Closures overlap heavily and are large (tens of thousands of nodes), so they are never
+    listed: :func:`reached_by` gives each node the set of critical nodes that reach it, in
+    batches of at most :data:`CRITICAL_BATCH` critical nodes (whole institutions), and counting
+    is done on those bits with numpy. Memory stays at about one bit per node and critical node of
+    one batch (twice, packed and as Python ints, plus one unpacked chunk), however large the
+    closures are. :meth:`institution_masks` fills the counts: the opacity reads them after."""
+
+    def __init__(
+        self,
+        graph: SupplyGraph,
+        components: list[list[int]],
+        dependents: list[list[int]],
+        institutions: dict[str, list[int]],
+    ):
+        self.graph = graph
+        self.components = components
+        self.dependents = dependents
+        self.institutions = institutions
+        self.upstream: dict[int, int] = {}
+        self.opaque: dict[int, int] = {}
+        self.sector = np.zeros(graph.node_count, dtype=bool)
+        self._nonfull = np.asarray(graph.disclosure, dtype=np.int64) != FULL
+
+    def _batches(self) -> list[list[str]]:
+        batches: list[list[str]] = [[]]
+        width = 0
+        for name in sorted(self.institutions):
+            size = len(self.institutions[name])
+            batch = batches[-1]
+            if batch and (width + size > CRITICAL_BATCH or len(batch) >= INSTITUTION_BATCH):
+                batches.append([])
+                batch, width = batches[-1], 0
+            batch.append(name)
+            width += size
+        return [batch for batch in batches if batch]
+
+    def institution_masks(self):
+        """``(institution, node mask)`` for every institution in sorted order; fills
+        :attr:`upstream`, :attr:`opaque` and :attr:`sector` on the way."""
+        n = self.graph.node_count
+        for batch in self._batches():
+            sources: dict[int, int] = {}
+            starts: list[int] = []
+            for name in batch:
+                starts.append(len(sources))
+                for c in self.institutions[name]:
+                    sources[c] = len(sources)
+            width = len(sources)
+            mask = reached_by(self.components, self.dependents, sources)
+            totals = np.zeros(width, dtype=np.int64)
+            opaque = np.zeros(width, dtype=np.int64)
+            members = np.zeros((n, len(batch)), dtype=bool)
+            for first, rows in _unpacked_chunks(mask, width):
+                last = first + len(rows)
+                totals += rows.sum(axis=0, dtype=np.int64)
+                opaque += rows[self._nonfull[first:last]].sum(axis=0, dtype=np.int64)
+                members[first:last] = np.maximum.reduceat(rows, starts, axis=1) > 0
+            del mask
+            for c, bit in sources.items():
+                self.upstream[c] = int(totals[bit])
+                self.opaque[c] = int(opaque[bit])
+            self.sector |= members.any(axis=1)
+            for j, name in enumerate(batch):
+                yield name, members[:, j]
 
 
 # --- the analysis ------------------------------------------------------------------------------
@@ -312,9 +378,13 @@ def analyse(graph: SupplyGraph) -> dict[str, Any]:
         frontier = following
     uncertified = sorted(ids[v] for v in range(n) if reached[v] and not graph.certified[v])
 
-    closures, position = upstream_bitsets(graph, components, upstream, critical)
-    opacity = _opacity(graph, critical, closures, position, dependents)
-    concentration, institutions = _concentration(graph, critical, closures, position)
+    by_institution: dict[str, list[int]] = defaultdict(list)
+    for c in critical:
+        by_institution[graph.entities[graph.entity[c]]].append(c)
+    institutions = sorted(by_institution)
+    closures = Closures(graph, components, dependents, by_institution)
+    concentration = _concentration(graph, by_institution, closures)  # counts the closures too
+    opacity = _opacity(graph, critical, closures, dependents)
     reach = _reach(graph, critical, failure_sets, institutions)
 
     return {
@@ -344,49 +414,56 @@ def _requirement_findings(
     graph: SupplyGraph, failure_sets: list[frozenset[int]], tier: list[int | None]
 ) -> tuple[list[dict], list[dict], list[dict]]:
     ids, countries, country = graph.ids, graph.countries, graph.country
-    prov, prov_start = graph.prov, graph.prov_start
+    prov, prov_start, req_node, req_need = (
+        graph.prov,
+        graph.prov_start,
+        graph.req_node,
+        graph.req_need,
+    )
+    id_of = ids.__getitem__
     sole_source: list[dict] = []
     convergence: list[dict] = []
     single_country: list[dict] = []
-    for r, v in enumerate(graph.req_node):
+    for r, v in enumerate(req_node):
         a, b = prov_start[r], prov_start[r + 1]
         if b - a == 1:
             p = prov[a]
             sole_source.append(
                 {
                     "node": ids[v],
-                    "need": graph.req_need[r],
+                    "need": req_need[r],
                     "provider": ids[p],
                     "country": countries[country[p]],
                     "tier": tier[v],
                 }
             )
             continue
+        common = _common(failure_sets, prov, a, b)
         providers = prov[a:b]
-        members = sorted((failure_sets[p] for p in providers), key=len)
-        common = set(members[0])
-        for other in members[1:]:
-            if not common:
-                break
-            common &= other
-        provider_ids = [ids[p] for p in providers]
+        provider_ids = None
         if common:
+            provider_ids = list(map(id_of, providers))
             convergence.append(
                 {
                     "node": ids[v],
-                    "need": graph.req_need[r],
+                    "need": req_need[r],
                     "providers": provider_ids,
-                    "converges_on": sorted(ids[x] for x in common),
+                    "converges_on": sorted(map(id_of, common)),
                     "tier": tier[v],
                 }
             )
         first = country[providers[0]]
-        if countries[first] and all(country[p] == first for p in providers):
+        if not countries[first]:
+            continue
+        for p in providers:
+            if country[p] != first:
+                break
+        else:
             single_country.append(
                 {
                     "node": ids[v],
-                    "need": graph.req_need[r],
-                    "providers": provider_ids,
+                    "need": req_need[r],
+                    "providers": provider_ids or list(map(id_of, providers)),
                     "country": countries[first],
                     "tier": tier[v],
                 }
@@ -394,17 +471,12 @@ def _requirement_findings(
     return sole_source, convergence, single_country
 
 
-def _opacity(graph, critical, closures, position, dependents) -> dict[str, dict]:
-    nonfull = 0
-    for v, d in enumerate(graph.disclosure):
-        if d != FULL:
-            nonfull |= 1 << position[v]
+def _opacity(graph, critical, closures: Closures, dependents) -> dict[str, dict]:
     to_opaque = distance_to_opaque(graph, dependents)
     result = {}
     for c in critical:
-        bits = closures[c]
-        total = bits.bit_count()
-        opaque = (bits & nonfull).bit_count()
+        total = closures.upstream[c]
+        opaque = closures.opaque[c]
         result[graph.ids[c]] = {
             "share": round(opaque / total, 4),
             "upstream": total,
@@ -414,16 +486,7 @@ def _opacity(graph, critical, closures, position, dependents) -> dict[str, dict]
     return result
 
 
-def _mask(bits: int, position_to_node: np.ndarray, n: int) -> np.ndarray:
-    """Bool array over nodes from a bitset over positions."""
-    raw = np.frombuffer(bits.to_bytes((n + 7) // 8, "little"), dtype=np.uint8)
-    by_position = np.unpackbits(raw, bitorder="little")[:n].astype(bool)
-    mask = np.zeros(n, dtype=bool)
-    mask[position_to_node] = by_position
-    return mask
-
-
-def _concentration(graph, critical, closures, position) -> tuple[dict, list[str]]:
+def _concentration(graph, by_institution: dict[str, list[int]], closures: Closures) -> dict:
     """Concentration by provider entity, ultimate parent and country.
 
     Unit counted: a provider edge (one provider listed for one requirement). ``all_tiers``
@@ -432,52 +495,40 @@ def _concentration(graph, critical, closures, position) -> tuple[dict, list[str]
     of the critical nodes' own requirements. Each edge counts 1 for the provider's entity, its
     ultimate parent and its country (an unknown country is the key ``""``).
     """
-    n = graph.node_count
     prov = np.asarray(graph.prov, dtype=np.int64)
-    counts_per_req = np.diff(np.asarray(graph.prov_start, dtype=np.int64))
-    edge_node = np.repeat(np.asarray(graph.req_node, dtype=np.int64), counts_per_req)
+    prov_start = np.asarray(graph.prov_start, dtype=np.int64)
+    edge_node = np.repeat(np.asarray(graph.req_node, dtype=np.int64), np.diff(prov_start))
+    # A node's provider edges are one run: its requirements are consecutive.
+    first_edge = prov_start[np.asarray(graph.req_start, dtype=np.int64)]
     keys = {
         "entity": (np.asarray(graph.entity, dtype=np.int64)[prov], graph.entities),
         "parent": (np.asarray(graph.parent, dtype=np.int64)[prov], graph.parents),
         "country": (np.asarray(graph.country, dtype=np.int64)[prov], graph.countries),
     }
-    position_to_node = np.empty(n, dtype=np.int64)
-    position_to_node[np.asarray(position, dtype=np.int64)] = np.arange(n, dtype=np.int64)
 
-    def counted(node_mask: np.ndarray) -> dict[str, Any]:
-        edges = node_mask[edge_node]
-        total = int(edges.sum())
-        out: dict[str, Any] = {"edges": total}
+    def counted(edges: np.ndarray) -> dict[str, Any]:
+        out: dict[str, Any] = {"edges": len(edges)}
         for name, (key_of_edge, labels) in keys.items():
             tally = np.bincount(key_of_edge[edges], minlength=len(labels))
-            out[name] = _hhi(tally, labels, total)
+            out[name] = _hhi(tally, labels, len(edges))
         return out
 
-    by_institution: dict[str, list[int]] = defaultdict(list)
-    for c in critical:
-        by_institution[graph.entities[graph.entity[c]]].append(c)
-    institutions = sorted(by_institution)
+    def edges_of(nodes: list[int]) -> np.ndarray:
+        runs = [np.arange(first_edge[v], first_edge[v + 1]) for v in sorted(nodes)]
+        return np.concatenate(runs) if runs else np.zeros(0, dtype=np.int64)
 
     organisations = {}
-    sector_bits = 0
-    sector_direct = np.zeros(n, dtype=bool)
-    for institution in institutions:
-        bits = 0
-        direct = np.zeros(n, dtype=bool)
-        for c in by_institution[institution]:
-            bits |= closures[c]
-            direct[c] = True
-        sector_bits |= bits
-        sector_direct |= direct
+    for institution, members in closures.institution_masks():
         organisations[institution] = {
-            "all_tiers": counted(_mask(bits, position_to_node, n)),
-            "tier1": counted(direct),
+            "all_tiers": counted(np.flatnonzero(members[edge_node])),
+            "tier1": counted(edges_of(by_institution[institution])),
         }
+    critical = [c for nodes in by_institution.values() for c in nodes]
     sector = {
-        "all_tiers": counted(_mask(sector_bits, position_to_node, n)),
-        "tier1": counted(sector_direct),
+        "all_tiers": counted(np.flatnonzero(closures.sector[edge_node])),
+        "tier1": counted(edges_of(critical)),
     }
-    return {"sector": sector, "organisations": organisations}, institutions
+    return {"sector": sector, "organisations": organisations}
 
 
 def _hhi(tally: np.ndarray, labels: list[str], total: int) -> dict[str, Any]:
@@ -512,6 +563,39 @@ def _reach(graph, critical, failure_sets, institutions) -> dict[str, dict]:
             "critical_services": services[e],
         }
     return result
+
+
+# --- JSON output -------------------------------------------------------------------------------
+
+JSON_CHUNK = 10_000
+
+
+def write_json(result: dict[str, Any], out: BinaryIO, *, indent: bool = False) -> None:
+    """Write :func:`analyse`'s result as UTF-8 JSON to a binary stream.
+
+    Compact by default, written key by key and long lists in slices of :data:`JSON_CHUNK`
+    items, so the text of a dense graph's result (hundreds of thousands of findings, 100 MB
+    and more) is never held in memory at once; orjson encodes about twenty times faster than
+    the standard library's indenting encoder. ``indent`` indents by two spaces, for reading.
+    The document is the same either way; only whitespace differs."""
+    if indent:
+        out.write(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+        out.write(b"\n")
+        return
+    out.write(b"{")
+    for position, (key, value) in enumerate(result.items()):
+        out.write(b"," if position else b"")
+        out.write(orjson.dumps(key))
+        out.write(b":")
+        if isinstance(value, list) and len(value) > JSON_CHUNK:
+            out.write(b"[")
+            for start in range(0, len(value), JSON_CHUNK):
+                out.write(b"," if start else b"")
+                out.write(orjson.dumps(value[start : start + JSON_CHUNK])[1:-1])
+            out.write(b"]")
+        else:
+            out.write(orjson.dumps(value))
+    out.write(b"}\n")
 
 
 # --- text report -------------------------------------------------------------------------------

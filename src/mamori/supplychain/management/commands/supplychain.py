@@ -1,8 +1,9 @@
 """``mamori supplychain analyse|import|export``.
 
-- ``analyse GRAPH.json --format json|text [--lang ja|en]`` reads a ``mamori.supplygraph/1`` file
-  and prints the structural-risk analysis (docs/supplychain-analysis.md). Pure: no database
-  access, so it runs anywhere the package is installed.
+- ``analyse GRAPH.json --format json|text [--lang ja|en] [--indent]`` reads a
+  ``mamori.supplygraph/1`` file and prints the structural-risk analysis
+  (docs/supplychain-analysis.md); JSON is compact unless ``--indent`` is given. Pure: no
+  database access, so it runs anywhere the package is installed.
 - ``import ORGANISATION GRAPH.json`` adds the graph to an organisation's supply chain (all or
   nothing; existing ids are refused), ``export ORGANISATION [--output FILE]`` writes its graph.
   ORGANISATION is its id or corporate number.
@@ -14,6 +15,8 @@ line on stderr naming the file and the first problem (with a count of the others
 
 from __future__ import annotations
 
+import gc
+import io
 import json
 
 from django.core.management.base import BaseCommand, CommandError
@@ -39,6 +42,11 @@ class Command(BaseCommand):
             "--lang", choices=("ja", "en"), default="ja", help="language of the text report"
         )
         analyse.add_argument(
+            "--indent",
+            action="store_true",
+            help="indent the JSON by two spaces, for reading (compact by default)",
+        )
+        analyse.add_argument(
             "--max-size",
             type=int,
             default=graph.DEFAULT_MAX_BYTES // (1024 * 1024),
@@ -62,6 +70,7 @@ class Command(BaseCommand):
                 output_format=options["format"],
                 language=options["lang"],
                 max_bytes=options["max_size"] * 1024 * 1024,
+                indent=options["indent"],
             )
         elif action == "import":
             self.import_graph(options["organisation"], options["path"])
@@ -130,9 +139,25 @@ class Command(BaseCommand):
         else:
             self.stdout.write(text, ending="")
 
-    def analyse(self, path: str, *, output_format: str, language: str, max_bytes: int) -> None:
+    def analyse(
+        self, path: str, *, output_format: str, language: str, max_bytes: int, indent: bool
+    ) -> None:
         if max_bytes <= 0:
             raise CommandError(_("--max-size must be at least 1"), returncode=2)
+        # A large graph and its result are millions of objects without reference cycles: the
+        # cyclic collector would only walk them again and again (seconds on a dense graph).
+        # Reference counting still frees everything.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._analyse(path, output_format, language, max_bytes, indent)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _analyse(
+        self, path: str, output_format: str, language: str, max_bytes: int, indent: bool
+    ) -> None:
         try:
             supply_graph = graph.load_path(path, max_bytes=max_bytes)
         except graph.GraphError as exc:
@@ -140,7 +165,17 @@ class Command(BaseCommand):
                 _("%(path)s: %(error)s") % {"path": path, "error": str(exc)}, returncode=2
             ) from None
         result = analysis.analyse(supply_graph)
-        if output_format == "json":
-            self.stdout.write(json.dumps(result, ensure_ascii=False, indent=2))
-        else:
+        del supply_graph  # its memory goes back before the output is written
+        if output_format != "json":
             self.stdout.write(analysis.render_text(result, language), ending="")
+            return
+        binary = getattr(self.stdout, "buffer", None)  # OutputWrapper passes it through
+        if binary is not None:
+            # Straight to the byte stream: no 100 MB text through the text layer.
+            self.stdout.flush()
+            analysis.write_json(result, binary, indent=indent)
+            binary.flush()
+        else:  # a text stream given by the caller (call_command(stdout=StringIO()))
+            buffer = io.BytesIO()
+            analysis.write_json(result, buffer, indent=indent)
+            self.stdout.write(buffer.getvalue().decode("utf-8"), ending="")
