@@ -92,6 +92,24 @@ def test_a_service_counting_from_the_manufacturers_numbers_them_tier_0(
         assert f'<tr data-tier="0"><td>{tier0}</td>' in html
         assert note in html
 
+    # The service's page counts the same way: the maker is Tier 0, its supplier Tier 1, in the
+    # table, in the findings and on the graph's layers (layer 1 is the service's providers).
+    page = owner.get(reverse("supplychain:service", args=[service.pk]), HTTP_ACCEPT_LANGUAGE="en")
+    report = page.context["report"]
+    shown = {row["name"]: row["tier_shown"] for row in report["rows"] if not row["critical"]}
+    assert shown == {maker.node.name: 0, sensor.node.name: 1}
+    assert page.context["graph_data"]["tier_labels"] == {
+        "1": "Tier 0 (manufacturers)",
+        "2": "Tier 1",
+    }
+    sole = {r["provider_name"]: r["tier_shown"] for r in report["findings"]["sole_source"]}
+    assert sole == {maker.node.name: None, sensor.node.name: 0}  # the service's need has no tier
+    assert (
+        "Supply of ventilators needs “人工呼吸器の製造” from 甲医科工業 alone"
+        in page.content.decode()
+    )
+    assert "甲医科工業 (tier 0) needs “流量センサー” from センサー社 alone" in page.content.decode()
+
 
 def test_a_service_counts_from_itself_unless_told_otherwise(world):
     admin = client_for(world.admin)

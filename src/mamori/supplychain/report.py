@@ -92,13 +92,23 @@ def service_view(
     node_names: Mapping[str, str],
     entity_names: Mapping[str, str],
     disclosure_labels: Mapping[str, str],
+    first_tier: int = 1,
 ) -> dict:
     """The service page from the service's upstream document and its analysis: one row per
     node (tier, certification, disclosure, whether it is a single point of failure), the
     Cytoscape elements of the layered graph, and the findings on the service's critical path
     with names instead of ids. ``node_names`` and ``entity_names`` map ids to the names to show
-    (an id without a name is shown as itself)."""
+    (an id without a name is shown as itself).
+
+    ``tier`` (in rows and findings) is the layer: provider steps from the service (0).
+    ``tier_shown`` is the tier as the survey counts it: the service's direct providers are
+    ``first_tier`` — 1 for an institution, 0 when tiers count from the manufacturers (the
+    medical-device survey); the service itself has none."""
     tier = tiers_from(document, root)
+
+    def shown(steps: int | None) -> int | None:
+        return None if not steps else steps - 1 + first_tier
+
     spof = set(result["spof"].get(root, []))
 
     def name_of(key: str) -> str:
@@ -112,6 +122,7 @@ def service_view(
                 "name": name_of(item["id"]),
                 "entity": entity_names.get(item["id"]) or item["entity"],
                 "tier": tier.get(item["id"]),
+                "tier_shown": shown(tier.get(item["id"])),
                 "country": item["country"],
                 "certified": item["certified"],
                 "disclosure": item["disclosure"],
@@ -121,22 +132,30 @@ def service_view(
                 "opaque": item["disclosure"] != "full",
             }
         )
-    rows.sort(key=lambda r: (r["tier"], not r["spof"], r["name"], r["id"]))
+    rows.sort(key=lambda r: (not r["critical"], r["tier"], not r["spof"], r["name"], r["id"]))
 
     def named(keys) -> list[str]:
         return [name_of(k) for k in keys]
+
+    opacity = result["opacity"].get(root)
 
     findings = {
         "spof": named(result["spof"].get(root, [])),
         "uncertified_spof": named(result["uncertified_spof"].get(root, [])),
         "sole_source": [
-            {**r, "node_name": name_of(r["node"]), "provider_name": name_of(r["provider"])}
+            {
+                **r,
+                "tier_shown": shown(r["tier"]),
+                "node_name": name_of(r["node"]),
+                "provider_name": name_of(r["provider"]),
+            }
             for r in result["sole_source"]
             if r["tier"] is not None
         ],
         "hidden_convergence": [
             {
                 **r,
+                "tier_shown": shown(r["tier"]),
                 "node_name": name_of(r["node"]),
                 "provider_names": named(r["providers"]),
                 "converges_names": named(r["converges_on"]),
@@ -145,11 +164,20 @@ def service_view(
             if r["tier"] is not None
         ],
         "single_country": [
-            {**r, "node_name": name_of(r["node"]), "provider_names": named(r["providers"])}
+            {
+                **r,
+                "tier_shown": shown(r["tier"]),
+                "node_name": name_of(r["node"]),
+                "provider_names": named(r["providers"]),
+            }
             for r in result["single_country"]
             if r["tier"] is not None
         ],
-        "opacity": result["opacity"].get(root),
+        "opacity": opacity
+        and {
+            **opacity,
+            "first_opaque_tier_shown": shown(opacity["first_opaque_tier"]),
+        },
         "uncertified_on_critical_path": named(result["uncertified_on_critical_path"]),
     }
     return {
@@ -158,6 +186,9 @@ def service_view(
         "findings": findings,
         "suppliers": len(rows) - 1,
         "tiers": max((r["tier"] for r in rows), default=0),
+        "tier_labels": {
+            step: shown(step) for step in range(1, max((r["tier"] for r in rows), default=0) + 1)
+        },
     }
 
 

@@ -119,6 +119,7 @@ def service_report(service: Node) -> dict:
         node_names={key: node.name for key, node in db_nodes.items()},
         entity_names=entity_names,
         disclosure_labels=dict(Disclosure.choices),
+        first_tier=service.first_tier,
     )
     upstream_pks = [n.pk for key, n in db_nodes.items() if key != service.key]
     answered = any(
@@ -146,8 +147,10 @@ def service_graph(request, pk: int):
                 "elements": page["elements"],
                 "spof": page["result"]["spof"].get(service.key, []),
                 "tier_labels": {
-                    str(tier): _("Tier %(tier)s") % {"tier": tier}
-                    for tier in range(1, page["tiers"] + 1)
+                    str(step): _("Tier 0 (manufacturers)")
+                    if tier == 0
+                    else _("Tier %(tier)s") % {"tier": tier}
+                    for step, tier in page["tier_labels"].items()
                 },
                 "analysis": page["result"],
             },
