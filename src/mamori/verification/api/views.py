@@ -75,7 +75,11 @@ class EvidenceUploadView(APIView):
             content_length=_content_length(request),
             content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""),
         )
-        outcome = services.accept_upload(request.user, token, token.organisation, raw)
+        outcome = services.accept_upload(
+            services.AgentUpload(
+                organisation=token.organisation, body=raw, user=request.user, token=token
+            )
+        )
         body = {
             "host": outcome.host.pk,
             "evidence": outcome.evidence.pk,
