@@ -18,10 +18,11 @@ from django.views.decorators.http import require_POST
 
 from mamori.catalogue.models import pick
 from mamori.core.access import Access
+from mamori.core.choices import CONTROL_LABELS
 from mamori.organisations.models import Organisation
 from mamori.verification import diff, permissions, services
 from mamori.verification.forms import ScopeForm
-from mamori.verification.models import CONTROL_LABELS, CONTROLS, Evaluation, Evidence, Host, Verdict
+from mamori.verification.models import CONTROLS, Evaluation, Evidence, Host, Verdict
 
 PAGE_SIZE = 50
 HISTORY_SIZE = 50

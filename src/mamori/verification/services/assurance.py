@@ -10,7 +10,8 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from mamori.verification.models import CONTROL_LABELS, CONTROLS, Host
+from mamori.core.choices import CONTROL_LABELS
+from mamori.verification.models import CONTROLS, Host
 
 DEFAULT_CHECKIN_DAYS = 7
 

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from mamori.core.bulk import insert_rows, update_rows
+from mamori.core.controls import SECURITY_UPDATE_MANAGEMENT
 from mamori.verification.models import (
     CheckResult,
     Evaluation,
@@ -82,7 +83,7 @@ def rematch_hosts(host_ids: Iterable[int], today: dt.date | None = None) -> int:
 
 # --- Set-based re-match: patch the vulnerability rows and verdicts ----------------------------
 
-UPDATE_CONTROL = "security_update_management"
+UPDATE_CONTROL = SECURITY_UPDATE_MANAGEMENT  # the one control a re-match can change
 
 
 @dataclass
