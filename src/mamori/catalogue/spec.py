@@ -1,6 +1,6 @@
 """The in-memory shape of a requirement catalogue and of one question's answer.
 
-Plain Python (no Django): the loader builds these from YAML, the database stores them, and
+Pure logic, no Django imports: the loader builds these from YAML, the database stores them, and
 answer validation, pre-checks and scoring work on them.
 """
 

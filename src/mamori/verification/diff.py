@@ -1,5 +1,5 @@
-"""What changed on a host between two collections. Pure: evidence and evaluation JSON in, a plain
-dict out; no Django.
+"""What changed on a host between two collections: evidence and evaluation JSON in, a plain dict
+out. Pure logic, no Django imports.
 
 Evidence is read defensively (the schema has already been checked on upload, but a stored
 document of an older schema revision may lack a section): anything missing is treated as empty.

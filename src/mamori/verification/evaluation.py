@@ -8,7 +8,7 @@ life-cycle verdicts) -- runs every check, and turns the outcomes into a verdict 
 else ``pass``. Unknown is never a pass.
 
 Texts come in Japanese (default) and English: check texts from the YAML, the few generic
-sentences from the tables below. Plain Python, no Django: settings arrive as a Mapping.
+sentences from the tables below. Pure logic, no Django imports: settings arrive as a Mapping.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ A leaf whose path is null or missing, or lies in a section whose ``status`` is `
 unknown. Unknown never becomes a pass. Numbers may name a setting as ``$name`` (the catalogue's
 ``settings`` plus the evaluator's defaults) so that a catalogue version can tighten a threshold.
 
-Plain Python, no Django: the CLI, the server and the tests all call this module.
+Pure logic, no Django imports: the CLI, the server and the tests all call this module.
 """
 
 from __future__ import annotations
