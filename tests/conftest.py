@@ -15,7 +15,7 @@ from mamori.assessments import services
 from mamori.assessments.models import Level, Outcome, Verdict
 from mamori.catalogue import samples
 from mamori.catalogue.services import load_bundled
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 
 PASSWORD = "correct-horse-battery-staple-42"

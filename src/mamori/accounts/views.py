@@ -15,7 +15,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from mamori.accounts.forms import LoginForm, TokenForm, TotpForm
 from mamori.accounts.models import ApiToken
 from mamori.audit.services import record
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
 
 

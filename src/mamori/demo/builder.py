@@ -21,7 +21,7 @@ from mamori.catalogue import samples
 from mamori.catalogue.services import current_catalogue, load_bundled
 from mamori.certificates.models import Certificate
 from mamori.certificates.services import revoke
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 
 # A copy of shared/data/demo/working-group-2026.json (public facts, 6 KB), so `make run` works on

@@ -17,8 +17,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mamori.catalogue.models import pick
-from mamori.core.access import Access
 from mamori.core.choices import CONTROL_LABELS
+from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
 from mamori.verification import diff, permissions, services
 from mamori.verification.forms import ScopeForm

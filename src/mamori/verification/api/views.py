@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mamori.accounts.authentication import OrganisationTokenAuthentication
-from mamori.core.access import Access
 from mamori.core.errors import NotAllowed
+from mamori.organisations.access import Access
 from mamori.verification import permissions, services
 from mamori.verification.api.serializers import (
     ErrorSerializer,

@@ -1,4 +1,4 @@
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 
 
 def navigation(request):
