@@ -420,7 +420,7 @@ def upload(organisation, payload: dict):
     from mamori.verification import services
 
     raw = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    return services.accept_upload(None, None, organisation, raw)
+    return services.accept_upload(services.AgentUpload(organisation=organisation, body=raw))
 
 
 @dataclass
@@ -449,6 +449,7 @@ def _prepare(job: tuple[int, dict]) -> Prepared:
     """Parse, digest and evaluate one evidence as ``accept_upload`` does (in a worker)."""
     from mamori.verification import services
     from mamori.verification.evaluation import effective_settings
+    from mamori.verification.services.targets import targets_of
 
     organisation_id, payload = job
     raw = json.dumps(payload, ensure_ascii=False).encode("utf-8")
@@ -468,7 +469,7 @@ def _prepare(job: tuple[int, dict]) -> Prepared:
         evaluated.findings_en,
         as_of,
         catalogue.version,
-        services._targets_of(parsed),
+        targets_of(parsed),
         [dict(item) for item in evaluated.vulnerabilities or ()],
         evaluated.basis,
         effective_settings(catalogue.values)["kev_patch_days"],
@@ -485,7 +486,7 @@ def _init_worker(catalogues) -> None:
 
 
 class CopyWriter:
-    """Writes prepared hosts in the shape ``services._store`` gives them (host, evidence,
+    """Writes prepared hosts in the shape ``ingest._store`` gives them (host, evidence,
     evaluation, check rows, package keys, audit entry), with COPY in one transaction."""
 
     HOST = [
@@ -546,7 +547,6 @@ class CopyWriter:
         from django.utils import timezone
 
         from mamori.audit.services import record
-        from mamori.verification import services
         from mamori.verification.evaluation import is_kev_overdue, vulnerability_check_ids
         from mamori.verification.models import (
             CheckResult,
@@ -557,6 +557,8 @@ class CopyWriter:
             Trigger,
             Vulnerability,
         )
+        from mamori.verification.services.evaluations import verdict_or_unknown
+        from mamori.verification.services.targets import target_ids
 
         from_rows = vulnerability_check_ids()
 
@@ -581,7 +583,7 @@ class CopyWriter:
                 [],
                 [],
             )
-            target_ids = services.target_ids(
+            target_ids_by_digest = target_ids(
                 {digest: t for item in prepared for digest, t in item.targets.items()}
             )
             for index, item in enumerate(prepared):
@@ -633,7 +635,7 @@ class CopyWriter:
                         item.as_of,
                         item.catalogue_version[:40],
                         Trigger.UPLOAD.value,
-                        *(services._verdict(controls.get(c)) for c in self.controls),
+                        *(verdict_or_unknown(controls.get(c)) for c in self.controls),
                         sum(1 for f in findings if f.get("status") == "fail"),
                         len(found),
                         sum(1 for v in found if v.get("overdue")),
@@ -658,7 +660,7 @@ class CopyWriter:
                     for f in findings
                 )
                 host_targets.extend(
-                    [host_id, target_ids[digest]] for digest in sorted(item.targets)
+                    [host_id, target_ids_by_digest[digest]] for digest in sorted(item.targets)
                 )
                 for vulnerability in found:
                     row = Vulnerability.from_record(evaluation_id, vulnerability)
@@ -698,7 +700,7 @@ class CopyWriter:
                         "token": None,
                         "token_kind": None,
                         "controls": {
-                            c: services._verdict((item.result.get("controls") or {}).get(c))
+                            c: verdict_or_unknown((item.result.get("controls") or {}).get(c))
                             for c in self.controls
                         },
                     },
@@ -921,7 +923,7 @@ def compare_copy_with_upload(plan: HostPlan, organisations: list) -> dict:
 
 class Timers:
     """Times the re-match in this process: the import's commit (the signal is sent after it)
-    to the end of the re-match it triggers, and the outcome ``services`` reports by step."""
+    to the end of the re-match it triggers, and the outcome ``rematch`` reports by step."""
 
     def __init__(self) -> None:
         self.commit_at: float | None = None
@@ -931,7 +933,7 @@ class Timers:
 
     def __enter__(self) -> Timers:
         from mamori.advisories.signals import advisories_changed
-        from mamori.verification import services
+        from mamori.verification.services import rematch
 
         original_send = advisories_changed.send
 
@@ -945,17 +947,15 @@ class Timers:
         advisories_changed.send = send
         self._undo.append(lambda: delattr(advisories_changed, "send"))
         for name in ("rematch_advisories", "rematch_all"):
-            original = getattr(services, name)
+            original = getattr(rematch, name)
 
             def recorded(*args, _original=original, **kwargs):
                 outcome = _original(*args, **kwargs)
                 self.outcomes.append(outcome)
                 return outcome
 
-            setattr(services, name, recorded)
-            self._undo.append(
-                lambda name=name, original=original: setattr(services, name, original)
-            )
+            setattr(rematch, name, recorded)
+            self._undo.append(lambda name=name, original=original: setattr(rematch, name, original))
         return self
 
     def __exit__(self, *exc) -> None:

@@ -20,7 +20,7 @@ from mamori.assessments.models import Level, Outcome, Verdict
 from mamori.catalogue import samples
 from mamori.catalogue.loader import ParsedCatalogue
 from mamori.catalogue.services import load_bundled, parse_bundled, sync_catalogue
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 
 PASSWORD = "correct-horse-battery-staple-42"

@@ -138,7 +138,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "csp.context_processors.nonce",
-                "mamori.core.context_processors.navigation",
+                "mamori.organisations.context_processors.navigation",
             ],
         },
     },

@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
+from mamori import views
 from mamori.assessments.api.views import AssessmentViewSet
 from mamori.certificates.api.views import CertificateViewSet, PublicCertificateView
 from mamori.core import views as core_views
@@ -22,7 +23,7 @@ router.register("hosts", HostViewSet, basename="host")
 router.register("plus-audits", PlusAuditViewSet, basename="plus-audit")
 
 urlpatterns = [
-    path("", core_views.home, name="home"),
+    path("", views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("accounts/", include("mamori.accounts.urls")),
     # Staff only (is_staff, second factor passed); everyone else finds nothing here.

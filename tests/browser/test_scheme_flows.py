@@ -20,7 +20,7 @@ from mamori.assessments.models import Answer, Assessment, Decision, Mark, State,
 from mamori.audit.services import verify_trail
 from mamori.catalogue.models import Question
 from mamori.certificates.models import Certificate
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from tests.browser.conftest import ui
 from tests.conftest import PASSWORD
 

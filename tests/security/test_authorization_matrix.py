@@ -702,7 +702,10 @@ def _answer_target(assessment: Assessment, qid: str) -> tuple[str, str, int]:
 
 
 def _upload_evidence(user, organisation, evidence: dict) -> verification.UploadOutcome:
-    return verification.accept_upload(user, None, organisation, json.dumps(evidence).encode())
+    body = json.dumps(evidence).encode()
+    return verification.accept_upload(
+        verification.AgentUpload(organisation=organisation, body=body, user=user)
+    )
 
 
 def _hosts(world: World) -> dict[str, Any]:

@@ -399,7 +399,7 @@ def test_matrix_covers_every_role_and_action():
 
 
 def test_scoped_querysets(world, django_capture_on_commit_callbacks):
-    from mamori.core.access import Access
+    from mamori.organisations.access import Access
     from mamori.supplychain.models import Campaign, Invitation
 
     chain = build_chain(world, django_capture_on_commit_callbacks)
@@ -453,7 +453,7 @@ def test_campaign_page_queries_do_not_grow_with_the_chain(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from mamori.core.access import Access
+    from mamori.organisations.access import Access
     from mamori.supplychain import services
 
     chain = build_chain(world, django_capture_on_commit_callbacks)

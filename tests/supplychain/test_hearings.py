@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from mamori.audit.models import AuditEvent
 from mamori.audit.services import verify_trail
-from mamori.core.access import Access
 from mamori.core.errors import MamoriError, NotAllowed
+from mamori.organisations.access import Access
 from mamori.supplychain import services
 from mamori.supplychain.models import HearingNote
 from tests.conftest import client_for

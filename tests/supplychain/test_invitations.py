@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from mamori.audit.models import AuditEvent
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import Membership, Organisation, Role
 from mamori.supplychain import services, tasks
 from mamori.supplychain.models import Invitation, InvitationStatus

@@ -228,7 +228,7 @@ def test_campaign_export_shows_non_respondents_as_opaque_and_keeps_other_campaig
     assert by_id[grid.key]["disclosure"] == "none"
     assert by_id[chain.service.key]["entity"] == f"org-{world.bank.pk}"
     # A second campaign over the same service does not leak into the first one's export.
-    from mamori.core.access import Access
+    from mamori.organisations.access import Access
 
     access = Access.for_user(world.admin)
     other = services.create_campaign(

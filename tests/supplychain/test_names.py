@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.supplychain import services
 from tests.conftest import client_for
 from tests.supplychain.test_survey_cascade import supplier_org

@@ -17,7 +17,7 @@ from django.utils import timezone, translation
 from openpyxl import load_workbook
 
 from mamori.audit.models import AuditEvent
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Organisation, Role
 from mamori.supplychain import offline, services
 from mamori.supplychain.models import (

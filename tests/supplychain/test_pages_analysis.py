@@ -16,7 +16,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Organisation, Role
 from mamori.supplychain import analysis, graph, report, services, views_analysis
 from mamori.supplychain.models import CriticalService, Need, Node, Provision

@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from mamori.audit.models import AuditEvent
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 from mamori.supplychain import services
 from mamori.supplychain.models import Campaign, Invitation, InvitationStatus, Node

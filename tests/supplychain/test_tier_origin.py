@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.supplychain import services
 from mamori.supplychain.models import CriticalService, Invitation, TierOrigin
 from tests.conftest import client_for

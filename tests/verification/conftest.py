@@ -48,7 +48,10 @@ def store(user, organisation, payload: dict):
     """Upload through the service the API calls (no token: as a signed-in member would)."""
     from mamori.verification import services
 
-    return services.accept_upload(user, None, organisation, json.dumps(payload).encode("utf-8"))
+    body = json.dumps(payload).encode("utf-8")
+    return services.accept_upload(
+        services.AgentUpload(organisation=organisation, body=body, user=user)
+    )
 
 
 def import_advisories(*paths) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 
+from mamori.core.controls import FIVE_CONTROLS
 from mamori.verification import diff
 from tests.verification.factory import debian12_evidence, with_source_version
 
 
 def _result(controls=None, findings=(), vulnerabilities=()):
     return {
-        "controls": dict.fromkeys(diff.CONTROLS, "pass") | (controls or {}),
+        "controls": dict.fromkeys(FIVE_CONTROLS, "pass") | (controls or {}),
         "findings": list(findings),
         "vulnerabilities": list(vulnerabilities),
     }

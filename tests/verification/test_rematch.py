@@ -33,6 +33,7 @@ from mamori.verification.models import (
     VerdictChange,
     Vulnerability,
 )
+from mamori.verification.services import rematch
 from tests.datafiles import DEBIAN12 as OSV
 from tests.datafiles import KEV_FILE as KEV
 from tests.verification.conftest import import_advisories, store
@@ -327,7 +328,7 @@ def test_a_rematch_never_replaces_a_newer_upload(world, fleet):
     assert host.latest_evidence_id != stale_evidence_id
     current = host.latest_evaluation_id
     Host.objects.filter(pk=host.pk).update(latest_evidence_id=stale_evidence_id)
-    original = services.evaluate_evidence
+    original = rematch.evaluate_evidence
 
     def evaluate_then_newer_arrives(payload, **kwargs):
         evaluated = original(payload, **kwargs)
@@ -336,11 +337,11 @@ def test_a_rematch_never_replaces_a_newer_upload(world, fleet):
         )
         return evaluated
 
-    services.evaluate_evidence = evaluate_then_newer_arrives
+    rematch.evaluate_evidence = evaluate_then_newer_arrives
     try:
         assert services.rematch_hosts([host.pk]) == 0
     finally:
-        services.evaluate_evidence = original
+        rematch.evaluate_evidence = original
     host.refresh_from_db()
     assert host.latest_evaluation_id == current
 
@@ -363,10 +364,10 @@ def test_the_patch_is_one_transaction(fleet, tmp_path, monkeypatch):
     def refuse(*_args, **_kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(services, "update_rows", refuse)
+    monkeypatch.setattr(rematch, "update_rows", refuse)
     with pytest.raises(RuntimeError):
         import_advisories(folder)
-    monkeypatch.setattr(services, "update_rows", bulk.update_rows)
+    monkeypatch.setattr(rematch, "update_rows", bulk.update_rows)
     for name, host in fleet.items():
         assert (
             Evaluation.objects.get(pk=host.latest_evaluation_id).security_update_management,

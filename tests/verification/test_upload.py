@@ -31,6 +31,7 @@ from mamori.verification.models import (
     Trigger,
     Vulnerability,
 )
+from mamori.verification.services import ingest
 from tests.conftest import api_token, client_for
 from tests.verification.conftest import post_evidence
 from tests.verification.factory import agent_evidence, debian12_evidence
@@ -259,7 +260,7 @@ def test_a_gzip_bomb_stops_at_the_limit_without_inflating(agent_key):
     finally:
         tracemalloc.stop()
     _refused(response, 413, "too_large")
-    limit = services.DEFAULT_MAX_BYTES
+    limit = ingest.DEFAULT_MAX_BYTES
     assert peak < 1.5 * limit, f"peak {peak:,} bytes while refusing a bomb"
 
 
@@ -398,9 +399,12 @@ def test_a_failure_half_way_stores_nothing(world, evidence, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("audit store unavailable")
 
-    monkeypatch.setattr(services, "record", broken)
+    monkeypatch.setattr(ingest, "record", broken)
+    body = json.dumps(evidence).encode("utf-8")
     with pytest.raises(RuntimeError):
-        services.accept_upload(world.admin, None, world.bank, json.dumps(evidence).encode("utf-8"))
+        services.accept_upload(
+            services.AgentUpload(organisation=world.bank, body=body, user=world.admin)
+        )
     assert _rows() == NOTHING
 
 

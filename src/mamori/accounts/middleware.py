@@ -6,7 +6,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
-from mamori.core.access import Access, second_factor_required
+from mamori.organisations.access import Access, second_factor_required
 
 # Paths that stay open before the second factor: signing in and out, the MFA pages themselves,
 # public verification and static assets.

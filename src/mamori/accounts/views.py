@@ -17,7 +17,7 @@ from mamori.accounts import mfa
 from mamori.accounts.forms import LoginForm, TokenForm, TotpForm
 from mamori.accounts.models import ApiToken
 from mamori.audit.services import record
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
 
 

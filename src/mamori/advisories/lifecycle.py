@@ -1,5 +1,5 @@
 """Is the host's OS, and the software it runs from outside the OS vendor, still supported?
-(pure, no Django)
+Pure logic, no Django imports.
 
 "Supported" means still receiving security updates from its vendor (issue 3):
 

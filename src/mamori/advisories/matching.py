@@ -1,4 +1,4 @@
-"""Match a host's installed packages against OSV advisories (pure, no Django).
+"""Match a host's installed packages against OSV advisories. Pure logic, no Django imports.
 
 ``AdvisoryIndex`` holds advisories keyed by (ecosystem family, package name); ``match_evidence``
 looks up the packages of one ``mamori.evidence/1`` document and returns its vulnerabilities in

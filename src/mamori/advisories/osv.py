@@ -1,7 +1,7 @@
 """Parsers for the feeds Mamori imports: OSV records, CISA KEV, endoflife.date and distro-info.
 
-Pure functions from decoded JSON (or CSV text) to the plain records in ``records.py``: no Django,
-no file access. Anything that does not follow the format raises (or, for the list formats,
+Functions from decoded JSON (or CSV text) to the plain records in ``records.py``, with no file
+access. Pure logic, no Django imports. Anything that does not follow the format raises (or, for the list formats,
 yields) ``BadRecord`` naming the record and the reason, so that an importer can report it and
 carry on with the rest.
 

@@ -1,4 +1,5 @@
-"""Severity of a matched advisory: CVSS base scores and distribution ratings (pure, no Django).
+"""Severity of a matched advisory: CVSS base scores and distribution ratings. Pure logic, no Django
+imports.
 
 Order of preference, per affected package of an advisory:
 

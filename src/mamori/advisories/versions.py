@@ -1,4 +1,4 @@
-"""Version ordering per package ecosystem (pure, no Django).
+"""Version ordering per package ecosystem. Pure logic, no Django imports.
 
 ``compare(family, a, b)`` answers "is ``a`` older than ``b``?" the way the ecosystem's own tool
 does; ``sort_key(family, version)`` turns a version into a plain Python value with the same

@@ -32,9 +32,9 @@ from mamori.assessments.models import (
 )
 from mamori.assessments.services import Snapshot
 from mamori.audit.services import record
-from mamori.core.access import Access
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
 from mamori.core.workdays import add_working_days
+from mamori.organisations.access import Access
 from mamori.organisations.models import Role
 
 # Two working weeks. Longer than the 2-working-day resubmission window, because an appeal argues

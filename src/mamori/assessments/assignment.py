@@ -14,8 +14,8 @@ from django.utils.translation import gettext as _
 
 from mamori.assessments.models import REVIEW_STATES, AssignmentRule, ReviewAssignment
 from mamori.audit.services import record
-from mamori.core.access import Access
 from mamori.core.errors import MamoriError, NotAllowed
+from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 
 

@@ -7,7 +7,7 @@ These checks answer the next question: among those who may see it, who may do wh
 from __future__ import annotations
 
 from mamori.assessments.models import Assessment, State
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import Role
 
 MARKABLE_STATES = (State.SUBMITTED, State.RESUBMITTED, State.IN_REVIEW)

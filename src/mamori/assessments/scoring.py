@@ -1,7 +1,7 @@
 """Progress, pre-check and decision rules over one assessment's answers.
 
-Plain Python (no Django): works on catalogue ``QuestionSpec``s, answer values keyed by question id
-and the current round's verdicts, so it is easy to test and fast on large assessments.
+Pure logic, no Django imports: works on catalogue ``QuestionSpec``s, answer values keyed by
+question id and the current round's verdicts, so it is easy to test and fast on large assessments.
 """
 
 from __future__ import annotations

@@ -31,9 +31,9 @@ from mamori.audit.services import record
 from mamori.catalogue.models import Question
 from mamori.catalogue.services import current_catalogue
 from mamori.catalogue.spec import AnswerError
-from mamori.core.access import Access
 from mamori.core.errors import Conflict, MamoriError, NotAllowed, WrongState
 from mamori.core.workdays import add_working_days
+from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Organisation, Role
 
 

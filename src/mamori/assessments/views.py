@@ -36,8 +36,8 @@ from mamori.assessments.models import (
 )
 from mamori.assessments.reports import advice_context
 from mamori.catalogue.models import Question, Section
-from mamori.core.access import Access
 from mamori.core.errors import MamoriError
+from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
 
 QUEUE_PAGE_SIZE = 50

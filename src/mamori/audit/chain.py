@@ -1,4 +1,4 @@
-"""The hash chain behind the audit trail. Plain Python: no Django here.
+"""The hash chain behind the audit trail. Pure logic, no Django imports.
 
 Each entry's hash covers its own fields and the previous entry's hash, so altering or removing any
 entry breaks every hash after it. ``verify`` walks entries in sequence order and names the first

@@ -1,8 +1,8 @@
 """Read and validate requirement catalogues written in YAML.
 
 Every problem is reported as ``file:line: problem`` so an author can jump to it; all problems in a
-file are collected, not just the first. Plain Python (no Django): ``mamori catalogue check`` and the
-database sync both call :func:`load_catalogue`. Run ``python -m mamori.catalogue.loader FILE`` to
+file are collected, not just the first. Pure logic, no Django imports: ``mamori catalogue check``
+and the database sync both call :func:`load_catalogue`. Run ``python -m mamori.catalogue.loader FILE`` to
 check files without a configured Django project.
 """
 

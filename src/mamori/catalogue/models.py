@@ -7,6 +7,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from mamori.catalogue import spec as catalogue_spec
+from mamori.core.choices import CONTROL_LABELS
 
 KIND_CHOICES = [
     ("yes_no", _("Yes / no")),
@@ -17,18 +18,15 @@ KIND_CHOICES = [
     ("inventory", _("Inventory table")),
 ]
 SCORING_CHOICES = [("scored", _("Scored")), ("informational", _("Informational"))]
-CONTROL_CHOICES = [
-    ("organisation", _("Organisation")),
-    ("scope", _("Scope and asset inventory")),
-    ("insurance", _("Insurance")),
-    ("firewalls", _("Firewalls")),
-    ("secure_configuration", _("Secure configuration")),
-    ("security_update_management", _("Security update management")),
-    ("user_access_control", _("User access control")),
-    ("malware_protection", _("Malware protection")),
-    ("backups", _("Backups")),
-    ("governance", _("Board ownership")),
-]
+AREA_LABELS = {
+    "organisation": _("Organisation"),
+    "scope": _("Scope and asset inventory"),
+    "insurance": _("Insurance"),
+    **CONTROL_LABELS,
+    "backups": _("Backups"),
+    "governance": _("Board ownership"),
+}
+CONTROL_CHOICES = [(area, AREA_LABELS[area]) for area in catalogue_spec.CONTROLS]
 
 
 class CatalogueInUse(Exception):

@@ -3,7 +3,7 @@
 A rule is a mapping with exactly one operator, e.g. ``{"equals": "yes"}`` or
 ``{"at_most": "$patch_days"}``; ``all``/``any``/``not`` combine rules. Numbers may name a catalogue
 setting with ``$name`` so a catalogue version can tighten a threshold without code changes.
-Plain Python: no Django here.
+Pure logic, no Django imports.
 """
 
 from __future__ import annotations

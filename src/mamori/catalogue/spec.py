@@ -1,6 +1,6 @@
 """The in-memory shape of a requirement catalogue and of one question's answer.
 
-Plain Python (no Django): the loader builds these from YAML, the database stores them, and
+Pure logic, no Django imports: the loader builds these from YAML, the database stores them, and
 answer validation, pre-checks and scoring work on them.
 """
 
@@ -12,23 +12,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from mamori.catalogue import rules
+from mamori.core.controls import FIVE_CONTROLS
 
 KINDS = ("yes_no", "choice", "multi_choice", "number", "text", "inventory")
 COLUMN_KINDS = ("text", "number", "choice", "yes_no")
 SCORINGS = ("scored", "informational")
-CONTROLS = (
-    "organisation",
-    "scope",
-    "insurance",
-    "firewalls",
-    "secure_configuration",
-    "security_update_management",
-    "user_access_control",
-    "malware_protection",
-    "backups",
-    "governance",
-)
-FIVE_CONTROLS = CONTROLS[3:8]
+# The areas a question belongs to: the five controls and the parts of the scheme around them.
+CONTROLS = ("organisation", "scope", "insurance", *FIVE_CONTROLS, "backups", "governance")
 YES, NO, NOT_APPLICABLE = "yes", "no", "not_applicable"
 TEXT_MAX_LENGTH = 5000
 INVENTORY_MAX_ROWS = 500

@@ -12,8 +12,8 @@ from django.utils.translation import gettext as _
 
 from mamori.audit.services import record
 from mamori.certificates.models import Certificate, ReminderKind
-from mamori.core.access import Access
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
+from mamori.organisations.access import Access
 
 # Crockford's base32 without look-alike characters: numbers are read aloud and typed by hand.
 NUMBER_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

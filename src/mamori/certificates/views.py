@@ -15,8 +15,8 @@ from django.views.decorators.http import require_POST
 from mamori.assessments.forms import RevokeForm
 from mamori.certificates import services
 from mamori.certificates.models import Certificate
-from mamori.core.access import Access
 from mamori.core.errors import MamoriError
+from mamori.organisations.access import Access
 from mamori.verification.services import continuous_assurance
 
 NUMBER_PATTERN = re.compile(r"^[A-Z0-9-]{4,32}$")

@@ -1,16 +1,8 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection
-from django.db.models import Count
 from django.http import JsonResponse
-from django.shortcuts import render
 from django.views.decorators.cache import never_cache
-
-from mamori.assessments.models import Assessment, State
-from mamori.certificates.models import Certificate
-from mamori.core.access import Access
-from mamori.organisations.models import Organisation, Role
 
 
 @never_cache
@@ -22,44 +14,3 @@ def healthz(request):
     except DatabaseError:
         return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
-
-
-@login_required
-def home(request):
-    access = Access.for_request(request)
-    context = {"access": access}
-    if access.applicant_organisation_ids:
-        organisations = list(Organisation.objects.filter(pk__in=access.applicant_organisation_ids))
-        context["organisations"] = organisations
-        # Applicant administrators manage their organisation's people from here.
-        context["managed_organisations"] = [
-            o for o in organisations if access.has_role(o.pk, Role.APPLICANT_ADMIN)
-        ]
-        context["assessments"] = (
-            Assessment.objects.visible_to(access)
-            .filter(organisation_id__in=access.applicant_organisation_ids)
-            .select_related("organisation", "catalogue")[:20]
-        )
-        context["certificates"] = Certificate.objects.filter(
-            organisation_id__in=access.applicant_organisation_ids
-        ).order_by("-issued_on")[:10]
-    if access.is_assessor:
-        queue = Assessment.objects.filter(certification_body_id__in=access.assessor_body_ids)
-        context["my_queue_count"] = queue.filter(
-            assessor_id=access.user_id,
-            state__in=(State.SUBMITTED, State.RESUBMITTED, State.IN_REVIEW),
-        ).count()
-        context["unassigned_count"] = queue.filter(
-            assessor__isnull=True, state__in=(State.SUBMITTED, State.RESUBMITTED)
-        ).count()
-    if access.is_scheme_owner:
-        # Sector-wide posture as aggregates only: scheme owners never see answers.
-        context["state_counts"] = dict(
-            Assessment.objects.values_list("state")
-            .annotate(n=Count("pk"))
-            .values_list("state", "n")
-        )
-        context["state_labels"] = State.choices
-        context["certificate_count"] = Certificate.objects.currently_valid().count()
-        context["organisation_count"] = Organisation.objects.count()
-    return render(request, "core/home.html", context)

@@ -23,8 +23,8 @@ from mamori.catalogue import samples
 from mamori.catalogue.services import current_catalogue, load_bundled
 from mamori.certificates.models import Certificate
 from mamori.certificates.services import revoke
-from mamori.core.access import Access
 from mamori.demo import cast
+from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role, WorkingGroup
 
 # The FSA's announcement of the working group's participants (public facts, 6 KB): 36 members

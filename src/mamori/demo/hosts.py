@@ -38,7 +38,7 @@ from mamori.advisories.models import ImportRun
 from mamori.demo import cast
 from mamori.organisations.models import Membership, Organisation, Role
 from mamori.verification.models import Host, identity_key
-from mamori.verification.services import accept_upload
+from mamori.verification.services import AgentUpload, accept_upload
 from mamori_agent.collect import collect
 from mamori_agent.collect.listening import collect_listening
 from mamori_agent.context import Context, Section
@@ -698,7 +698,7 @@ def build(specs: tuple[Spec, ...] = HOSTS, *, now: dt.datetime | None = None) ->
         for collected, versions in planned:
             evidence = collect_host(spec, versions, collected)
             raw = json.dumps(evidence, ensure_ascii=False).encode("utf-8")
-            outcome = accept_upload(user, None, organisation, raw)
+            outcome = accept_upload(AgentUpload(organisation=organisation, body=raw, user=user))
             if outcome.duplicate:
                 loaded.duplicates += 1
             else:

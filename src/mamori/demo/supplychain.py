@@ -48,8 +48,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from mamori.accounts.models import User
-from mamori.core.access import Access
 from mamori.demo import cast
+from mamori.organisations.access import Access
 from mamori.organisations.models import EDITOR_ROLES, Membership, Organisation, WorkingGroup
 from mamori.supplychain import analysis, graph, services
 from mamori.supplychain.models import (

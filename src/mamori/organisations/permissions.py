@@ -6,7 +6,7 @@ these checks answer the next questions: who may see its member list, and who may
 
 from __future__ import annotations
 
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import APPLICANT_ROLES, Membership, Organisation, Role
 
 

@@ -17,9 +17,9 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from mamori.audit.services import record
-from mamori.core.access import Access
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
 from mamori.organisations import permissions
+from mamori.organisations.access import Access
 from mamori.organisations.models import APPLICANT_ROLES, Membership, Organisation, Role
 
 # Letters and digits that cannot be mistaken for one another when read aloud or retyped.

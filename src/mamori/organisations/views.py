@@ -13,9 +13,9 @@ from django.views.decorators.http import require_POST, require_safe
 
 from mamori.assessments.models import Assessment
 from mamori.certificates.models import Certificate
-from mamori.core.access import Access
 from mamori.core.errors import MamoriError
 from mamori.organisations import permissions, services
+from mamori.organisations.access import Access
 from mamori.organisations.forms import ExistingMemberForm, NewUserForm, OrganisationForm
 from mamori.organisations.models import Category, Organisation, WorkingGroup
 

@@ -5,7 +5,7 @@ Visibility (404 for outsiders) is the queryset's job: ``PlusAudit.objects.visibl
 
 from __future__ import annotations
 
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import Role
 
 

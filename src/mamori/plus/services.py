@@ -31,9 +31,9 @@ from django.utils.translation import gettext as _
 
 from mamori.audit.services import record
 from mamori.certificates.models import Certificate, Status
-from mamori.core.access import Access
 from mamori.core.errors import Conflict, MamoriError, NotAllowed, WrongState
 from mamori.core.workdays import add_working_days
+from mamori.organisations.access import Access
 from mamori.organisations.models import Membership, Role
 from mamori.plus import permissions, sampling, testcases
 from mamori.plus.models import (

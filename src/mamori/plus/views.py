@@ -16,8 +16,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mamori.catalogue.models import pick
-from mamori.core.access import Access
 from mamori.core.errors import MamoriError
+from mamori.organisations.access import Access
 from mamori.organisations.models import Role
 from mamori.plus import permissions, services, testcases, texts
 from mamori.plus.forms import (

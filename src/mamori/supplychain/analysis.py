@@ -1,4 +1,5 @@
-"""Structural-risk analysis of a supply-chain graph (pure Python + numpy, no Django).
+"""Structural-risk analysis of a supply-chain graph, in Python and numpy (pure logic, no Django
+imports).
 
 Semantics (DESIGN.md): a node fails when **any** of its requirements fails; a requirement fails
 when **all** of its providers fail. Cycles are legal.

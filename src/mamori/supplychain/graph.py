@@ -1,6 +1,6 @@
 """The supply-chain graph exchange format ``mamori.supplygraph/1``: load, validate, dump.
 
-Pure Python, no Django: the CLI, the web app's import/export and the benchmark share it.
+Pure logic, no Django imports: the CLI, the web app's import/export and the benchmark share it.
 
 The format (fixed in DESIGN.md)::
 

@@ -15,8 +15,8 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from mamori.audit.services import record
-from mamori.core.access import Access
 from mamori.core.errors import MamoriError, WrongState
+from mamori.organisations.access import Access
 from mamori.supplychain import permissions, services
 from mamori.supplychain.models import Invitation, InvitationStatus, Provision
 from mamori.supplychain.offline import OfflineFileError, Parsed

@@ -16,7 +16,7 @@ Visibility is the querysets' job (``Campaign.objects.visible_to``, ``Invitation.
 
 from __future__ import annotations
 
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import EDITOR_ROLES, Category, Role
 
 SESSION_KEY = "supplychain_invitations"

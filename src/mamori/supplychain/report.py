@@ -1,7 +1,7 @@
 """What the supply-chain analysis pages show, computed from exchange documents
 (``mamori.supplygraph/1``) and :func:`mamori.supplychain.analysis.analyse` results.
 
-Pure Python, no Django: the views fetch the documents and the names from the database, call
+Pure logic, no Django imports: the views fetch the documents and the names from the database, call
 these functions and translate the words; everything that is counted, restricted, ordered or laid
 out is here, where it can be tested without a request.
 """

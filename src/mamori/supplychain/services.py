@@ -24,8 +24,8 @@ from django.utils.translation import gettext as _
 
 from mamori.audit.services import record
 from mamori.certificates.models import Certificate
-from mamori.core.access import Access
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
+from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 from mamori.supplychain import graph, permissions
 from mamori.supplychain.models import (

@@ -17,8 +17,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from mamori.core.access import Access
 from mamori.core.errors import MamoriError
+from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
 from mamori.supplychain import permissions, services
 from mamori.supplychain.forms import (

@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
 from mamori.supplychain import analysis, graph, permissions, report, services
 from mamori.supplychain.models import (

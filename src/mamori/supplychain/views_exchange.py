@@ -12,7 +12,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
 from mamori.supplychain import graph, permissions, services
 

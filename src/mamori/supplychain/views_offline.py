@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from mamori.core.access import Access
 from mamori.core.errors import MamoriError
+from mamori.organisations.access import Access
 from mamori.supplychain import offline, permissions
 from mamori.supplychain.models import Invitation
 from mamori.supplychain.offline_import import import_answers

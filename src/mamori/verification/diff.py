@@ -1,5 +1,5 @@
-"""What changed on a host between two collections. Pure: evidence and evaluation JSON in, a plain
-dict out; no Django.
+"""What changed on a host between two collections: evidence and evaluation JSON in, a plain dict
+out. Pure logic, no Django imports.
 
 Evidence is read defensively (the schema has already been checked on upload, but a stored
 document of an older schema revision may lack a section): anything missing is treated as empty.
@@ -10,13 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-CONTROLS = (
-    "firewalls",
-    "secure_configuration",
-    "security_update_management",
-    "user_access_control",
-    "malware_protection",
-)
+from mamori.core.controls import FIVE_CONTROLS
 
 
 def _get(document: Any, *path: str) -> Any:
@@ -139,7 +133,7 @@ def diff_vulnerabilities(old_result: Any, new_result: Any) -> dict[str, list[dic
 
 def diff_controls(old_result: Any, new_result: Any) -> list[dict]:
     changes = []
-    for control in CONTROLS:
+    for control in FIVE_CONTROLS:
         old_verdict = _get(old_result, "controls", control)
         new_verdict = _get(new_result, "controls", control)
         if old_verdict != new_verdict:

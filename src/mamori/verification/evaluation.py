@@ -8,7 +8,7 @@ life-cycle verdicts) -- runs every check, and turns the outcomes into a verdict 
 else ``pass``. Unknown is never a pass.
 
 Texts come in Japanese (default) and English: check texts from the YAML, the few generic
-sentences from the tables below. Plain Python, no Django: settings arrive as a Mapping.
+sentences from the tables below. Pure logic, no Django imports: settings arrive as a Mapping.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from functools import lru_cache
 from typing import Any
 
 from mamori.advisories.matching import host_platform
+from mamori.core.controls import FIVE_CONTROLS
+from mamori.core.controls import LABELS as CONTROL_NAMES
 from mamori.verification import rules
 from mamori.verification.evidence import EvidenceError, validate_evidence
-from mamori.verification.rules import FIVE_CONTROLS, Check, Context, Note, clean
+from mamori.verification.rules import Check, Context, Note, clean
 
 __all__ = [
     "DEFAULT_SETTINGS",
-    "FIVE_CONTROLS",
     "SCHEMA",
     "EvidenceError",
     "bundled_checks",
@@ -66,17 +67,6 @@ MAX_FACT_ITEMS = 100  # list items kept per fact in the JSON
 MAX_SHOWN_ITEMS = 20  # list items written into a detail sentence
 MAX_NOTES = 6
 
-CONTROL_LABELS = {
-    "firewalls": {"ja": "ファイアウォール", "en": "Firewalls"},
-    "secure_configuration": {"ja": "セキュアな構成", "en": "Secure configuration"},
-    "security_update_management": {
-        "ja": "セキュリティアップデート管理",
-        "en": "Security update management",
-    },
-    "user_access_control": {"ja": "ユーザーアクセス制御", "en": "User access control"},
-    "malware_protection": {"ja": "マルウェア対策", "en": "Malware protection"},
-    "informational": {"ja": "参考情報", "en": "Informational"},
-}
 STATUS_LABELS = {
     "pass": {"ja": "合格", "en": "PASS"},
     "fail": {"ja": "不合格", "en": "FAIL"},
@@ -1112,9 +1102,9 @@ def render_text(result: Mapping[str, Any], language: str | None = None) -> str:
     lines.append("")
     lines.append(t("controls"))
     controls = result.get("controls") or {}
-    width = max(_width(CONTROL_LABELS[control][lang]) for control in FIVE_CONTROLS) + 2
+    width = max(_width(CONTROL_NAMES[control][lang]) for control in FIVE_CONTROLS) + 2
     for control in FIVE_CONTROLS:
-        label = CONTROL_LABELS[control][lang]
+        label = CONTROL_NAMES[control][lang]
         verdict = STATUS_LABELS.get(controls.get(control, "unknown"), STATUS_LABELS["unknown"])
         lines.append(f"  {label}{' ' * (width - _width(label))}{verdict[lang]}")
     findings = list(result.get("findings") or [])

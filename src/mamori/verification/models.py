@@ -21,23 +21,11 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from mamori.core.controls import FIVE_CONTROLS
 from mamori.core.models import TimeStampedModel
 
-# The five controls, in the order the scheme lists them. The keys are the evaluation JSON's.
-CONTROLS = (
-    "firewalls",
-    "secure_configuration",
-    "security_update_management",
-    "user_access_control",
-    "malware_protection",
-)
-CONTROL_LABELS = {
-    "firewalls": _("Firewalls"),
-    "secure_configuration": _("Secure configuration"),
-    "security_update_management": _("Security update management"),
-    "user_access_control": _("User access control"),
-    "malware_protection": _("Malware protection"),
-}
+# The five controls, in the order the scheme lists them: one verdict column each.
+CONTROLS = FIVE_CONTROLS
 
 
 class Verdict(models.TextChoices):

@@ -8,7 +8,7 @@ not individual hosts: posture detail is the organisation's and its assessor's bu
 
 from __future__ import annotations
 
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.verification.models import Host
 
 

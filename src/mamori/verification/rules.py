@@ -14,7 +14,7 @@ A leaf whose path is null or missing, or lies in a section whose ``status`` is `
 unknown. Unknown never becomes a pass. Numbers may name a setting as ``$name`` (the catalogue's
 ``settings`` plus the evaluator's defaults) so that a catalogue version can tighten a threshold.
 
-Plain Python, no Django: the CLI, the server and the tests all call this module.
+Pure logic, no Django imports: the CLI, the server and the tests all call this module.
 """
 
 from __future__ import annotations
@@ -32,16 +32,11 @@ import yaml
 
 # The catalogue loader's line-tracking YAML loader gives every problem a line number.
 from mamori.catalogue.loader import _LineLoader, _Mapping, _Sequence
+from mamori.core.controls import FIVE_CONTROLS
 
 CHECKS_DIR = Path(__file__).resolve().parent / "checks"
 LANGUAGES = ("ja", "en")
-FIVE_CONTROLS = (
-    "firewalls",
-    "secure_configuration",
-    "security_update_management",
-    "user_access_control",
-    "malware_protection",
-)
+# A check names one of the five controls, or none ("informational": reported, never decisive).
 CONTROLS = (*FIVE_CONTROLS, "informational")
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 STATUSES = ("pass", "fail", "unknown", "info")

@@ -4,8 +4,8 @@ An advisory import sends ``advisories_changed(keys=..., changes=IndexChanges(...
 commits. ``rematch_advisories`` brings the process's advisory index up to date (in place when
 it is exactly one import behind), compares the changed advisories with the distinct package
 versions of the fleet and patches the hosts that hold an affected one, in one transaction
-(``services.rematch_advisories``). An import that changed more advisories than
-``FULL_REMATCH_ABOVE`` re-matches everything, set-based (``services.rematch_all``). Embedded (no
+(``rematch.rematch_advisories``). An import that changed more advisories than
+``FULL_REMATCH_ABOVE`` re-matches everything, set-based (``rematch.rematch_all``). Embedded (no
 broker) the task runs in-process; on Redis a worker runs it.
 """
 
@@ -15,7 +15,7 @@ import logging
 
 from mamori.advisories.signals import IndexChanges
 from mamori.celery import app
-from mamori.verification import services
+from mamori.verification.services import rematch
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,9 @@ def rematch_advisories(changes: dict) -> dict:
     parsed = _changes_from(changes)
     in_place = apply_changes(parsed) if parsed is not None else False
     if parsed is None or len(parsed.advisory_ids) > FULL_REMATCH_ABOVE:
-        outcome = services.rematch_all()
+        outcome = rematch.rematch_all()
     else:
-        outcome = services.rematch_advisories(parsed.advisory_ids)
+        outcome = rematch.rematch_advisories(parsed.advisory_ids)
     log.info(
         "re-match: %d advisories, %d of %d targets affected, %d hosts patched (%d verdicts "
         "changed), %d evaluated in full; index updated in place: %s",
@@ -100,7 +100,7 @@ def rematch_advisories(changes: dict) -> dict:
 @app.task(name="mamori.verification.tasks.rematch_hosts")
 def rematch_hosts(host_ids: list[int]) -> int:
     """Evaluate these hosts' latest evidence again in full (checks or settings changed)."""
-    return services.rematch_hosts(host_ids)
+    return rematch.rematch_hosts(host_ids)
 
 
 def on_advisories_changed(sender=None, keys=(), changes=None, **_kwargs) -> None:

@@ -19,12 +19,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mamori.catalogue.models import pick
-from mamori.core.access import Access
+from mamori.core.choices import CONTROL_LABELS
+from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
 from mamori.verification import agent_file, diff, permissions, services
 from mamori.verification.evaluation import page_finding
 from mamori.verification.forms import ScopeForm
-from mamori.verification.models import CONTROL_LABELS, CONTROLS, Evaluation, Evidence, Host, Verdict
+from mamori.verification.models import CONTROLS, Evaluation, Evidence, Host, Verdict
 
 PAGE_SIZE = 50
 HISTORY_SIZE = 50

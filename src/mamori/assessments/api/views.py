@@ -20,8 +20,8 @@ from mamori.assessments.api.serializers import (
     MarkWriteSerializer,
 )
 from mamori.assessments.models import Assessment
-from mamori.core.access import Access
 from mamori.core.errors import MamoriError
+from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
 
 

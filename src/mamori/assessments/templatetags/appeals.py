@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from mamori.assessments import appeals, permissions
 from mamori.assessments.models import Appeal, AppealStatus
 from mamori.audit.models import AuditEvent
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 
 register = template.Library()
 

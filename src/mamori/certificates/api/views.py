@@ -9,7 +9,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from mamori.certificates.api.serializers import CertificateSerializer, PublicCertificateSerializer
 from mamori.certificates.models import Certificate
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.verification.api.serializers import AssuranceSerializer
 from mamori.verification.services import continuous_assurance
 

@@ -1,6 +1,6 @@
 from rest_framework import viewsets
 
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.organisations.api.serializers import OrganisationSerializer
 from mamori.organisations.models import Organisation
 

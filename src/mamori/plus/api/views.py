@@ -10,7 +10,7 @@ from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.plus import services
 from mamori.plus.api.serializers import (
     FrameDeviceSerializer,

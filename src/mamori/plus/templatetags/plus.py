@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import template
 from django.utils import timezone
 
-from mamori.core.access import Access
+from mamori.organisations.access import Access
 from mamori.plus import permissions, services
 from mamori.plus.models import PlusAudit
 

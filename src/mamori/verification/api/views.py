@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mamori.accounts.authentication import OrganisationTokenAuthentication
-from mamori.core.access import Access
 from mamori.core.errors import NotAllowed
+from mamori.organisations.access import Access
 from mamori.verification import permissions, services
 from mamori.verification.api.serializers import (
     ErrorSerializer,
@@ -75,7 +75,11 @@ class EvidenceUploadView(APIView):
             content_length=_content_length(request),
             content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""),
         )
-        outcome = services.accept_upload(request.user, token, token.organisation, raw)
+        outcome = services.accept_upload(
+            services.AgentUpload(
+                organisation=token.organisation, body=raw, user=request.user, token=token
+            )
+        )
         body = {
             "host": outcome.host.pk,
             "evidence": outcome.evidence.pk,

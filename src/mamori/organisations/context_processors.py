@@ -1,4 +1,4 @@
-from mamori.core.access import Access, second_factor_required
+from mamori.organisations.access import Access, second_factor_required
 
 
 def navigation(request):
