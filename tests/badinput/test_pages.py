@@ -78,22 +78,22 @@ WRONG_ANSWERS = {
     "inventory-missing-required-cell": (
         "A2.4",
         inventory_row(0, device_type="laptop", os="Windows 11", count="3"),
-        "Row 1: fill in 'os_version'.",
+        "Row 1: fill in 'OS version (edition, build)'.",
     ),
     "inventory-wrong-cell-type": (
         "A2.4",
         inventory_row(0, **{**LAPTOP, "count": "lots"}),
-        "Row 1, column 'count': Enter a number.",
+        "Row 1, column 'Count': Enter a number.",
     ),
     "inventory-wrong-cell-choice": (
         "A2.4",
         inventory_row(0, **{**LAPTOP, "device_type": "toaster"}),
-        "Row 1, column 'device_type': 'toaster' is not one of the choices",
+        "Row 1, column 'Device type': 'toaster' is not one of the choices",
     ),
     "inventory-nul-in-cell": (
         "A2.4",
         inventory_row(0, **{**LAPTOP, "os": "Win\x00dows"}),
-        "Row 1, column 'os': The text contains control characters",
+        "Row 1, column 'Operating system': The text contains control characters",
     ),
     # One cell per row keeps the post under Django's field-count limit, so the row limit
     # itself is what refuses it.

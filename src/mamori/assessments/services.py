@@ -224,7 +224,12 @@ def save_answer(
         except AnswerError as exc:
             from mamori.assessments.messages import describe
 
-            raise MamoriError(describe(exc), field="value", code=exc.code) from None
+            # The message names a table's column by its label; the field keeps the key for
+            # API clients (e.g. value[0].os).
+            field = "value"
+            if "row" in exc.params and "column" in exc.params:
+                field = f"value[{exc.params['row'] - 1}].{exc.params['column']}"
+            raise MamoriError(describe(exc, question.columns), field=field, code=exc.code) from None
         current = snapshot.answers.get(qid)
         current_version = current.version if current else 0
         if expected_version is None:
