@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -192,6 +193,11 @@ def section(request, pk: int, code: str):
     questions = [q for q in snapshot.questions if q.section_id == section_obj.pk]
     all_sections = list(Section.objects.filter(catalogue_id=assessment.catalogue_id))
     index = next(i for i, s in enumerate(all_sections) if s.pk == section_obj.pk)
+    items = _question_items(snapshot, questions, access, _attachments_by_question(assessment))
+    # "Add a row" without JavaScript comes back here asking for one more blank row.
+    for item in items:
+        if item["question"].qid == request.GET.get("add_row"):
+            item["extra_rows"] = 1
     return render(
         request,
         "assessments/section.html",
@@ -201,9 +207,7 @@ def section(request, pk: int, code: str):
             "sections": all_sections,
             "previous": all_sections[index - 1] if index > 0 else None,
             "next": all_sections[index + 1] if index + 1 < len(all_sections) else None,
-            "items": _question_items(
-                snapshot, questions, access, _attachments_by_question(assessment)
-            ),
+            "items": items,
             "progress": snapshot.progress(),
             "can_edit": permissions.can_edit(access, assessment),
         },
@@ -222,47 +226,39 @@ def answer(request, pk: int, qid: str):
     )
     raw = answer_from_post(question, request.POST)
     error, status, saved = None, 200, False
-    extra_rows = 0
-    if question.kind == "inventory" and "add_row" in request.POST:
-        extra_rows = 1
-    else:
-        try:
-            services.save_answer(
-                request.user, access, assessment.pk, qid, raw, parse_version(request.POST)
-            )
-            saved = True
-        except MamoriError as exc:
-            error, status = exc.message, (422 if exc.status == 400 else exc.status)
+    try:
+        services.save_answer(
+            request.user, access, assessment.pk, qid, raw, parse_version(request.POST)
+        )
+        saved = True
+    except MamoriError as exc:
+        error, status = exc.message, (422 if exc.status == 400 else exc.status)
     if not request.htmx:
+        section_url = reverse("assessments:section", args=[pk, question.section.code])
         if error:
             messages.error(request, f"{qid}: {error}")
+        elif question.kind == "inventory" and "add_row" in request.POST:
+            # Without JavaScript the server adds the row: what was typed is saved first.
+            return redirect(f"{section_url}?{urlencode({'add_row': qid})}#q-{qid}")
         else:
             messages.success(request, _("Saved %(qid)s.") % {"qid": qid})
-        return redirect(
-            reverse("assessments:section", args=[pk, question.section.code]) + f"#q-{qid}"
-        )
+        return redirect(f"{section_url}#q-{qid}")
     assessment.refresh_from_db()
     snapshot = services.Snapshot.load(assessment)
-    attachments = _attachments_by_question(assessment)
-    item = _question_items(snapshot, [question], access, attachments)[0]
-    # Questions whose relevance depends on this answer are re-rendered alongside it.
+    item = _question_items(snapshot, [question], access, {})[0]
+    item["error"] = error
+    item["saved"] = saved
+    # The notes of questions whose relevance depends on this answer change with it.
     dependents = [
         q for q in snapshot.questions if (q.spec.get("applies_if") or {}).get("question") == qid
     ]
-    if error:
-        item["value"] = raw  # show what the user typed next to the error: nothing is lost
-        item["error"] = error
-    elif extra_rows:
-        item["value"] = raw
-    item["saved"] = saved
-    item["extra_rows"] = extra_rows
     return render(
         request,
         "assessments/_answer_response.html",
         {
             "assessment": assessment,
             "item": item,
-            "dependents": _question_items(snapshot, dependents, access, attachments),
+            "dependents": _question_items(snapshot, dependents, access, {}),
             "progress": snapshot.progress(),
         },
         status=status,
