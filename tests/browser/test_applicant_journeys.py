@@ -179,3 +179,77 @@ def test_leaving_with_an_unsaved_row_asks_first(browse, applicant):
     tab.check(asked == ["beforeunload"], f"expected a beforeunload prompt, got {asked!r}")
     tab.check(tab.page.url.endswith("/sections/A2/"), "dismissing the prompt should stay")
     assert form.locator("input[name='row-0-os']").input_value() == "Ubuntu"
+
+
+@pytest.fixture
+def team(world):
+    for user in (world.admin, world.contributor, world.signatory):
+        user.set_password(PASSWORD)
+        user.save(update_fields=["password"])
+    return world
+
+
+START = "a[href='/assessments/new/']"
+
+
+def test_each_role_is_offered_only_what_it_can_do(browse, team):
+    """Contributors and board signatories are not offered "start a new assessment" (a 404 for
+    them) nor "submit" (refused for them); the signatory is told when its signature is awaited
+    and led to the declaration; the administrator keeps both buttons."""
+    world = team
+    assessment = world.start()
+    declaration = f"/assessments/{assessment.pk}/declaration/"
+    detail = f"/assessments/{assessment.pk}/"
+
+    carol = browse("carol", "ja")
+    carol.login("carol", PASSWORD)
+    for path in ("/", "/assessments/"):
+        carol.open(path)
+        carol.absent(START)
+    carol.open("/assessments/new/", status=404)  # what the button would have led to
+    carol.open(declaration)
+    carol.absent("#submit-assessment")
+    carol.absent("#id_name")
+    carol.see("#who-submits")
+    carol.open(f"/assessments/{assessment.pk}/sections/A2/")
+    carol.see(f"{q('A2.1')}[data-autosave]")  # contributors do answer
+
+    bob = browse("bob", "ja")
+    bob.login("bob", PASSWORD)
+    bob.open("/")
+    bob.absent(START)
+    bob.absent("#awaiting-signature")  # nothing to sign while questions are unanswered
+    bob.open("/assessments/")
+    bob.absent(START)
+    bob.open(f"/assessments/{assessment.pk}/sections/A2/")
+    bob.absent("form[data-autosave]")
+
+    world.answer_all(assessment)
+    bob.open("/")
+    bob.see("#awaiting-signature", assessment.reference)
+    bob.click_and_wait(f"#awaiting-signature a[href='{declaration}']")
+    bob.absent("#submit-assessment")
+    bob.see("#who-submits")
+    bob.open(detail)
+    bob.see("#awaiting-signature")
+    bob.click_and_wait(f"#awaiting-signature a[href='{declaration}']")
+    bob.page.fill("#id_name", "Bob Board")
+    bob.page.fill("#id_title", "取締役")
+    bob.page.check("#id_confirm")
+    bob.click_and_wait("form:has(#id_name) button[type=submit]")
+    bob.see_message("The declaration is signed.")
+    bob.open("/")
+    bob.absent("#awaiting-signature")
+    bob.open(declaration)
+    bob.absent("#submit-assessment")
+
+    alice = browse("alice", "ja")
+    alice.login("alice", PASSWORD)
+    for path in ("/", "/assessments/"):
+        alice.open(path)
+        alice.see(START)
+    alice.open("/")
+    alice.absent("#awaiting-signature")  # she is not a signatory
+    alice.open(declaration)
+    alice.see("#submit-assessment")
+    alice.absent("#who-submits")

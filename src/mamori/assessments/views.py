@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from mamori.assessments import permissions, scoring, services
+from mamori.assessments import permissions, prompts, scoring, services
 from mamori.assessments.forms import (
     AttachmentForm,
     DecisionForm,
@@ -160,6 +160,7 @@ def detail(request, pk: int):
         )
         sections.append({"section": section, "progress": progress, "flagged": flagged})
     decisions = list(assessment.decisions.all())
+    unanswered = len(scoring.unanswered(snapshot.specs, values))
     return render(
         request,
         "assessments/detail.html",
@@ -174,6 +175,7 @@ def detail(request, pk: int):
             "perm": {
                 "edit": permissions.can_edit(access, assessment),
                 "sign": permissions.can_sign(access, assessment),
+                "sign_now": prompts.awaits_signature(access, assessment, unanswered),
                 "submit": permissions.can_submit(access, assessment),
                 "respond": permissions.can_respond(access, assessment),
                 "resubmit": permissions.can_resubmit(access, assessment),
@@ -210,6 +212,7 @@ def section(request, pk: int, code: str):
             "items": items,
             "progress": snapshot.progress(),
             "can_edit": permissions.can_edit(access, assessment),
+            "is_editor": permissions.is_editor(access, assessment),
         },
     )
 
@@ -378,6 +381,7 @@ def declaration(request, pk: int):
             "assessment": assessment,
             "form": form,
             "can_sign": permissions.can_sign(access, assessment),
+            "can_submit": permissions.can_submit(access, assessment),
         },
         status=status,
     )

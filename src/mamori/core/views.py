@@ -7,6 +7,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from mamori.assessments import prompts
 from mamori.assessments.models import Assessment, State
 from mamori.certificates.models import Certificate
 from mamori.core.access import Access
@@ -35,6 +36,9 @@ def home(request):
         context["managed_organisations"] = [
             o for o in organisations if access.has_role(o.pk, Role.APPLICANT_ADMIN)
         ]
+        # Only what the role can do: administrators start assessments, signatories sign.
+        context["can_start"] = bool(context["managed_organisations"])
+        context["awaiting_signature"] = prompts.awaiting_signature(access)
         context["assessments"] = (
             Assessment.objects.visible_to(access)
             .filter(organisation_id__in=access.applicant_organisation_ids)
