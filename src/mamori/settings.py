@@ -34,6 +34,11 @@ try:
     LOGIN_FAILURE_LIMIT = env_int("MAMORI_LOGIN_FAILURE_LIMIT", 5)
     SECRET_KEY = env_secret("SECRET_KEY")
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+    # The public address of this instance, for links in e-mail and PDFs (no request at hand
+    # there). By default the loopback address on the port ``mamori serve`` is given.
+    SITE_URL = env_str("MAMORI_SITE_URL", "").rstrip("/") or (
+        f"http://127.0.0.1:{env_int('PORT', 8000)}"
+    )
 except ConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 
