@@ -251,3 +251,28 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.original_name
+
+
+class ClarificationReply(models.Model):
+    """What the applicant wrote to the assessor when sending a clarification back."""
+
+    assessment = models.ForeignKey(
+        Assessment, on_delete=models.CASCADE, related_name="clarification_replies"
+    )
+    round = models.PositiveSmallIntegerField(default=1)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+    message = models.TextField(_("message to the assessor"), max_length=4000)
+    sent_at = models.DateTimeField(_("sent"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("reply to a clarification request")
+        verbose_name_plural = _("replies to clarification requests")
+        ordering = ["sent_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.assessment_id} r{self.round} {self.sent_at:%Y-%m-%d}"

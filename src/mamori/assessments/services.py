@@ -15,11 +15,12 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mamori.assessments import permissions, scoring
+from mamori.assessments import notifications, permissions, scoring
 from mamori.assessments.models import (
     Answer,
     Assessment,
     Attachment,
+    ClarificationReply,
     Decision,
     Level,
     Mark,
@@ -392,10 +393,21 @@ def submit(user, access: Access, assessment_id: int) -> Assessment:
         _state_change(
             user, assessment, "assessment.submitted", before, assessor=assessment.assessor_id
         )
+        notifications.after_commit(notifications.SUBMITTED, assessment)
     return assessment
 
 
-def respond_to_clarification(user, access: Access, assessment_id: int) -> Assessment:
+def respond_to_clarification(
+    user, access: Access, assessment_id: int, message: str = ""
+) -> Assessment:
+    """Send the assessment back to the assessor, with an optional message about the changes."""
+    message = (message or "").strip()
+    if len(message) > 4000:
+        raise MamoriError(_("Keep the message under 4,000 characters."), field="message")
+    if "\x00" in message:
+        raise MamoriError(
+            _("The message contains control characters; remove them."), field="message"
+        )
     with transaction.atomic():
         assessment = _lock(assessment_id)
         _require_role(
@@ -419,7 +431,20 @@ def respond_to_clarification(user, access: Access, assessment_id: int) -> Assess
         assessment.state = State.IN_REVIEW
         assessment.feedback_due = None
         assessment.save()
-        _state_change(user, assessment, "assessment.clarified", before)
+        reply = None
+        if message:
+            reply = ClarificationReply.objects.create(
+                assessment=assessment, round=assessment.round, author=user, message=message
+            )
+        _state_change(
+            user,
+            assessment,
+            "assessment.clarified",
+            before,
+            reply=reply.pk if reply else None,
+            message_digest=chain.digest(message) if message else None,
+        )
+        notifications.after_commit(notifications.CLARIFIED, assessment)
     return assessment
 
 
@@ -471,6 +496,7 @@ def resubmit(user, access: Access, assessment_id: int) -> Assessment:
         assessment.feedback_due = None
         assessment.save()
         _state_change(user, assessment, "assessment.resubmitted", before)
+        notifications.after_commit(notifications.RESUBMITTED, assessment)
     return assessment
 
 
@@ -687,6 +713,7 @@ def request_clarification(user, access: Access, assessment_id: int) -> Assessmen
             flagged=flagged,
             due=assessment.feedback_due.isoformat(),
         )
+        notifications.after_commit(notifications.CLARIFICATION_REQUESTED, assessment)
     return assessment
 
 
@@ -758,4 +785,5 @@ def decide(user, access: Access, assessment_id: int, outcome: str, summary: str)
             from mamori.assessments.tasks import render_advice_pdf
 
             transaction.on_commit(lambda: render_advice_pdf.delay(decision.pk))
+        notifications.after_commit(notifications.DECIDED, assessment)
     return decision

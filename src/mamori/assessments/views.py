@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from mamori.assessments import permissions, prompts, scoring, services
 from mamori.assessments.forms import (
     AttachmentForm,
+    ClarificationReplyForm,
     DecisionForm,
     DeclarationForm,
     MarkForm,
@@ -161,6 +162,7 @@ def detail(request, pk: int):
         sections.append({"section": section, "progress": progress, "flagged": flagged})
     decisions = list(assessment.decisions.all())
     unanswered = len(scoring.unanswered(snapshot.specs, values))
+    replies = list(assessment.clarification_replies.select_related("author"))
     return render(
         request,
         "assessments/detail.html",
@@ -169,6 +171,8 @@ def detail(request, pk: int):
             "progress": snapshot.progress(),
             "sections": sections,
             "decisions": decisions,
+            "replies": replies,
+            "reply_form": ClarificationReplyForm(),
             "certificate": getattr(assessment, "certificate", None)
             if assessment.state == State.PASSED
             else None,
@@ -409,7 +413,22 @@ def submit(request, pk: int):
 @login_required
 @require_POST
 def respond(request, pk: int):
-    return _action(request, pk, services.respond_to_clarification, _("Sent back to the assessor."))
+    assessment = _get_assessment(request, pk)
+    form = ClarificationReplyForm(request.POST)
+    if not form.is_valid():
+        return _fail(
+            request,
+            MamoriError(form.errors["message"][0], field="message"),
+            reverse("assessments:detail", args=[pk]),
+        )
+    try:
+        services.respond_to_clarification(
+            request.user, _access(request), assessment.pk, form.cleaned_data["message"]
+        )
+    except MamoriError as exc:
+        return _fail(request, exc, reverse("assessments:detail", args=[pk]))
+    messages.success(request, _("Sent back to the assessor."))
+    return redirect("assessments:detail", pk=pk)
 
 
 @login_required

@@ -104,3 +104,13 @@ class DecisionSerializer(serializers.ModelSerializer):
         model = Decision
         fields = ["round", "outcome", "summary", "decided_at"]
         read_only_fields = fields
+
+
+class ClarificationReplySerializer(serializers.Serializer):
+    message = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=4000,
+        default="",
+        help_text="What the applicant changed or adds, for the assessor (optional).",
+    )
