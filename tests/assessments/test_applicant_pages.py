@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from mamori.assessments import services
-from mamori.assessments.models import Answer
+from mamori.assessments.models import Answer, Attachment
+from mamori.audit.models import AuditEvent
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +100,89 @@ def test_inventory_error_names_the_column_in_japanese(world):
     body = response.content.decode()
     assert "OSバージョン（エディション・ビルド）" in body
     assert "os_version" not in body
+
+
+# --- Evidence files can be removed until the assessor has them ------------------------------------
+
+
+@pytest.fixture
+def evidence_root(settings, tmp_path):
+    root = tmp_path / "private"
+    root.mkdir()
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": root, "base_url": None},
+        },
+    }
+    return root
+
+
+def upload(world, assessment, name: str = "firewall-policy.txt"):
+    return services.add_attachment(
+        world.admin,
+        world.access(world.admin),
+        assessment.pk,
+        SimpleUploadedFile(name, b"default deny inbound\n"),
+        "A4.2",
+    )
+
+
+def delete_url(attachment) -> str:
+    return reverse("assessments:delete_evidence", args=[attachment.assessment_id, attachment.pk])
+
+
+def test_evidence_of_a_draft_can_be_removed(
+    world, evidence_root, django_capture_on_commit_callbacks
+):
+    assessment = world.start()
+    attachment = upload(world, assessment)
+    stored_file = evidence_root / attachment.file.name
+    assert stored_file.exists()
+    evidence_page = reverse("assessments:evidence", args=[assessment.pk])
+    # Contributors add evidence, so they may remove it too.
+    client = speaking(client_for(world.contributor), "en")
+    assert f'action="{delete_url(attachment)}"' in client.get(evidence_page).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(delete_url(attachment))
+    assert response.status_code == 302
+    assert response.url == evidence_page
+    assert not Attachment.objects.filter(pk=attachment.pk).exists()
+    assert not stored_file.exists(), "the file stayed on disk"
+    event = AuditEvent.objects.get(action="evidence.deleted", object_id=str(assessment.pk))
+    assert event.actor_id == world.contributor.pk
+    assert event.details == {
+        "attachment": attachment.pk,
+        "sha256": attachment.sha256,
+        "size": attachment.size,
+        "question": "A4.2",
+    }
+    page = client.get(evidence_page).content.decode()
+    assert "The evidence file firewall-policy.txt was removed." in page
+    assert "firewall-policy.txt</a>" not in page
+
+
+def test_evidence_the_assessor_received_stays(world, evidence_root):
+    assessment = world.start()
+    world.answer_all(assessment)
+    attachment = upload(world, assessment)
+    stored_file = evidence_root / attachment.file.name
+    signatory = speaking(client_for(world.signatory), "en")
+    refused = signatory.post(delete_url(attachment), follow=True)  # not a role that adds files
+    assert "You cannot remove evidence from this assessment." in refused.content.decode()
+    world.sign(assessment)
+    services.submit(world.admin, world.access(world.admin), assessment.pk)
+
+    admin = speaking(client_for(world.admin), "en")
+    page = admin.get(reverse("assessments:evidence", args=[assessment.pk])).content.decode()
+    assert "firewall-policy.txt</a>" in page
+    assert delete_url(attachment) not in page  # no button that would be refused
+    refused = admin.post(delete_url(attachment), follow=True)
+    assert "The assessor has received this file" in refused.content.decode()
+    assert client_for(world.outsider).post(delete_url(attachment)).status_code == 404
+    assert client_for(world.admin).get(delete_url(attachment)).status_code == 405
+    assert Attachment.objects.filter(pk=attachment.pk).exists()
+    assert stored_file.exists()
+    assert not AuditEvent.objects.filter(action="evidence.deleted").exists()

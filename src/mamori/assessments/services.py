@@ -551,6 +551,43 @@ def add_attachment(user, access: Access, assessment_id: int, upload, qid: str | 
     return attachment
 
 
+def delete_attachment(user, access: Access, assessment_id: int, attachment_id: int) -> None:
+    """Remove an evidence file the assessor has not received yet. The row goes in the
+    transaction, with its audit entry; the file leaves the disk once that is committed."""
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        if not permissions.is_editor(access, assessment):
+            raise NotAllowed(_("You cannot remove evidence from this assessment."))
+        attachment = (
+            Attachment.objects.select_related("question")
+            .filter(pk=attachment_id, assessment=assessment)
+            .first()
+        )
+        if attachment is None:
+            raise MamoriError(
+                _("There is no such evidence file in this assessment."), code="not_found"
+            )
+        if not permissions.can_delete_evidence(access, assessment, attachment):
+            raise WrongState(
+                _("The assessor has received this file; it stays with the submitted answers.")
+            )
+        record(
+            user,
+            "evidence.deleted",
+            assessment,
+            organisation=assessment.organisation,
+            details={
+                "attachment": attachment.pk,
+                "sha256": attachment.sha256,
+                "size": attachment.size,
+                "question": attachment.question.qid if attachment.question else "",
+            },
+        )
+        storage, name = attachment.file.storage, attachment.file.name
+        attachment.delete()
+        transaction.on_commit(lambda: storage.delete(name))
+
+
 # --- Assessor -------------------------------------------------------------------------------
 
 

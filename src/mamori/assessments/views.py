@@ -299,7 +299,9 @@ def evidence(request, pk: int):
                 return redirect("assessments:evidence", pk=pk)
         else:
             status = 422
-    attachments = assessment.attachments.select_related("question", "uploaded_by")
+    attachments = list(assessment.attachments.select_related("question", "uploaded_by"))
+    for attachment in attachments:
+        attachment.deletable = permissions.can_delete_evidence(access, assessment, attachment)
     return render(
         request,
         "assessments/evidence.html",
@@ -308,9 +310,25 @@ def evidence(request, pk: int):
             "form": form,
             "attachments": attachments,
             "can_edit": permissions.can_edit(access, assessment),
+            "any_deletable": any(a.deletable for a in attachments),
         },
         status=status,
     )
+
+
+@login_required
+@require_POST
+def delete_evidence(request, pk: int, attachment_id: int):
+    assessment = _get_assessment(request, pk)
+    attachment = get_object_or_404(Attachment, pk=attachment_id, assessment=assessment)
+    try:
+        services.delete_attachment(request.user, _access(request), assessment.pk, attachment.pk)
+    except MamoriError as exc:
+        return _fail(request, exc, reverse("assessments:evidence", args=[pk]))
+    messages.success(
+        request, _("The evidence file %(name)s was removed.") % {"name": attachment.original_name}
+    )
+    return redirect("assessments:evidence", pk=pk)
 
 
 @login_required
