@@ -3,14 +3,16 @@ what each role is offered, the advice report's words on resubmission, evidence r
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import formats, timezone, translation
 
 from mamori.assessments import services
-from mamori.assessments.models import Answer, Attachment
+from mamori.assessments.models import Answer, Assessment, Attachment, Outcome, State, Verdict
 from mamori.audit.models import AuditEvent
 from tests.conftest import client_for
 
@@ -186,3 +188,55 @@ def test_evidence_the_assessor_received_stays(world, evidence_root):
     assert Attachment.objects.filter(pk=attachment.pk).exists()
     assert stored_file.exists()
     assert not AuditEvent.objects.filter(action="evidence.deleted").exists()
+
+
+# --- The advice report's next step follows the one-resubmission rule ------------------------------
+
+
+def advice_text(world, assessment, round_: int) -> str:
+    client = speaking(client_for(world.admin), "en")
+    page = client.get(reverse("assessments:advice", args=[assessment.pk, round_]))
+    assert page.status_code == 200
+    match = re.search(r'<p id="advice-next-step">(.*?)</p>', page.content.decode(), re.S)
+    assert match, "no next step on the advice report"
+    return " ".join(match.group(1).split())
+
+
+def test_advice_report_says_what_comes_next_at_each_point(world):
+    failed = world.failed("A6.4")
+    with translation.override("en"):
+        due = formats.date_format(failed.feedback_due)
+    first = advice_text(world, failed, 1)
+    assert first.startswith(f"Fix the requirements below and resubmit once, by {due}.")
+
+    # Resubmitted: the first report no longer tells the applicant to start again.
+    save(world, failed, "A6.4", "yes")
+    world.sign(failed)
+    services.resubmit(world.admin, world.access(world.admin), failed.pk)
+    failed.refresh_from_db()
+    assert failed.state == State.RESUBMITTED
+    first = advice_text(world, failed, 1)
+    assert "resubmitted on" in first
+    assert "new assessment" not in first
+
+    # The resubmission fails as well: now, and only now, a new assessment is the way on.
+    access = world.access(world.assessor)
+    services.mark_answer(world.assessor, access, failed.pk, "A6.4", Verdict.NON_COMPLIANT, "no")
+    services.decide(world.assessor, access, failed.pk, Outcome.FAIL, "still failing")
+    assert "new assessment" in advice_text(world, failed, 2)
+    assert "resubmitted on" in advice_text(world, failed, 1)
+
+
+def test_advice_report_after_the_window_closed(world):
+    failed = world.failed("A6.4")
+    Assessment.objects.filter(pk=failed.pk).update(
+        feedback_due=timezone.localdate() - dt.timedelta(days=1)
+    )
+    failed.refresh_from_db()
+    with translation.override("en"):
+        due = formats.date_format(failed.feedback_due)
+    text = advice_text(world, failed, 1)
+    assert text == (
+        f"The assessment was not resubmitted by {due}, when the window closed. "
+        "Fix the requirements below, then start a new assessment."
+    )
