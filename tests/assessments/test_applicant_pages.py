@@ -240,3 +240,17 @@ def test_advice_report_after_the_window_closed(world):
         f"The assessment was not resubmitted by {due}, when the window closed. "
         "Fix the requirements below, then start a new assessment."
     )
+
+
+@pytest.mark.parametrize(
+    ("language", "level"),
+    [("en", "Cyber-Essentials-style"), ("ja", "サイバー・エッセンシャルズ型")],
+)
+def test_the_level_is_named_as_a_style_of_cyber_essentials_in_both_languages(
+    world, language, level
+):
+    assessment = world.start()
+    page = speaking(client_for(world.admin), language).get(
+        reverse("assessments:detail", args=[assessment.pk])
+    )
+    assert f"<dd>{level}</dd>" in page.content.decode()

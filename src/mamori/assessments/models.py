@@ -21,8 +21,10 @@ class State(models.TextChoices):
 
 
 class Level(models.TextChoices):
-    CE = "CE", _("Cyber Essentials")
-    PLUS = "PLUS", _("Cyber Essentials Plus")
+    # The scheme is modelled on Cyber Essentials, not the UK scheme itself: the names say so in
+    # both languages (サイバー・エッセンシャルズ型).
+    CE = "CE", _("Cyber-Essentials-style")
+    PLUS = "PLUS", _("Cyber-Essentials-style Plus (technical verification)")
 
 
 class ScopeKind(models.TextChoices):
