@@ -12,7 +12,7 @@ from typing import Any
 from dateutil.relativedelta import relativedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from mamori.assessments import notifications, permissions, scoring
@@ -197,7 +197,7 @@ def save_answer(
             if assessment.feedback_due and assessment.state in (State.CLARIFICATION, State.FAILED):
                 raise WrongState(
                     _("The window to change answers closed on %(date)s.")
-                    % {"date": assessment.feedback_due}
+                    % {"date": formats.date_format(assessment.feedback_due)}
                 )
             raise WrongState(
                 _("This assessment is %(state)s and its answers cannot be changed.")
@@ -423,7 +423,7 @@ def respond_to_clarification(
                 _(
                     "The clarification window closed on %(date)s; the assessor decides on the answers as they are."
                 )
-                % {"date": assessment.feedback_due}
+                % {"date": formats.date_format(assessment.feedback_due)}
             )
         if not permissions.can_respond(access, assessment):
             raise NotAllowed(_("Only an applicant administrator can send the clarification back."))
