@@ -15,6 +15,8 @@ from django.urls import reverse
 from django.utils import formats, timezone, translation
 
 from mamori.assessments import services
+from mamori.certificates.models import Certificate
+from mamori.verification.models import Host
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +96,14 @@ def pages(world, settings, tmp_path):
     world.sign(draft)
     # A failed assessment: decision date-time, resubmission date, advice report.
     failed = world.failed("A6.4")
+    # A revoked certificate of a passed one: issued, expires and revoked dates.
+    passed = world.passed()
+    certificate = Certificate.objects.get(assessment=passed)
+    Certificate.objects.filter(pk=certificate.pk).update(revoked_at=timezone.now())
+    # A host seen by the agent (first and last seen), as the hosts pages list it.
+    host = Host.objects.create(
+        organisation=world.bank, hostname="web-01", machine_id="a" * 32, os_pretty_name="Debian"
+    )
     admin, assessor = client_for(world.admin), client_for(world.assessor)
     return [
         (admin, "/"),
@@ -104,7 +114,11 @@ def pages(world, settings, tmp_path):
         (admin, reverse("assessments:detail", args=[failed.pk])),
         (admin, reverse("assessments:advice", args=[failed.pk, 1])),
         (admin, reverse("organisations:members", args=[world.bank.pk])),
+        (admin, reverse("certificates:detail", args=[certificate.number])),
+        (admin, reverse("verification:list")),
+        (admin, reverse("verification:detail", args=[host.pk])),
         (assessor, reverse("assessments:review", args=[failed.pk])),
+        (assessor, reverse("assessments:queue") + "?show=all"),
     ]
 
 
