@@ -4,6 +4,7 @@ absolute link into Mamori; sent only once the change is committed."""
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 
@@ -243,3 +244,34 @@ def test_a_mail_server_that_is_down_does_not_fail_the_request(world, commit, set
     assessment.refresh_from_db()
     assert assessment.state == State.SUBMITTED
     assert any("workflow mail submitted" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("x" * 4001, "Ensure this field has no more than 4000 characters."),
+        ("\x1b[31mred\x1b[0m", "The message contains control characters; remove them."),
+    ],
+    ids=["too-long", "escape-codes"],
+)
+def test_a_bad_reply_through_the_api_is_refused_with_a_reason(
+    world, commit, mailoutbox, message, reason
+):
+    assessment = in_clarification(world, commit)
+    mailoutbox.clear()
+    client = client_for(world.admin)
+    client.defaults["HTTP_AUTHORIZATION"] = f"Token {api_token(world.admin, world.bank)}"
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    with commit():
+        response = client.post(
+            f"/api/assessments/{assessment.pk}/respond/",
+            {"message": message},
+            content_type="application/json",
+        )
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert reason in json.dumps(body), body
+    assessment.refresh_from_db()
+    assert assessment.state == State.CLARIFICATION
+    assert not ClarificationReply.objects.exists()
+    assert mailoutbox == []

@@ -404,7 +404,8 @@ def respond_to_clarification(
     message = (message or "").strip()
     if len(message) > 4000:
         raise MamoriError(_("Keep the message under 4,000 characters."), field="message")
-    if "\x00" in message:
+    # Line breaks and tabs belong in a message; other control characters do not (as in answers).
+    if any(ord(char) < 32 and char not in "\n\r\t" for char in message):
         raise MamoriError(
             _("The message contains control characters; remove them."), field="message"
         )
@@ -431,19 +432,13 @@ def respond_to_clarification(
         assessment.state = State.IN_REVIEW
         assessment.feedback_due = None
         assessment.save()
-        reply = None
+        details = {}
         if message:
             reply = ClarificationReply.objects.create(
                 assessment=assessment, round=assessment.round, author=user, message=message
             )
-        _state_change(
-            user,
-            assessment,
-            "assessment.clarified",
-            before,
-            reply=reply.pk if reply else None,
-            message_digest=chain.digest(message) if message else None,
-        )
+            details = {"reply": reply.pk, "message_digest": chain.digest(message)}
+        _state_change(user, assessment, "assessment.clarified", before, **details)
         notifications.after_commit(notifications.CLARIFIED, assessment)
     return assessment
 
@@ -585,7 +580,8 @@ def delete_attachment(user, access: Access, assessment_id: int, attachment_id: i
         )
         storage, name = attachment.file.storage, attachment.file.name
         attachment.delete()
-        transaction.on_commit(lambda: storage.delete(name))
+        # robust: the removal is committed; a file that cannot be deleted is logged, not a 500.
+        transaction.on_commit(lambda: storage.delete(name), robust=True)
 
 
 # --- Assessor -------------------------------------------------------------------------------
