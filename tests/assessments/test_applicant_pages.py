@@ -254,3 +254,27 @@ def test_the_level_is_named_as_a_style_of_cyber_essentials_in_both_languages(
         reverse("assessments:detail", args=[assessment.pk])
     )
     assert f"<dd>{level}</dd>" in page.content.decode()
+
+
+def test_add_a_row_without_javascript_saves_what_was_typed(world):
+    """The plain form's "Add a row" once answered 200 and saved nothing: now it saves the rows
+    typed so far and shows the table again with a blank row more."""
+    assessment = world.start()
+    client = speaking(client_for(world.admin), "en")
+    cells = {f"row-0-{column}": str(value) for column, value in DEVICE_ROW.items()}
+    response = client.post(
+        reverse("assessments:answer", args=[assessment.pk, "A2.4"]),
+        {**cells, "version": "0", "add_row": "1"},
+    )
+    section = reverse("assessments:section", args=[assessment.pk, "A2"])
+    assert response.status_code == 302
+    assert response.url == f"{section}?add_row=A2.4#q-A2.4"
+    answer = Answer.objects.get(assessment=assessment, question__qid="A2.4")
+    assert answer.value == [DEVICE_ROW]
+    page = client.get(response.url).content.decode()
+    form = re.search(r'<form id="q-A2\.4".*?</form>', page, re.S).group(0)
+    form = re.sub(r"<template.*?</template>", "", form, flags=re.S)
+    assert 'name="row-0-os" value="Windows 11"' in form
+    # The saved row, the blank row that always follows, and the one asked for.
+    assert set(re.findall(r'name="row-(\d+)-os"', form)) == {"0", "1", "2"}
+    assert f'name="version" value="{answer.version}"' in form
