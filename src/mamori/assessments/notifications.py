@@ -5,7 +5,8 @@ A service calls ``after_commit(event, assessment)`` inside its transaction: the 
 chosen once the change is committed (a refused or rolled-back change mails nobody), and each
 message goes out from a task of its own, so a mail server that is down delays one message and
 never the request. Each message is plain text, in the recipient's language, with a link into
-Mamori built on the instance's public address (``SITE_URL``).
+Mamori built on the instance's public address (``core.site.absolute_url``, as the certificate
+PDF's verification link).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from mamori.assessments.models import Assessment, ClarificationReply, Decision, Mark, Verdict
+from mamori.core.site import absolute_url
 from mamori.organisations.models import EDITOR_ROLES, Membership, Role
 
 log = logging.getLogger(__name__)
@@ -102,7 +104,7 @@ def recipients(event: str, assessment: Assessment) -> list:
 
 def link(name: str, *args) -> str:
     """An absolute link into Mamori for an e-mail (no request is at hand)."""
-    return settings.SITE_URL + reverse(name, args=args)
+    return absolute_url(reverse(name, args=args))
 
 
 @dataclass(frozen=True)
