@@ -248,6 +248,8 @@ LANGUAGE_CODE = "ja"
 LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
 TIME_ZONE = "Asia/Tokyo"
+# One date and one date-time format per language (mamori/formats/<language>/formats.py).
+FORMAT_MODULE_PATH = ["mamori.formats"]
 USE_I18N = True
 USE_TZ = True
 

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.shortcuts import render
 
+from mamori.assessments import prompts
 from mamori.assessments.models import Assessment, State
 from mamori.certificates.models import Certificate
 from mamori.organisations.access import Access
@@ -26,6 +27,9 @@ def home(request):
         context["managed_organisations"] = [
             o for o in organisations if access.has_role(o.pk, Role.APPLICANT_ADMIN)
         ]
+        # Only what the role can do: administrators start assessments, signatories sign.
+        context["can_start"] = bool(context["managed_organisations"])
+        context["awaiting_signature"] = prompts.awaiting_signature(access)
         context["assessments"] = (
             Assessment.objects.visible_to(access)
             .filter(organisation_id__in=access.applicant_organisation_ids)

@@ -82,7 +82,7 @@ WRONG_VALUES = {
         "A2.4",
         [{key: value for key, value in LAPTOP.items() if key != "os"}],
         "cell_required",
-        "Row 1: fill in 'os'.",
+        "Row 1: fill in 'Operating system'.",
     ),
     "inventory-too-many-rows": (
         "A2.4",
@@ -94,38 +94,52 @@ WRONG_VALUES = {
         "A2.4",
         [{**LAPTOP, "count": "lots"}],
         "not_a_number",
-        "Row 1, column 'count': Enter a number.",
+        "Row 1, column 'Count': Enter a number.",
     ),
     "inventory-cell-object": (
         "A2.4",
         [{**LAPTOP, "os": {"name": "Windows"}}],
         "not_text",
-        "Row 1, column 'os': Enter text.",
+        "Row 1, column 'Operating system': Enter text.",
     ),
     "inventory-cell-nul": (
         "A2.4",
         [{**LAPTOP, "os": "Win\x00"}],
         "control_characters",
-        "Row 1, column 'os': The text contains control",
+        "Row 1, column 'Operating system': The text contains control",
     ),
     "inventory-cell-negative": (
         "A2.4",
         [{**LAPTOP, "count": -2}],
         "below_minimum",
-        "Row 1, column 'count': Enter 0 or more.",
+        "Row 1, column 'Count': Enter 0 or more.",
     ),
 }
 
 
+# A table cell's problem names the column by its label (as the page shows it); the field gives
+# programs the cell's place and key. Every other refusal is about the value as a whole.
+CELL_FIELDS = {
+    "inventory-unknown-column": "value[0].colour",
+    "inventory-missing-required-cell": "value[0].os",
+    "inventory-cell-type": "value[0].count",
+    "inventory-cell-object": "value[0].os",
+    "inventory-cell-nul": "value[0].os",
+    "inventory-cell-negative": "value[0].count",
+}
+
+
 @pytest.mark.parametrize(
-    ("qid", "value", "code", "detail"), WRONG_VALUES.values(), ids=list(WRONG_VALUES)
+    ("qid", "value", "code", "detail", "field"),
+    [(*case, CELL_FIELDS.get(name, "value")) for name, case in WRONG_VALUES.items()],
+    ids=list(WRONG_VALUES),
 )
-def test_wrong_answer_value(world, draft, footprint, alice, qid, value, code, detail):
+def test_wrong_answer_value(world, draft, footprint, alice, qid, value, code, detail, field):
     before = footprint(draft)
     response = put_json(alice, api_answer_url(draft, qid), {"value": value, "version": 0})
     body = refused(response, 400, code)
     assert body["detail"].startswith(detail)
-    assert body["field"] == "value"
+    assert body["field"] == field
     assert footprint(draft) == before
     assert not Answer.objects.filter(assessment=draft).exists()
 

@@ -20,11 +20,18 @@ pytestmark = pytest.mark.django_db
 
 
 def field_status(body: str, qid: str) -> str:
-    """The error line of question ``qid``'s block in an htmx fragment: where errors show."""
-    block = re.search(
-        rf'<(?:form|div) id="q-{re.escape(qid)}"(.*?)<p class="status ([a-z]*)"', body, re.S
+    """The error line shown at question ``qid`` by an htmx fragment: the autosave's status line
+    (sent out of band, the form itself is never replaced), or a review item's."""
+    line = re.search(
+        rf'<p id="status-{re.escape(qid)}" hx-swap-oob="true" class="status ([a-z]*)"[^>]*>(.*?)</p>',
+        body,
+        re.S,
     )
-    assert block, f"no block for {qid} in the fragment"
+    if line:
+        assert line.group(1) == "error", f"no error shown at {qid}"
+        return html.unescape(line.group(2)).strip()
+    block = re.search(rf'<div id="q-{re.escape(qid)}"(.*?)<p class="status ([a-z]*)"', body, re.S)
+    assert block, f"no status line for {qid} in the fragment"
     assert 'id="q-' not in block.group(1), f"no status line in the block of {qid}"
     assert block.group(2) == "error", f"no error shown at {qid}"
     status = re.match(r"[^>]*>(.*?)</p>", body[block.end() :], re.S)
@@ -78,22 +85,22 @@ WRONG_ANSWERS = {
     "inventory-missing-required-cell": (
         "A2.4",
         inventory_row(0, device_type="laptop", os="Windows 11", count="3"),
-        "Row 1: fill in 'os_version'.",
+        "Row 1: fill in 'OS version (edition, build)'.",
     ),
     "inventory-wrong-cell-type": (
         "A2.4",
         inventory_row(0, **{**LAPTOP, "count": "lots"}),
-        "Row 1, column 'count': Enter a number.",
+        "Row 1, column 'Count': Enter a number.",
     ),
     "inventory-wrong-cell-choice": (
         "A2.4",
         inventory_row(0, **{**LAPTOP, "device_type": "toaster"}),
-        "Row 1, column 'device_type': 'toaster' is not one of the choices",
+        "Row 1, column 'Device type': 'toaster' is not one of the choices",
     ),
     "inventory-nul-in-cell": (
         "A2.4",
         inventory_row(0, **{**LAPTOP, "os": "Win\x00dows"}),
-        "Row 1, column 'os': The text contains control characters",
+        "Row 1, column 'Operating system': The text contains control characters",
     ),
     # One cell per row keeps the post under Django's field-count limit, so the row limit
     # itself is what refuses it.
@@ -122,9 +129,12 @@ def test_autosave_rejects_wrong_answer_and_keeps_the_stored_one(world, draft, fo
     before = footprint(draft)
     response = autosave(client, draft, "A1.4", {"value": "two hundred", "version": "1"})
     assert response.status_code == 422
-    assert field_status(response.content.decode(), "A1.4") == "Enter a number."
-    # What the user typed is shown back next to the error, so nothing they typed is lost.
-    assert 'value="two hundred"' in response.content.decode()
+    body = response.content.decode()
+    assert field_status(body, "A1.4") == "Enter a number."
+    # The form with what the user typed stays as it is: the answer sends no input back, and
+    # keeps the version the user edited (it moves on only when a save succeeds).
+    assert "<input" not in body
+    assert 'id="version-A1.4"' not in body
     assert footprint(draft) == before
     assert before.answers["A1.4"] == ("250", 1)
 

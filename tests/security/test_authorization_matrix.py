@@ -396,6 +396,12 @@ OBJECT_ROWS = {
     # the same file id under another assessment's URL: the draft (same bank) and the other bank's
     "evidence:download-via-draft": "404  404  404  404  404  404  404  404  404  login",
     "evidence:download-via-other": "404  404  404  404  404  404  404  404  404  login",
+    # removing the draft's evidence file: those who add files, until the assessor receives it
+    "evidence:delete":           "done done no   404  404  404  404  404  404  login",
+    # the submitted assessment's file: the assessor has it, so it stays
+    "evidence:delete-submitted": "no   no   no   no   no   404  404  404  404  login",
+    # the draft's file id under the other bank's assessment
+    "evidence:delete-via-other": "404  404  404  404  404  404  404  404  404  login",
     # the certificate of the passed assessment
     "certificate:detail":        "200  200  200  200  200  404  200  404  404  login",
     "certificate:pdf":           "200  200  200  200  200  404  200  404  404  login",
@@ -536,7 +542,7 @@ POST_ONLY = ("answer", "submit", "respond", "resubmit", "take", "start_review", 
              "organisations:add-member", "organisations:remove-member", "host:scope")
 POST_ONLY = (*POST_ONLY, "plus:take", "plus:addresses", "plus:add-device",
              "plus:remove-device", "plus:kinds", "plus:draw", "plus:fill",
-             "plus:device-check", "plus:decide")
+             "plus:device-check", "plus:decide", "evidence:delete")
 GET_ON_POST_ONLY = "405  405  405  405  405  405  405  405  405  login"
 
 # --- What each role finds in the lists -----------------------------------------------------------
@@ -734,6 +740,13 @@ def build_scene() -> Scene:
     world = World()
     draft = world.start()
     world.answer_all(draft)
+    draft_attachment = services.add_attachment(
+        world.admin,
+        world.access(world.admin),
+        draft.pk,
+        SimpleUploadedFile("draft-policy.txt", b"patch within 14 days\n"),
+        "A6.4",
+    )
     world.sign(draft)
     submitted, attachment = _submitted_with_evidence(world)
     in_review = world.mark_all(
@@ -804,6 +817,7 @@ def build_scene() -> Scene:
             for name, assessment in objects.items()
         },
     )
+    scene.extra["draft_attachment"] = draft_attachment
     scene.extra["agent_token"] = api_token(world.admin, world.bank, TokenKind.AGENT)
     scene.extra.update(_hosts(world))
     scene.extra["plus"] = _plus_audit(world, certificate, scene.extra["hosts"]["bank"])
@@ -1268,8 +1282,27 @@ PLUS_ACTIONS: dict[str, Action] = {
 }
 
 
+def _delete_evidence(which: str, via: str | None = None) -> Callable[[Scene, Any], str]:
+    def url(scene: Scene, target) -> str:
+        attachment = scene.extra["draft_attachment"] if which == "draft" else scene.attachment
+        assessment = scene.objects[via] if via else attachment.assessment
+        return reverse("assessments:delete_evidence", args=[assessment.pk, attachment.pk])
+
+    return url
+
+
+def _evidence_deleted(scene: Scene, target, user) -> None:
+    attachment = scene.extra["draft_attachment"]
+    assert not Attachment.objects.filter(pk=attachment.pk).exists()
+    event = AuditEvent.objects.filter(action="evidence.deleted").get()
+    assert (event.actor_id, event.details["attachment"]) == (user.pk, attachment.pk)
+
+
 OBJECT_ACTIONS: dict[str, Action] = {
     "evidence:download": Action("get", _download(None)),
+    "evidence:delete": Action("post", _delete_evidence("draft"), effect=_evidence_deleted),
+    "evidence:delete-submitted": Action("post", _delete_evidence("submitted")),
+    "evidence:delete-via-other": Action("post", _delete_evidence("draft", via="other")),
     "evidence:download-via-draft": Action("get", _download("draft")),
     "evidence:download-via-other": Action("get", _download("other")),
     "certificate:detail": Action(
@@ -1676,6 +1709,8 @@ def test_evidence_and_certificate_matrix(scene, action, role, expected):
     secret = scene.certificate.number if action.startswith("certificate") else ""
     if action.startswith("evidence"):
         secret = scene.attachment.original_name
+    if action in ("evidence:delete", "evidence:delete-via-other"):
+        secret = scene.extra["draft_attachment"].original_name
     if action.startswith(("host", "api:host")):
         secret = OTHER_HOST if "other" in action else BANK_HOST
     if action.startswith(("plus", "api:plus")):

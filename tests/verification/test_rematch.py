@@ -12,7 +12,7 @@ import shutil
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 
 from mamori.advisories import services as advisory_services
 from mamori.advisories.models import IndexGeneration
@@ -401,12 +401,9 @@ def test_the_host_page_shows_the_patch(world, fleet, tmp_path):
     )
     assert change.evaluation_id == host.latest_evaluation_id
     assert 'id="verdict-changes"' in text
-    assert (
-        host.latest_evaluation.rematched_at.astimezone(timezone.get_current_timezone()).strftime(
-            "%Y-%m-%d %H:%M"
-        )
-        in text
-    )
+    rematched = timezone.localtime(host.latest_evaluation.rematched_at)
+    with translation.override("ja"):  # the client sends no language: the page is Japanese
+        assert formats.date_format(rematched, "DATETIME_FORMAT") in text
 
 
 def _debian11(payload: dict) -> dict:

@@ -66,6 +66,16 @@ class DeclarationForm(forms.Form):
     )
 
 
+class ClarificationReplyForm(forms.Form):
+    message = forms.CharField(
+        label=_("Message to the assessor (optional)"),
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Say what you changed or add what the assessor asked for."),
+    )
+
+
 class MarkForm(forms.Form):
     verdict = forms.ChoiceField(
         label=_("Verdict"), choices=Verdict.choices, widget=forms.RadioSelect

@@ -7,8 +7,14 @@ from django.utils.translation import gettext as _
 from mamori.catalogue.spec import AnswerError
 
 
-def describe(error: AnswerError) -> str:
-    params = error.params
+def describe(error: AnswerError, columns: list[dict] | None = None) -> str:
+    """The reason in the user's language. ``columns`` (a question's columns, labels in the
+    current language) name a table's column as the page shows it, not by the catalogue's key;
+    a column the catalogue does not know is named as it was sent."""
+    params = dict(error.params)
+    labels = {column["id"]: column["label"] for column in columns or ()}
+    if error.code != "unknown_column" and params.get("column") in labels:
+        params["column"] = labels[params["column"]]
     messages = {
         "not_a_choice": _("Choose one of: %(allowed)s."),
         "unknown_choice": _("'%(value)s' is not one of the choices (%(allowed)s)."),

@@ -22,8 +22,10 @@ class State(models.TextChoices):
 
 
 class Level(models.TextChoices):
-    CE = "CE", _("Cyber Essentials")
-    PLUS = "PLUS", _("Cyber Essentials Plus")
+    # The scheme is modelled on Cyber Essentials, not the UK scheme itself: the names say so in
+    # both languages (サイバー・エッセンシャルズ型).
+    CE = "CE", _("Cyber-Essentials-style")
+    PLUS = "PLUS", _("Cyber-Essentials-style Plus (technical verification)")
 
 
 class ScopeKind(models.TextChoices):
@@ -367,3 +369,28 @@ class Appeal(models.Model):
     @property
     def status_css(self) -> str:
         return {"pending": "warn", "upheld": "failed", "overturned": "passed"}[self.status]
+
+
+class ClarificationReply(models.Model):
+    """What the applicant wrote to the assessor when sending a clarification back."""
+
+    assessment = models.ForeignKey(
+        Assessment, on_delete=models.CASCADE, related_name="clarification_replies"
+    )
+    round = models.PositiveSmallIntegerField(default=1)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+    message = models.TextField(_("message to the assessor"), max_length=4000)
+    sent_at = models.DateTimeField(_("sent"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("reply to a clarification request")
+        verbose_name_plural = _("replies to clarification requests")
+        ordering = ["sent_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.assessment_id} r{self.round} {self.sent_at:%Y-%m-%d}"

@@ -46,6 +46,16 @@ def can_edit(access: Access, assessment: Assessment) -> bool:
     return is_editor(access, assessment) and answers_open(assessment)
 
 
+def can_delete_evidence(access: Access, assessment: Assessment, attachment) -> bool:
+    """An evidence file can be removed by those who add files, while answers are open, as long
+    as the assessor has not received it: before the submission, or added since the last one."""
+    if not can_edit(access, assessment):
+        return False
+    return assessment.state == State.DRAFT or (
+        assessment.submitted_at is not None and attachment.uploaded_at > assessment.submitted_at
+    )
+
+
 def can_sign(access: Access, assessment: Assessment) -> bool:
     """A board signatory declares the answers before submission, and again before a
     resubmission, since the corrected answers are new statements."""

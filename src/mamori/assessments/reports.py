@@ -7,8 +7,26 @@ import contextlib
 from django.utils import translation
 
 from mamori.assessments import scoring
-from mamori.assessments.models import Decision
+from mamori.assessments.models import Assessment, Decision
 from mamori.assessments.services import Snapshot
+
+# What the advice report tells the applicant to do next, by where the assessment stands now.
+RESUBMIT = "resubmit"  # the first failure, window open: correct and resubmit once
+RESUBMITTED = "resubmitted"  # the first failure, already resubmitted: this report is history
+WINDOW_CLOSED = "window_closed"  # the first failure, window passed without a resubmission
+FINAL = "final"  # the resubmission failed too: only a new assessment remains
+
+
+def next_step(decision: Decision, assessment: Assessment) -> str:
+    """One resubmission is allowed, within the window after the first failure; after that (or
+    after the resubmission fails) a new assessment is needed (README, the scheme workflow)."""
+    if decision.round > 1:
+        return FINAL
+    if assessment.round > decision.round:
+        return RESUBMITTED
+    if assessment.can_resubmit:
+        return RESUBMIT
+    return WINDOW_CLOSED
 
 
 def advice_context(decision: Decision, language: str | None = None) -> dict:
@@ -38,6 +56,6 @@ def advice_context(decision: Decision, language: str | None = None) -> dict:
         "assessment": assessment,
         "organisation_name": organisation_name,
         "items": items,
-        "can_resubmit": assessment.can_resubmit and decision.round == assessment.round,
+        "next_step": next_step(decision, assessment),
         "language": language,
     }

@@ -11,14 +11,15 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from mamori.assessments import assignment, permissions, scoring
+from mamori.assessments import assignment, notifications, permissions, scoring
 from mamori.assessments.models import (
     Answer,
     Assessment,
     Attachment,
+    ClarificationReply,
     Decision,
     Level,
     Mark,
@@ -201,7 +202,7 @@ def save_answer(
             if assessment.feedback_due and assessment.state in (State.CLARIFICATION, State.FAILED):
                 raise WrongState(
                     _("The window to change answers closed on %(date)s.")
-                    % {"date": assessment.feedback_due}
+                    % {"date": formats.date_format(assessment.feedback_due)}
                 )
             raise WrongState(
                 _("This assessment is %(state)s and its answers cannot be changed.")
@@ -232,7 +233,12 @@ def save_answer(
         except AnswerError as exc:
             from mamori.assessments.messages import describe
 
-            raise MamoriError(describe(exc), field="value", code=exc.code) from None
+            # The message names a table's column by its label; the field keeps the key for
+            # API clients (e.g. value[0].os).
+            field = "value"
+            if "row" in exc.params and "column" in exc.params:
+                field = f"value[{exc.params['row'] - 1}].{exc.params['column']}"
+            raise MamoriError(describe(exc, question.columns), field=field, code=exc.code) from None
         current = Answer.objects.filter(assessment=assessment, question=question).first()
         current_version = current.version if current else 0
         if expected_version is None:
@@ -371,10 +377,22 @@ def submit(user, access: Access, assessment_id: int) -> Assessment:
         _state_change(
             user, assessment, "assessment.submitted", before, assessor=assessment.assessor_id
         )
+        notifications.after_commit(notifications.SUBMITTED, assessment)
     return assessment
 
 
-def respond_to_clarification(user, access: Access, assessment_id: int) -> Assessment:
+def respond_to_clarification(
+    user, access: Access, assessment_id: int, message: str = ""
+) -> Assessment:
+    """Send the assessment back to the assessor, with an optional message about the changes."""
+    message = (message or "").strip()
+    if len(message) > 4000:
+        raise MamoriError(_("Keep the message under 4,000 characters."), field="message")
+    # Line breaks and tabs belong in a message; other control characters do not (as in answers).
+    if any(ord(char) < 32 and char not in "\n\r\t" for char in message):
+        raise MamoriError(
+            _("The message contains control characters; remove them."), field="message"
+        )
     with transaction.atomic():
         assessment = _lock(assessment_id)
         _require_role(
@@ -390,7 +408,7 @@ def respond_to_clarification(user, access: Access, assessment_id: int) -> Assess
                 _(
                     "The clarification window closed on %(date)s; the assessor decides on the answers as they are."
                 )
-                % {"date": assessment.feedback_due}
+                % {"date": formats.date_format(assessment.feedback_due)}
             )
         if not permissions.can_respond(access, assessment):
             raise NotAllowed(_("Only an applicant administrator can send the clarification back."))
@@ -398,7 +416,14 @@ def respond_to_clarification(user, access: Access, assessment_id: int) -> Assess
         assessment.state = State.IN_REVIEW
         assessment.feedback_due = None
         assessment.save()
-        _state_change(user, assessment, "assessment.clarified", before)
+        details = {}
+        if message:
+            reply = ClarificationReply.objects.create(
+                assessment=assessment, round=assessment.round, author=user, message=message
+            )
+            details = {"reply": reply.pk, "message_digest": chain.digest(message)}
+        _state_change(user, assessment, "assessment.clarified", before, **details)
+        notifications.after_commit(notifications.CLARIFIED, assessment)
     return assessment
 
 
@@ -455,6 +480,7 @@ def resubmit(user, access: Access, assessment_id: int) -> Assessment:
         assessment.feedback_due = None
         assessment.save()
         _state_change(user, assessment, "assessment.resubmitted", before)
+        notifications.after_commit(notifications.RESUBMITTED, assessment)
     return assessment
 
 
@@ -507,6 +533,44 @@ def add_attachment(user, access: Access, assessment_id: int, upload, qid: str | 
             attachment.file.delete(save=False)  # no orphan file when the row is not written
             raise
     return attachment
+
+
+def delete_attachment(user, access: Access, assessment_id: int, attachment_id: int) -> None:
+    """Remove an evidence file the assessor has not received yet. The row goes in the
+    transaction, with its audit entry; the file leaves the disk once that is committed."""
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        if not permissions.is_editor(access, assessment):
+            raise NotAllowed(_("You cannot remove evidence from this assessment."))
+        attachment = (
+            Attachment.objects.select_related("question")
+            .filter(pk=attachment_id, assessment=assessment)
+            .first()
+        )
+        if attachment is None:
+            raise MamoriError(
+                _("There is no such evidence file in this assessment."), code="not_found"
+            )
+        if not permissions.can_delete_evidence(access, assessment, attachment):
+            raise WrongState(
+                _("The assessor has received this file; it stays with the submitted answers.")
+            )
+        record(
+            user,
+            "evidence.deleted",
+            assessment,
+            organisation=assessment.organisation,
+            details={
+                "attachment": attachment.pk,
+                "sha256": attachment.sha256,
+                "size": attachment.size,
+                "question": attachment.question.qid if attachment.question else "",
+            },
+        )
+        storage, name = attachment.file.storage, attachment.file.name
+        attachment.delete()
+        # robust: the removal is committed; a file that cannot be deleted is logged, not a 500.
+        transaction.on_commit(lambda: storage.delete(name), robust=True)
 
 
 # --- Assessor -------------------------------------------------------------------------------
@@ -698,6 +762,7 @@ def request_clarification(user, access: Access, assessment_id: int) -> Assessmen
             flagged=flagged,
             due=assessment.feedback_due.isoformat(),
         )
+        notifications.after_commit(notifications.CLARIFICATION_REQUESTED, assessment)
     return assessment
 
 
@@ -769,4 +834,5 @@ def decide(user, access: Access, assessment_id: int, outcome: str, summary: str)
             from mamori.assessments.tasks import render_advice_pdf
 
             transaction.on_commit(lambda: render_advice_pdf.delay(decision.pk))
+        notifications.after_commit(notifications.DECIDED, assessment)
     return decision

@@ -1,9 +1,13 @@
-"""Background work for assessments: the advice report PDF after a failed decision."""
+"""Background work for assessments: the advice report PDF after a failed decision, and the
+workflow e-mail."""
 
 from __future__ import annotations
 
+from smtplib import SMTPException
+
 from django.core.files.base import ContentFile
 
+from mamori.assessments import notifications
 from mamori.assessments.models import Decision
 from mamori.assessments.reports import advice_context
 from mamori.celery import app
@@ -28,3 +32,15 @@ def render_advice_pdf(decision_id: int) -> None:
         )
         names[field] = file.name
     Decision.objects.filter(pk=decision.pk).update(**names)
+
+
+@app.task(
+    name="mamori.assessments.tasks.send_workflow_mail",
+    # A mail server that is down or refuses for a while: try again later, for about a day.
+    autoretry_for=(OSError, SMTPException),
+    retry_backoff=60,
+    retry_backoff_max=3600,
+    max_retries=30,
+)
+def send_workflow_mail(event: str, assessment_id: int, user_id: int) -> None:
+    notifications.send(event, assessment_id, user_id)

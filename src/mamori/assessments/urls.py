@@ -16,6 +16,11 @@ urlpatterns = [
         views.download_evidence,
         name="download_evidence",
     ),
+    path(
+        "assessments/<int:pk>/evidence/<int:attachment_id>/delete/",
+        views.delete_evidence,
+        name="delete_evidence",
+    ),
     path("assessments/<int:pk>/precheck/", views.precheck, name="precheck"),
     path("assessments/<int:pk>/declaration/", views.declaration, name="declaration"),
     path("assessments/<int:pk>/submit/", views.submit, name="submit"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,9 +16,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from mamori.assessments import assignment, permissions, scoring, services
+from mamori.assessments import assignment, permissions, prompts, scoring, services
 from mamori.assessments.forms import (
     AttachmentForm,
+    ClarificationReplyForm,
     DecisionForm,
     DeclarationForm,
     MarkForm,
@@ -168,6 +170,8 @@ def detail(request, pk: int):
         )
         sections.append({"section": section, "progress": progress, "flagged": flagged})
     decisions = list(assessment.decisions.all())
+    unanswered = len(scoring.unanswered(snapshot.specs, values))
+    replies = list(assessment.clarification_replies.select_related("author"))
     return render(
         request,
         "assessments/detail.html",
@@ -176,12 +180,15 @@ def detail(request, pk: int):
             "progress": snapshot.progress(),
             "sections": sections,
             "decisions": decisions,
+            "replies": replies,
+            "reply_form": ClarificationReplyForm(),
             "certificate": getattr(assessment, "certificate", None)
             if assessment.state == State.PASSED
             else None,
             "perm": {
                 "edit": permissions.can_edit(access, assessment),
                 "sign": permissions.can_sign(access, assessment),
+                "sign_now": prompts.awaits_signature(access, assessment, unanswered),
                 "submit": permissions.can_submit(access, assessment),
                 "respond": permissions.can_respond(access, assessment),
                 "resubmit": permissions.can_resubmit(access, assessment),
@@ -201,6 +208,11 @@ def section(request, pk: int, code: str):
     questions = [q for q in snapshot.questions if q.section_id == section_obj.pk]
     all_sections = list(Section.objects.filter(catalogue_id=assessment.catalogue_id))
     index = next(i for i, s in enumerate(all_sections) if s.pk == section_obj.pk)
+    items = _question_items(snapshot, questions, access, _attachments_by_question(assessment))
+    # "Add a row" without JavaScript comes back here asking for one more blank row.
+    for item in items:
+        if item["question"].qid == request.GET.get("add_row"):
+            item["extra_rows"] = 1
     return render(
         request,
         "assessments/section.html",
@@ -210,11 +222,10 @@ def section(request, pk: int, code: str):
             "sections": all_sections,
             "previous": all_sections[index - 1] if index > 0 else None,
             "next": all_sections[index + 1] if index + 1 < len(all_sections) else None,
-            "items": _question_items(
-                snapshot, questions, access, _attachments_by_question(assessment)
-            ),
+            "items": items,
             "progress": snapshot.progress(),
             "can_edit": permissions.can_edit(access, assessment),
+            "is_editor": permissions.is_editor(access, assessment),
         },
     )
 
@@ -231,47 +242,39 @@ def answer(request, pk: int, qid: str):
     )
     raw = answer_from_post(question, request.POST)
     error, status, saved = None, 200, False
-    extra_rows = 0
-    if question.kind == "inventory" and "add_row" in request.POST:
-        extra_rows = 1
-    else:
-        try:
-            services.save_answer(
-                request.user, access, assessment.pk, qid, raw, parse_version(request.POST)
-            )
-            saved = True
-        except MamoriError as exc:
-            error, status = exc.message, (422 if exc.status == 400 else exc.status)
+    try:
+        services.save_answer(
+            request.user, access, assessment.pk, qid, raw, parse_version(request.POST)
+        )
+        saved = True
+    except MamoriError as exc:
+        error, status = exc.message, (422 if exc.status == 400 else exc.status)
     if not request.htmx:
+        section_url = reverse("assessments:section", args=[pk, question.section.code])
         if error:
             messages.error(request, f"{qid}: {error}")
+        elif question.kind == "inventory" and "add_row" in request.POST:
+            # Without JavaScript the server adds the row: what was typed is saved first.
+            return redirect(f"{section_url}?{urlencode({'add_row': qid})}#q-{qid}")
         else:
             messages.success(request, _("Saved %(qid)s.") % {"qid": qid})
-        return redirect(
-            reverse("assessments:section", args=[pk, question.section.code]) + f"#q-{qid}"
-        )
+        return redirect(f"{section_url}#q-{qid}")
     assessment.refresh_from_db()
     snapshot = services.Snapshot.load(assessment)
-    attachments = _attachments_by_question(assessment)
-    item = _question_items(snapshot, [question], access, attachments)[0]
-    # Questions whose relevance depends on this answer are re-rendered alongside it.
+    item = _question_items(snapshot, [question], access, {})[0]
+    item["error"] = error
+    item["saved"] = saved
+    # The notes of questions whose relevance depends on this answer change with it.
     dependents = [
         q for q in snapshot.questions if (q.spec.get("applies_if") or {}).get("question") == qid
     ]
-    if error:
-        item["value"] = raw  # show what the user typed next to the error: nothing is lost
-        item["error"] = error
-    elif extra_rows:
-        item["value"] = raw
-    item["saved"] = saved
-    item["extra_rows"] = extra_rows
     return render(
         request,
         "assessments/_answer_response.html",
         {
             "assessment": assessment,
             "item": item,
-            "dependents": _question_items(snapshot, dependents, access, attachments),
+            "dependents": _question_items(snapshot, dependents, access, {}),
             "progress": snapshot.progress(),
         },
         status=status,
@@ -305,7 +308,9 @@ def evidence(request, pk: int):
                 return redirect("assessments:evidence", pk=pk)
         else:
             status = 422
-    attachments = assessment.attachments.select_related("question", "uploaded_by")
+    attachments = list(assessment.attachments.select_related("question", "uploaded_by"))
+    for attachment in attachments:
+        attachment.deletable = permissions.can_delete_evidence(access, assessment, attachment)
     return render(
         request,
         "assessments/evidence.html",
@@ -314,9 +319,25 @@ def evidence(request, pk: int):
             "form": form,
             "attachments": attachments,
             "can_edit": permissions.can_edit(access, assessment),
+            "any_deletable": any(a.deletable for a in attachments),
         },
         status=status,
     )
+
+
+@login_required
+@require_POST
+def delete_evidence(request, pk: int, attachment_id: int):
+    assessment = _get_assessment(request, pk)
+    attachment = get_object_or_404(Attachment, pk=attachment_id, assessment=assessment)
+    try:
+        services.delete_attachment(request.user, _access(request), assessment.pk, attachment.pk)
+    except MamoriError as exc:
+        return _fail(request, exc, reverse("assessments:evidence", args=[pk]))
+    messages.success(
+        request, _("The evidence file %(name)s was removed.") % {"name": attachment.original_name}
+    )
+    return redirect("assessments:evidence", pk=pk)
 
 
 @login_required
@@ -391,6 +412,7 @@ def declaration(request, pk: int):
             "assessment": assessment,
             "form": form,
             "can_sign": permissions.can_sign(access, assessment),
+            "can_submit": permissions.can_submit(access, assessment),
         },
         status=status,
     )
@@ -418,7 +440,22 @@ def submit(request, pk: int):
 @login_required
 @require_POST
 def respond(request, pk: int):
-    return _action(request, pk, services.respond_to_clarification, _("Sent back to the assessor."))
+    assessment = _get_assessment(request, pk)
+    form = ClarificationReplyForm(request.POST)
+    if not form.is_valid():
+        return _fail(
+            request,
+            MamoriError(form.errors["message"][0], field="message"),
+            reverse("assessments:detail", args=[pk]),
+        )
+    try:
+        services.respond_to_clarification(
+            request.user, _access(request), assessment.pk, form.cleaned_data["message"]
+        )
+    except MamoriError as exc:
+        return _fail(request, exc, reverse("assessments:detail", args=[pk]))
+    messages.success(request, _("Sent back to the assessor."))
+    return redirect("assessments:detail", pk=pk)
 
 
 @login_required

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from dateutil.relativedelta import relativedelta
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from mamori.audit.services import record
@@ -121,7 +121,7 @@ def _deadline_message(audit: PlusAudit) -> str:
         "The deadline for this Plus audit passed on %(date)s (Cyber Essentials Plus must be "
         "completed within %(months)s months of the Cyber Essentials pass). No Plus decision is "
         "possible any more: pass Cyber Essentials again to start a new Plus audit."
-    ) % {"date": audit.deadline.isoformat(), "months": Timing.of(audit.catalogue).months}
+    ) % {"date": formats.date_format(audit.deadline), "months": Timing.of(audit.catalogue).months}
 
 
 def _require_active(audit: PlusAudit) -> None:
@@ -248,7 +248,7 @@ def request_audit(user, access: Access, certificate_id: int) -> PlusAudit:
                 % {
                     "months": timing.months,
                     "number": certificate.number,
-                    "date": deadline.isoformat(),
+                    "date": formats.date_format(deadline),
                 },
                 code="deadline_passed",
             )
@@ -630,7 +630,7 @@ def draw_sample(user, access: Access, audit_id: int) -> SampleRound:
                         "The time to fix the findings and test a second sample ended on "
                         "%(date)s; a new Cyber Essentials certificate is needed."
                     )
-                    % {"date": audit.retest_due.isoformat()},
+                    % {"date": formats.date_format(audit.retest_due)},
                     code="retest_closed",
                 )
             number, redraw = audit.round + 1, False
@@ -729,7 +729,7 @@ def _start_testing(sample_round: SampleRound, audit: PlusAudit) -> None:
                 "a new sample."
             )
             % {
-                "date": timezone.localdate(sample_round.drawn_at).isoformat(),
+                "date": formats.date_format(timezone.localdate(sample_round.drawn_at)),
                 "days": timing.sample_working_days,
             },
             code="sample_stale",

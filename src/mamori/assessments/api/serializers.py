@@ -156,3 +156,13 @@ class AppealDecisionWriteSerializer(serializers.Serializer):
     reason = serializers.CharField(
         max_length=4000, help_text="The reason, which the applicant reads."
     )
+
+
+class ClarificationReplySerializer(serializers.Serializer):
+    message = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=4000,
+        default="",
+        help_text="What the applicant changed or adds, for the assessor (optional).",
+    )

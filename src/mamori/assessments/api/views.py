@@ -15,6 +15,7 @@ from mamori.assessments.api.serializers import (
     AppealWriteSerializer,
     AssessmentCreateSerializer,
     AssessmentSerializer,
+    ClarificationReplySerializer,
     DecisionSerializer,
     DecisionWriteSerializer,
     MarkWriteSerializer,
@@ -111,12 +112,16 @@ class AssessmentViewSet(viewsets.ReadOnlyModelViewSet):
         services.submit(request.user, self.access, assessment.pk)
         return self._respond(assessment.pk)
 
-    @extend_schema(request=None, responses=AssessmentSerializer)
+    @extend_schema(request=ClarificationReplySerializer, responses=AssessmentSerializer)
     @action(detail=True, methods=["post"])
     def respond(self, request, pk=None):
-        """Send a clarification back to the assessor."""
+        """Send a clarification back to the assessor, with an optional message."""
         assessment = self.get_object()
-        services.respond_to_clarification(request.user, self.access, assessment.pk)
+        data = ClarificationReplySerializer(data=request.data or {})
+        data.is_valid(raise_exception=True)
+        services.respond_to_clarification(
+            request.user, self.access, assessment.pk, data.validated_data["message"]
+        )
         return self._respond(assessment.pk)
 
     @extend_schema(request=None, responses=AssessmentSerializer)

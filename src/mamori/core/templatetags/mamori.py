@@ -50,6 +50,20 @@ def cell(row, column_id):
     return "" if value is None else value
 
 
+@register.filter
+def cell_label(row, column: dict) -> str:
+    """A stored table cell as the reader sees it: a choice's label, Yes/No, or the value."""
+    value = cell(row, column["id"])
+    if value == "":
+        return ""
+    if column.get("kind") == "yes_no":
+        return {"yes": _("Yes"), "no": _("No")}.get(value, value)
+    if column.get("kind") == "choice":
+        labels = {option["value"]: option["label"] for option in column.get("options", ())}
+        return labels.get(value, value)
+    return value
+
+
 @register.simple_tag
 def table_rows(value, extra=0):
     """Rows to show in an inventory editor: the saved ones, then blank rows to type into."""

@@ -1,0 +1,168 @@
+"""Workflow e-mail: who hears of a submission, a clarification request, the applicant's reply to
+it and a decision.
+
+A service calls ``after_commit(event, assessment)`` inside its transaction: the recipients are
+chosen once the change is committed (a refused or rolled-back change mails nobody), and each
+message goes out from a task of its own, so a mail server that is down delays one message and
+never the request. Each message is plain text, in the recipient's language, with a link into
+Mamori built on the instance's public address (``core.site.absolute_url``, as the certificate
+PDF's verification link).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+
+from mamori.assessments.models import Assessment, ClarificationReply, Decision, Mark, Verdict
+from mamori.core.site import absolute_url
+from mamori.organisations.models import EDITOR_ROLES, Membership, Role
+
+log = logging.getLogger(__name__)
+
+SUBMITTED = "submitted"
+RESUBMITTED = "resubmitted"
+CLARIFICATION_REQUESTED = "clarification_requested"
+CLARIFIED = "clarified"
+DECIDED = "decided"
+EVENTS = (SUBMITTED, RESUBMITTED, CLARIFICATION_REQUESTED, CLARIFIED, DECIDED)
+
+
+def after_commit(event: str, assessment: Assessment) -> None:
+    """Send ``event``'s e-mail once the current transaction commits."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown workflow event {event!r}")
+    assessment_id = assessment.pk
+    # robust: the change is committed by then; a failure to queue the mail is logged, and the
+    # person who made the change still gets their answer.
+    transaction.on_commit(lambda: queue(event, assessment_id), robust=True)
+
+
+def queue(event: str, assessment_id: int) -> None:
+    from mamori.assessments.tasks import send_workflow_mail  # the tasks module imports this one
+
+    assessment = Assessment.objects.select_related("assessor").get(pk=assessment_id)
+    for user in recipients(event, assessment):
+        try:
+            send_workflow_mail.delay(event, assessment_id, user.pk)
+        except Exception:
+            # Only in-process (eager) tasks fail here, where there is no worker to retry: the
+            # others still get their message, and the failure is in the log.
+            log.exception(
+                "workflow mail %s for assessment %s to user %s failed",
+                event,
+                assessment_id,
+                user.pk,
+            )
+
+
+def _members(assessment: Assessment, roles) -> list:
+    memberships = (
+        Membership.objects.filter(
+            organisation_id=assessment.organisation_id, role__in=roles, user__is_active=True
+        )
+        .exclude(user__email="")
+        .select_related("user")
+    )
+    return sorted({m.user for m in memberships}, key=lambda user: user.pk)
+
+
+def _assessors(assessment: Assessment) -> list:
+    """The assigned assessor; when no one is assigned, every assessor of the body."""
+    if assessment.assessor_id:
+        user = assessment.assessor
+        return [user] if user.is_active and user.email else []
+    memberships = (
+        Membership.objects.filter(
+            organisation_id=assessment.certification_body_id,
+            role=Role.ASSESSOR,
+            user__is_active=True,
+        )
+        .exclude(user__email="")
+        .select_related("user")
+    )
+    return sorted({m.user for m in memberships}, key=lambda user: user.pk)
+
+
+def recipients(event: str, assessment: Assessment) -> list:
+    if event in (SUBMITTED, RESUBMITTED, CLARIFIED):
+        return _assessors(assessment)
+    if event == CLARIFICATION_REQUESTED:
+        # Those who can update the flagged answers; administrators also send them back.
+        return _members(assessment, EDITOR_ROLES)
+    # A decision: those who answer for the assessment, as for certificate reminders.
+    return _members(assessment, (Role.APPLICANT_ADMIN, Role.BOARD_SIGNATORY))
+
+
+def link(name: str, *args) -> str:
+    """An absolute link into Mamori for an e-mail (no request is at hand)."""
+    return absolute_url(reverse(name, args=args))
+
+
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    body: str
+
+
+def _context(event: str, assessment: Assessment) -> dict:
+    context: dict = {"assessment": assessment, "event": event}
+    if event in (SUBMITTED, RESUBMITTED):
+        context["link"] = link("assessments:review", assessment.pk)
+    elif event == CLARIFICATION_REQUESTED:
+        context["link"] = link("assessments:detail", assessment.pk)
+        context["flagged"] = [
+            {"qid": mark.answer.question.qid, "text": mark.answer.question.text, "mark": mark}
+            for mark in Mark.objects.filter(
+                answer__assessment=assessment,
+                round=assessment.round,
+                verdict=Verdict.NEEDS_INFORMATION,
+            )
+            .select_related("answer__question__catalogue")
+            .order_by("answer__question__position")
+        ]
+    elif event == CLARIFIED:
+        context["link"] = link("assessments:review", assessment.pk)
+        context["reply"] = (
+            ClarificationReply.objects.filter(assessment=assessment, round=assessment.round)
+            .order_by("-sent_at", "-pk")
+            .first()
+        )
+    else:
+        decision = Decision.objects.get(assessment=assessment, round=assessment.round)
+        context["decision"] = decision
+        if decision.outcome == "pass":
+            context["certificate"] = getattr(assessment, "certificate", None)
+            context["link"] = link("assessments:detail", assessment.pk)
+        else:
+            context["link"] = link("assessments:advice", assessment.pk, decision.round)
+    return context
+
+
+def render(event: str, assessment: Assessment, user) -> Message:
+    """The message for one recipient, in their language."""
+    with translation.override(user.language or settings.LANGUAGE_CODE):
+        context = {**_context(event, assessment), "user": user}
+        context["organisation_name"] = assessment.organisation.name
+        template = SUBMITTED if event == RESUBMITTED else event  # one text says which
+        subject = render_to_string(f"assessments/email/{template}_subject.txt", context)
+        body = render_to_string(f"assessments/email/{template}_body.txt", context)
+    return Message(" ".join(subject.split()), body)
+
+
+def send(event: str, assessment_id: int, user_id: int) -> None:
+    assessment = Assessment.objects.select_related(
+        "organisation", "catalogue", "certification_body", "assessor"
+    ).get(pk=assessment_id)
+    user = get_user_model().objects.get(pk=user_id)
+    message = render(event, assessment, user)
+    send_mail(message.subject, message.body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    log.info("workflow mail %s for %s sent to user %s", event, assessment.reference, user.pk)
