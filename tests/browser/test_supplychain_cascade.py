@@ -235,7 +235,8 @@ def test_cascade_to_three_tier_graph_with_spof(browse, people, language):
     assert tiers[TIER2[language]] == "2", tiers
     assert tiers[TIER3] == "3", tiers
     assert {tiers[name] for name in ALTERNATIVES} == {"2"}, tiers
-    assert sorted(set(tiers.values())) == ["0", "1", "2", "3"], tiers
+    # The service itself has no tier (its direct providers are Tier 1).
+    assert sorted(set(tiers.values())) == ["1", "2", "3", "—"], tiers
     yes, no = ui("yes", language), ui("no", language)
     for name in (TIER1[language], TIER2[language], TIER3):
         cells, css = rows[name]

@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from mamori.assessments.models import Assessment, Decision, Level, Outcome, State
-from mamori.catalogue.models import Catalogue
+from mamori.catalogue.services import current_catalogue
 from mamori.certificates.models import Certificate
 from mamori.certificates.services import issue_certificate
 
@@ -32,7 +32,7 @@ def certificate_expiring(world, organisation, expires_on: dt.date, *, level=Leve
     """
     assessment = Assessment.objects.create(
         organisation=organisation,
-        catalogue=Catalogue.objects.get(),
+        catalogue=current_catalogue(),
         certification_body=world.body,
         assessor=world.assessor,
         level=level,

@@ -20,6 +20,7 @@ from mamori.accounts.models import User
 from mamori.audit.models import AuditEvent
 from mamori.audit.services import verify_trail
 from mamori.catalogue.models import Catalogue
+from mamori.catalogue.services import current_catalogue
 from mamori.certificates.models import Certificate
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
 from mamori.organisations import permissions, services
@@ -839,7 +840,7 @@ def test_verified_staff_open_every_changelist(world, staff):
     for path in (
         f"/admin/certificates/certificate/{certificate.pk}/change/",
         f"/admin/audit/auditevent/{event.pk}/change/",
-        f"/admin/catalogue/catalogue/{Catalogue.objects.get().pk}/change/",
+        f"/admin/catalogue/catalogue/{current_catalogue().pk}/change/",
     ):
         response = client.get(path)
         assert response.status_code == 200, path

@@ -58,7 +58,7 @@ from mamori.audit.models import AuditEvent
 from mamori.catalogue.services import load_bundled
 from mamori.certificates.models import Certificate
 from mamori.certificates.tasks import render_certificate_pdf
-from mamori.organisations.models import Membership, Organisation, Role
+from mamori.organisations.models import Membership, Organisation, Role, WorkingGroup
 from mamori.plus import services as plus
 from mamori.plus.models import (
     Device,
@@ -463,6 +463,8 @@ GLOBAL_ROWS = {
     "organisations:bank":        "200  200  200  200  200  404  200  404  404  login",
     "organisations:other-bank":  "404  404  404  404  404  200  200  200  404  login",
     "organisations:body":        "404  404  404  200  200  404  200  404  404  login",
+    # A roster: the people of its member (the bank) and convenor (body A), and the scheme owner
+    "organisations:working-group": "200  200  200  200  200  404  200  404  404  login",
     "accounts:tokens":           "200  200  200  200  200  200  200  200  200  login",
     # POST: a token for the bank; only its members may have one
     "accounts:token-create":     "done done done 422  422  422  422  422  422  login",
@@ -819,6 +821,12 @@ def build_scene() -> Scene:
     )
     scene.extra["draft_attachment"] = draft_attachment
     scene.extra["agent_token"] = api_token(world.admin, world.bank, TokenKind.AGENT)
+    # A working group the bank belongs to, convened by body A.
+    group = WorkingGroup.objects.create(
+        name_ja="テスト作業部会", name_en="Test working group", convenor=world.body
+    )
+    group.members.add(world.bank)
+    scene.extra["working_group"] = group
     scene.extra.update(_hosts(world))
     scene.extra["plus"] = _plus_audit(world, certificate, scene.extra["hosts"]["bank"])
     # Mia administers both banks; each of her tokens must see only its own bank.
@@ -1485,6 +1493,10 @@ GLOBAL_ACTIONS: dict[str, Action] = {
     "organisations:bank": Action("get", _org("bank")),
     "organisations:other-bank": Action("get", _org("other_bank")),
     "organisations:body": Action("get", _org("body")),
+    "organisations:working-group": Action(
+        "get",
+        lambda s, t: reverse("organisations:working_group", args=[s.extra["working_group"].pk]),
+    ),
     "accounts:tokens": Action("get", _const("/accounts/tokens/")),
     "accounts:token-create": Action(
         "post",
@@ -1723,6 +1735,7 @@ def test_global_matrix(scene, action, role, expected):
     secret = {
         "organisations:other-bank": "Other Bank",
         "organisations:body": "Body A",
+        "organisations:working-group": "Test working group",
         "organisations:members-bank": "Test Bank",
         "organisations:members-other-bank": "Other Bank",
         "organisations:members-body": "Body A",
