@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 from django.utils import formats, translation
 
-from mamori.assessments import notifications, services
+from mamori.assessments import services, tasks
 from mamori.assessments.models import ClarificationReply, Outcome, State, Verdict
 from mamori.audit.models import AuditEvent
 from mamori.core.errors import WrongState
@@ -148,11 +148,14 @@ def test_reply_with_a_message_reaches_the_assessor_and_the_pages(world, commit, 
     assert text in message.body
     assert f"{SITE}/assessments/{assessment.pk}/review/" in message.body.split()
 
-    # Both sides read it on the assessment's page.
+    # Both sides read it on the assessment's page, and the assessor on the review page too.
     for user in (world.admin, world.assessor):
         page = client_for(user).get(reverse("assessments:detail", args=[assessment.pk]))
         assert page.status_code == 200
         assert text in page.content.decode()
+    review = client_for(world.assessor).get(reverse("assessments:review", args=[assessment.pk]))
+    assert 'id="clarification-replies"' in review.content.decode()
+    assert text in review.content.decode()
 
 
 def test_reply_without_a_message_and_through_the_api(world, commit, mailoutbox):
@@ -238,7 +241,7 @@ def test_a_mail_server_that_is_down_does_not_fail_the_request(world, commit, set
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 2
     assessment = ready_to_submit(world)
-    with caplog.at_level(logging.ERROR, logger=notifications.__name__), commit():
+    with caplog.at_level(logging.ERROR, logger=tasks.__name__), commit():
         response = client_for(world.admin).post(reverse("assessments:submit", args=[assessment.pk]))
     assert response.status_code == 302
     assessment.refresh_from_db()

@@ -30,8 +30,9 @@ from mamori.assessments.models import (
     Outcome,
     State,
 )
-from mamori.assessments.services import Snapshot
+from mamori.assessments.snapshot import Snapshot
 from mamori.audit.services import record
+from mamori.certificates.services import issue_certificate
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
 from mamori.core.workdays import add_working_days
 from mamori.organisations.access import Access
@@ -258,8 +259,6 @@ def decide(user, access: Access, assessment_id: int, outcome, reason) -> Appeal:
                     "appeal": appeal.pk,
                 },
             )
-            from mamori.certificates.services import issue_certificate
-
             # Valid from the second assessor's decision, as a certificate is from any pass.
             issue_certificate(user, assessment, appeal)
         else:

@@ -1,10 +1,10 @@
 """Workflow e-mail: who hears of a submission, a clarification request, the applicant's reply to
 it and a decision.
 
-A service calls ``after_commit(event, assessment)`` inside its transaction: the recipients are
-chosen once the change is committed (a refused or rolled-back change mails nobody), and each
-message goes out from a task of its own, so a mail server that is down delays one message and
-never the request. Each message is plain text, in the recipient's language, with a link into
+A service calls ``tasks.mail_after_commit(event, assessment)`` inside its transaction: the
+recipients are chosen here once the change is committed (a refused or rolled-back change mails
+nobody), and each message goes out from a task of its own, so a mail server that is down delays
+one message and never the request. Each message is plain text, in the recipient's language, with a link into
 Mamori built on the instance's public address (``core.site.absolute_url``, as the certificate
 PDF's verification link).
 """
@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -34,34 +33,6 @@ CLARIFICATION_REQUESTED = "clarification_requested"
 CLARIFIED = "clarified"
 DECIDED = "decided"
 EVENTS = (SUBMITTED, RESUBMITTED, CLARIFICATION_REQUESTED, CLARIFIED, DECIDED)
-
-
-def after_commit(event: str, assessment: Assessment) -> None:
-    """Send ``event``'s e-mail once the current transaction commits."""
-    if event not in EVENTS:
-        raise ValueError(f"unknown workflow event {event!r}")
-    assessment_id = assessment.pk
-    # robust: the change is committed by then; a failure to queue the mail is logged, and the
-    # person who made the change still gets their answer.
-    transaction.on_commit(lambda: queue(event, assessment_id), robust=True)
-
-
-def queue(event: str, assessment_id: int) -> None:
-    from mamori.assessments.tasks import send_workflow_mail  # the tasks module imports this one
-
-    assessment = Assessment.objects.select_related("assessor").get(pk=assessment_id)
-    for user in recipients(event, assessment):
-        try:
-            send_workflow_mail.delay(event, assessment_id, user.pk)
-        except Exception:
-            # Only in-process (eager) tasks fail here, where there is no worker to retry: the
-            # others still get their message, and the failure is in the log.
-            log.exception(
-                "workflow mail %s for assessment %s to user %s failed",
-                event,
-                assessment_id,
-                user.pk,
-            )
 
 
 def _members(assessment: Assessment, roles) -> list:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from mamori.assessments import permissions, scoring
 from mamori.assessments.models import Assessment, State
-from mamori.assessments.services import Snapshot
+from mamori.assessments.snapshot import Snapshot
 from mamori.organisations.access import Access
 from mamori.organisations.models import Role
 

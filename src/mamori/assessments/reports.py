@@ -8,7 +8,7 @@ from django.utils import translation
 
 from mamori.assessments import scoring
 from mamori.assessments.models import Assessment, Decision
-from mamori.assessments.services import Snapshot
+from mamori.assessments.snapshot import Snapshot
 
 # What the advice report tells the applicant to do next, by where the assessment stands now.
 RESUBMIT = "resubmit"  # the first failure, window open: correct and resubmit once

@@ -6,7 +6,6 @@ audit trail in one transaction, so a refused or failed request leaves nothing ha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -14,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from mamori.assessments import assignment, notifications, permissions, scoring
+from mamori.assessments import assignment, notifications, permissions, scoring, tasks
 from mamori.assessments.models import (
     Answer,
     Assessment,
@@ -27,61 +26,17 @@ from mamori.assessments.models import (
     State,
     Verdict,
 )
+from mamori.assessments.snapshot import Snapshot
 from mamori.audit import chain
 from mamori.audit.services import record
 from mamori.catalogue.models import Question
 from mamori.catalogue.services import current_catalogue
 from mamori.catalogue.spec import AnswerError
+from mamori.certificates.services import issue_certificate
 from mamori.core.errors import Conflict, MamoriError, NotAllowed, WrongState
 from mamori.core.workdays import add_working_days
 from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Organisation, Role
-
-
-@dataclass
-class Snapshot:
-    """One assessment's questions, answers and current-round marks, loaded in three queries."""
-
-    assessment: Assessment
-    questions: list[Question]
-    answers: dict[str, Answer]
-    marks: dict[str, Mark]
-
-    @classmethod
-    def load(cls, assessment: Assessment, round_: int | None = None) -> Snapshot:
-        questions = list(
-            Question.objects.filter(catalogue_id=assessment.catalogue_id)
-            .select_related("section", "catalogue")
-            .order_by("position")
-        )
-        by_pk = {question.pk: question.qid for question in questions}
-        answers = {
-            by_pk[answer.question_id]: answer
-            for answer in Answer.objects.filter(assessment=assessment)
-        }
-        round_ = assessment.round if round_ is None else round_
-        marks = {
-            by_pk[mark.answer.question_id]: mark
-            for mark in Mark.objects.filter(
-                answer__assessment=assessment, round=round_
-            ).select_related("answer", "assessor")
-        }
-        return cls(assessment, questions, answers, marks)
-
-    @property
-    def specs(self):
-        return [question.rules for question in self.questions]
-
-    @property
-    def values(self) -> dict[str, Any]:
-        return {qid: answer.value for qid, answer in self.answers.items()}
-
-    @property
-    def verdicts(self) -> dict[str, str]:
-        return {qid: mark.verdict for qid, mark in self.marks.items()}
-
-    def progress(self) -> scoring.Progress:
-        return scoring.progress(self.specs, self.values)
 
 
 def answers_digest(values: dict[str, Any]) -> str:
@@ -377,7 +332,7 @@ def submit(user, access: Access, assessment_id: int) -> Assessment:
         _state_change(
             user, assessment, "assessment.submitted", before, assessor=assessment.assessor_id
         )
-        notifications.after_commit(notifications.SUBMITTED, assessment)
+        tasks.mail_after_commit(notifications.SUBMITTED, assessment)
     return assessment
 
 
@@ -423,7 +378,7 @@ def respond_to_clarification(
             )
             details = {"reply": reply.pk, "message_digest": chain.digest(message)}
         _state_change(user, assessment, "assessment.clarified", before, **details)
-        notifications.after_commit(notifications.CLARIFIED, assessment)
+        tasks.mail_after_commit(notifications.CLARIFIED, assessment)
     return assessment
 
 
@@ -480,7 +435,7 @@ def resubmit(user, access: Access, assessment_id: int) -> Assessment:
         assessment.feedback_due = None
         assessment.save()
         _state_change(user, assessment, "assessment.resubmitted", before)
-        notifications.after_commit(notifications.RESUBMITTED, assessment)
+        tasks.mail_after_commit(notifications.RESUBMITTED, assessment)
     return assessment
 
 
@@ -762,7 +717,7 @@ def request_clarification(user, access: Access, assessment_id: int) -> Assessmen
             flagged=flagged,
             due=assessment.feedback_due.isoformat(),
         )
-        notifications.after_commit(notifications.CLARIFICATION_REQUESTED, assessment)
+        tasks.mail_after_commit(notifications.CLARIFICATION_REQUESTED, assessment)
     return assessment
 
 
@@ -827,12 +782,8 @@ def decide(user, access: Access, assessment_id: int, outcome: str, summary: str)
             user, assessment, "assessment.decided", before, outcome=outcome, failed=failed
         )
         if outcome == Outcome.PASS:
-            from mamori.certificates.services import issue_certificate
-
             issue_certificate(user, assessment, decision)
         else:
-            from mamori.assessments.tasks import render_advice_pdf
-
-            transaction.on_commit(lambda: render_advice_pdf.delay(decision.pk))
-        notifications.after_commit(notifications.DECIDED, assessment)
+            transaction.on_commit(lambda: tasks.render_advice_pdf.delay(decision.pk))
+        tasks.mail_after_commit(notifications.DECIDED, assessment)
     return decision

@@ -687,6 +687,8 @@ def review(request, pk: int):
             "can_take": permissions.can_take(access, assessment),
             "decision_form": DecisionForm(),
             "decisions": list(assessment.decisions.all()),
+            # What the applicant wrote back with its answers to a clarification request.
+            "replies": list(assessment.clarification_replies.select_related("author")),
         },
     )
 

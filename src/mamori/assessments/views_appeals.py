@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from mamori.assessments import appeals, permissions, scoring
 from mamori.assessments.forms import AppealDecisionForm, AppealForm
-from mamori.assessments.services import Snapshot
+from mamori.assessments.snapshot import Snapshot
 from mamori.assessments.views import _access, _get_assessment
 from mamori.core.errors import MamoriError
 

@@ -142,6 +142,22 @@ class ReminderKind(models.TextChoices):
     BEFORE_7 = "before_7", _("7 days before expiry")
     AFTER_7 = "after_7", _("7 days after expiry")
 
+    @classmethod
+    def due(cls, expires_on: dt.date, today: dt.date) -> ReminderKind | None:
+        """Which reminder is due today for a certificate expiring on ``expires_on``, if any.
+
+        Each window is wide, so a reminder missed while the service was down still goes out
+        late; the Reminder table makes sure each kind goes out only once.
+        """
+        days_left = (expires_on - today).days
+        if 7 < days_left <= 30:
+            return cls.BEFORE_30
+        if 0 <= days_left <= 7:
+            return cls.BEFORE_7
+        if -30 <= days_left <= -7:
+            return cls.AFTER_7
+        return None
+
 
 class Reminder(models.Model):
     """A reminder e-mail that went out; one of each kind per certificate, never twice."""

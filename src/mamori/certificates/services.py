@@ -11,7 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mamori.audit.services import record
-from mamori.certificates.models import Certificate, ReminderKind
+from mamori.certificates.models import Certificate
+from mamori.certificates.tasks import render_certificate_pdf
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
 from mamori.organisations.access import Access
 
@@ -44,32 +45,49 @@ def scope_text(assessment) -> str:
     return "組織全体 / Whole organisation"
 
 
-def issue_certificate(user, assessment, decision) -> Certificate:
-    """Create the certificate for a passed assessment (inside the decision's transaction)."""
-    issued_on = timezone.localdate(decision.decided_at)
-    months = assessment.catalogue.settings["certificate_months"]
+def issue(
+    user,
+    *,
+    level: str,
+    organisation,
+    certification_body,
+    scope_text: str,
+    catalogue_version: str,
+    issued_on: dt.date,
+    months: int,
+    assessment=None,
+    plus_audit=None,
+    details: dict | None = None,
+) -> Certificate:
+    """The one way a certificate comes to be, whatever its level (inside the caller's
+    transaction): a fresh number, the organisation's names as they are today, validity from the
+    issue day, an audit entry, and the PDF rendered once the transaction commits."""
     fields = {
-        "organisation": assessment.organisation,
+        "organisation": organisation,
         "assessment": assessment,
-        "certification_body": assessment.certification_body,
-        "organisation_name_ja": assessment.organisation.name_ja,
-        "organisation_name_en": assessment.organisation.name_en,
-        "level": assessment.level,
-        "scope_text": scope_text(assessment),
-        "catalogue_version": assessment.catalogue.version,
+        "plus_audit": plus_audit,
+        "certification_body": certification_body,
+        "organisation_name_ja": organisation.name_ja,
+        "organisation_name_en": organisation.name_en,
+        "level": level,
+        "scope_text": scope_text,
+        "catalogue_version": catalogue_version,
         "issued_on": issued_on,
         "expires_on": issued_on + relativedelta(months=months),
         "issued_by": user,
     }
+    source = {"assessment": assessment} if assessment is not None else {"plus_audit": plus_audit}
     for _attempt in range(5):
         try:
             with transaction.atomic():
                 certificate = Certificate.objects.create(
-                    number=new_number(assessment.level, issued_on), **fields
+                    number=new_number(level, issued_on), **fields
                 )
             break
         except IntegrityError:
-            if Certificate.objects.filter(assessment=assessment).exists():
+            # A second certificate for the same assessment or audit is refused by its unique
+            # constraint; only a number that happened to be taken is worth another draw.
+            if Certificate.objects.filter(**source).exists():
                 raise
     else:  # pragma: no cover - 32^8 numbers a year
         raise MamoriError(_("Could not allocate a certificate number; try again."))
@@ -77,18 +95,32 @@ def issue_certificate(user, assessment, decision) -> Certificate:
         user,
         "certificate.issued",
         certificate,
-        organisation=assessment.organisation,
+        organisation=organisation,
         details={
             "number": certificate.number,
             "level": certificate.level,
             "expires_on": certificate.expires_on.isoformat(),
-            "assessment": assessment.pk,
+            **(details or {}),
         },
     )
-    from mamori.certificates.tasks import render_certificate_pdf
-
     transaction.on_commit(lambda: render_certificate_pdf.delay(certificate.pk))
     return certificate
+
+
+def issue_certificate(user, assessment, decision) -> Certificate:
+    """The certificate of a passed self-assessment, issued on the decision day."""
+    return issue(
+        user,
+        level=assessment.level,
+        organisation=assessment.organisation,
+        certification_body=assessment.certification_body,
+        scope_text=scope_text(assessment),
+        catalogue_version=assessment.catalogue.version,
+        issued_on=timezone.localdate(decision.decided_at),
+        months=assessment.catalogue.settings["certificate_months"],
+        assessment=assessment,
+        details={"assessment": assessment.pk},
+    )
 
 
 def can_revoke(access: Access, certificate: Certificate) -> bool:
@@ -133,24 +165,6 @@ def revoke(user, access: Access, certificate_id: int, reason: str) -> Certificat
 def _render_revoked_pdf(certificate_id: int, issued_pdf: str) -> None:
     from django.core.files.storage import default_storage
 
-    from mamori.certificates.tasks import render_certificate_pdf
-
     if issued_pdf:
         default_storage.delete(issued_pdf)
     render_certificate_pdf.delay(certificate_id)
-
-
-def reminder_due(expires_on: dt.date, today: dt.date) -> str | None:
-    """Which reminder is due today for a certificate expiring on ``expires_on``, if any.
-
-    Each window is wide, so a reminder missed while the service was down still goes out late;
-    the Reminder table makes sure each kind goes out only once.
-    """
-    days_left = (expires_on - today).days
-    if 7 < days_left <= 30:
-        return ReminderKind.BEFORE_30
-    if 0 <= days_left <= 7:
-        return ReminderKind.BEFORE_7
-    if -30 <= days_left <= -7:
-        return ReminderKind.AFTER_7
-    return None

@@ -15,8 +15,7 @@ from django.utils import timezone, translation
 
 from mamori.audit.services import record
 from mamori.celery import app
-from mamori.certificates.models import Certificate, Reminder
-from mamori.certificates.services import reminder_due
+from mamori.certificates.models import Certificate, Reminder, ReminderKind
 from mamori.core.pdf import render_pdf
 from mamori.core.site import absolute_url
 from mamori.organisations.models import Membership, Role
@@ -71,7 +70,7 @@ def send_expiry_reminders() -> int:
     ).select_related("organisation")
     sent = 0
     for certificate in candidates:
-        kind = reminder_due(certificate.expires_on, today)
+        kind = ReminderKind.due(certificate.expires_on, today)
         if kind is None or Reminder.objects.filter(certificate=certificate, kind=kind).exists():
             continue
         if Certificate.objects.filter(

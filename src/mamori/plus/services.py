@@ -30,6 +30,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from mamori.audit.services import record
+from mamori.certificates import services as certificates
 from mamori.certificates.models import Certificate, Status
 from mamori.core.errors import Conflict, MamoriError, NotAllowed, WrongState
 from mamori.core.workdays import add_working_days
@@ -1036,53 +1037,19 @@ def _issue_certificate(user, audit: PlusAudit, decided_at) -> Certificate:
     """The Plus certificate: level PLUS, the basic certificate's scope and requirements, issued
     on the decision day and valid for the catalogue's ``certificate_months`` from then (both
     levels are valid for twelve months from their own issue in the scheme this follows)."""
-    from mamori.certificates.services import new_number
-    from mamori.certificates.tasks import render_certificate_pdf
-
-    issued_on = timezone.localdate(decided_at)
     base = audit.base_certificate
-    fields = {
-        "organisation": audit.organisation,
-        "assessment": None,
-        "plus_audit": audit,
-        "certification_body": audit.certification_body,
-        "organisation_name_ja": audit.organisation.name_ja,
-        "organisation_name_en": audit.organisation.name_en,
-        "level": "PLUS",
-        "scope_text": audit.scope_text,
-        "catalogue_version": base.catalogue_version,
-        "issued_on": issued_on,
-        "expires_on": issued_on
-        + relativedelta(months=Timing.of(audit.catalogue).certificate_months),
-        "issued_by": user,
-    }
-    for _attempt in range(5):
-        try:
-            with transaction.atomic():
-                certificate = Certificate.objects.create(
-                    number=new_number("PLUS", issued_on), **fields
-                )
-            break
-        except IntegrityError:
-            if Certificate.objects.filter(plus_audit=audit).exists():
-                raise
-    else:  # pragma: no cover - 32^8 numbers a year
-        raise MamoriError(_("Could not allocate a certificate number; try again."))
-    record(
+    return certificates.issue(
         user,
-        "certificate.issued",
-        certificate,
+        level="PLUS",
         organisation=audit.organisation,
-        details={
-            "number": certificate.number,
-            "level": certificate.level,
-            "expires_on": certificate.expires_on.isoformat(),
-            "plus_audit": audit.pk,
-            "base_certificate": base.number,
-        },
+        certification_body=audit.certification_body,
+        scope_text=audit.scope_text,
+        catalogue_version=base.catalogue_version,
+        issued_on=timezone.localdate(decided_at),
+        months=Timing.of(audit.catalogue).certificate_months,
+        plus_audit=audit,
+        details={"plus_audit": audit.pk, "base_certificate": base.number},
     )
-    transaction.on_commit(lambda: render_certificate_pdf.delay(certificate.pk))
-    return certificate
 
 
 def decide(user, access: Access, audit_id: int, outcome: str, summary: str) -> SampleRound:
