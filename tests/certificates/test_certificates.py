@@ -152,10 +152,12 @@ def test_the_pdf_prints_the_verification_address_and_its_qr_code_and_says_when_r
     certificate.refresh_from_db()
     assert certificate.pdf.name == f"certificates/{certificate.number}.pdf"
     text = " ".join(pdf_text(certificate.pdf.path).split())
-    revoked_on = timezone.localdate(certificate.revoked_at).isoformat()
+    day = timezone.localdate(certificate.revoked_at)
     assert "失効 / REVOKED" in text
-    assert f"この認定証は {revoked_on} に失効しており、無効です。" in text
-    assert f"This certificate was revoked on {revoked_on} and is not valid." in text
+    assert f"この認定証は {day.year}年{day.month}月{day.day}日 に失効しており、無効です。" in text
+    assert (
+        f"This certificate was revoked on {day.day} {day:%b} {day.year} and is not valid." in text
+    )
     assert "serious incident" not in text  # the reason stays internal
     assert pdf_qr_codes(certificate.pdf.path) == [address]
     download = client.get(reverse("certificates:pdf", args=[certificate.number]))

@@ -6,6 +6,7 @@ audit trail in one transaction, so a refused or failed request leaves nothing ha
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -28,7 +29,7 @@ from mamori.assessments.models import (
 )
 from mamori.assessments.snapshot import Snapshot
 from mamori.audit import chain
-from mamori.audit.services import record
+from mamori.audit.services import Change, record, record_many
 from mamori.catalogue.models import Question
 from mamori.catalogue.services import current_catalogue
 from mamori.catalogue.spec import AnswerError
@@ -140,116 +141,192 @@ def editable_question_ids(snapshot: Snapshot) -> set[str] | None:
     return set()
 
 
+@dataclass(frozen=True)
+class AnswerChange:
+    """One answer to store: the question, the value as sent, and the version the sender saw (0
+    for no answer yet; None is refused, as a client that sends none would overwrite blindly)."""
+
+    qid: str
+    value: Any
+    expected_version: int | None
+
+
 def save_answer(
     user, access: Access, assessment_id: int, qid: str, raw: Any, expected_version: int | None
 ) -> Answer:
     """Validate and store one answer. ``expected_version`` is the version the client saw (0 for
     no answer yet); a different stored version means someone else saved first."""
+    (answer,) = save_answers(
+        user, access, assessment_id, [AnswerChange(qid, raw, expected_version)]
+    )
+    return answer
+
+
+def save_answers(
+    user, access: Access, assessment_id: int, changes: list[AnswerChange]
+) -> list[Answer]:
+    """Validate and store answers, all or none, one audit entry per answer that changed. The
+    same rules as one answer at a time, checked for each; the cost is a handful of queries
+    whatever the number of answers (a spreadsheet or a GRC tool sends them all at once)."""
     with transaction.atomic():
         assessment = _lock(assessment_id)
-        if not permissions.is_editor(access, assessment):
-            raise NotAllowed(_("You cannot change this assessment's answers."))
-        if not permissions.answers_open(assessment):
-            if assessment.is_overdue:
-                raise WrongState(
-                    _("The time to complete this assessment has run out; start a new one.")
-                )
-            if assessment.feedback_due and assessment.state in (State.CLARIFICATION, State.FAILED):
-                raise WrongState(
-                    _("The window to change answers closed on %(date)s.")
-                    % {"date": formats.date_format(assessment.feedback_due)}
-                )
-            raise WrongState(
-                _("This assessment is %(state)s and its answers cannot be changed.")
-                % {"state": assessment.get_state_display()}
-            )
-        question = (
-            Question.objects.select_related("catalogue")
-            .filter(catalogue_id=assessment.catalogue_id, qid=qid)
-            .first()
-        )
-        if question is None:
+        _require_answers_open(access, assessment)
+        qids = [change.qid for change in changes]
+        if len(set(qids)) != len(qids):
+            duplicate = next(qid for qid in qids if qids.count(qid) > 1)
             raise MamoriError(
-                _("There is no question %(qid)s in this catalogue.") % {"qid": qid[:20]},
+                _("Question %(qid)s is answered twice; send each question once.")
+                % {"qid": duplicate[:20]},
                 field="question",
-                code="unknown_question",
+                code="duplicate_question",
             )
-        # A draft (by far the most saves) needs only this answer; the whole snapshot is loaded
+        questions = {
+            question.qid: question
+            for question in Question.objects.select_related("catalogue").filter(
+                catalogue_id=assessment.catalogue_id, qid__in=qids
+            )
+        }
+        for qid in qids:
+            if qid not in questions:
+                raise MamoriError(
+                    _("There is no question %(qid)s in this catalogue.") % {"qid": qid[:20]},
+                    field="question",
+                    code="unknown_question",
+                )
+        # A draft (by far the most saves) needs only these answers; the whole snapshot is loaded
         # only when the state limits which answers may change.
         if assessment.state != State.DRAFT:
             editable = editable_question_ids(Snapshot.load(assessment))
-            if editable is not None and qid not in editable:
+            if editable is not None and not set(qids) <= editable:
                 raise WrongState(
                     _("Only the answers the assessor flagged can be changed now."),
                     code="not_flagged",
                 )
-        try:
-            value = question.rules.normalise(raw)
-        except AnswerError as exc:
-            from mamori.assessments.messages import describe
-
-            # The message names a table's column by its label; the field keeps the key for
-            # API clients (e.g. value[0].os).
-            field = "value"
-            if "row" in exc.params and "column" in exc.params:
-                field = f"value[{exc.params['row'] - 1}].{exc.params['column']}"
-            raise MamoriError(describe(exc, question.columns), field=field, code=exc.code) from None
-        current = Answer.objects.filter(assessment=assessment, question=question).first()
-        current_version = current.version if current else 0
-        if expected_version is None:
-            raise Conflict(
-                _("Send the version you edited (currently %(version)s).")
-                % {"version": current_version},
-                code="version_required",
+        values = {
+            change.qid: _normalised(questions[change.qid], change.value) for change in changes
+        }
+        current = {
+            answer.question_id: answer
+            for answer in Answer.objects.filter(
+                assessment=assessment, question_id__in=[q.pk for q in questions.values()]
             )
-        if expected_version != current_version:
-            raise Conflict(
-                _(
-                    "Someone else saved this answer first (now version %(version)s). "
-                    "Reload to see their answer, then apply your change again."
-                )
-                % {"version": current_version}
-            )
+        }
         now = timezone.now()
-        if current is None:
-            try:
-                with transaction.atomic():
-                    answer = Answer.objects.create(
+        created, updated, unchanged, audited = [], [], [], []
+        for change in changes:
+            question = questions[change.qid]
+            existing = current.get(question.pk)
+            _check_version(existing, change.expected_version)
+            value = values[change.qid]
+            if existing is None:
+                created.append(
+                    Answer(
                         assessment=assessment,
                         question=question,
                         value=value,
                         updated_by=user,
                         updated_at=now,
                     )
+                )
+                audited.append((question, None, value, 1))
+            elif existing.value == value:
+                unchanged.append(existing)
+            else:
+                moved = Answer.objects.filter(pk=existing.pk, version=existing.version).update(
+                    value=value, version=existing.version + 1, updated_by=user, updated_at=now
+                )
+                if not moved:
+                    raise Conflict(_("Someone else saved this answer first. Reload and try again."))
+                updated.append(question.pk)
+                audited.append((question, existing.value, value, existing.version + 1))
+        if created:
+            try:
+                with transaction.atomic():
+                    Answer.objects.bulk_create(created)
             except IntegrityError:
                 raise Conflict(
                     _("Someone else saved this answer first. Reload and try again.")
                 ) from None
-        else:
-            before = current.value
-            if before == value:
-                return current
-            updated = Answer.objects.filter(pk=current.pk, version=current_version).update(
-                value=value, version=current_version + 1, updated_by=user, updated_at=now
-            )
-            if not updated:
-                raise Conflict(_("Someone else saved this answer first. Reload and try again."))
-            answer = Answer.objects.get(pk=current.pk)
-        values = dict(
-            Answer.objects.filter(assessment=assessment).values_list("question__qid", "value")
+        if not audited:
+            return unchanged
+        assessment.answers_digest = answers_digest(
+            dict(Answer.objects.filter(assessment=assessment).values_list("question__qid", "value"))
         )
-        assessment.answers_digest = answers_digest(values)
         assessment.save(update_fields=["answers_digest", "updated_at"])
-        record(
+        record_many(
             user,
-            "answer.saved",
-            assessment,
-            organisation=assessment.organisation,
-            details={"question": qid, "version": answer.version},
-            before=current.value if current else None,
-            after=value,
+            [
+                Change(
+                    "answer.saved",
+                    assessment,
+                    organisation=assessment.organisation,
+                    details={"question": question.qid, "version": version},
+                    before=before,
+                    after=after,
+                )
+                for question, before, after, version in audited
+            ],
         )
-    return answer
+        # New answers have their ids from the insert where the database returns them; what was
+        # updated (a new version and time), or inserted without ids coming back, is read again.
+        saved = {answer.question_id: answer for answer in [*unchanged, *created]}
+        reread = updated + [answer.question_id for answer in created if answer.pk is None]
+        if reread:
+            saved.update(
+                (answer.question_id, answer)
+                for answer in Answer.objects.filter(assessment=assessment, question_id__in=reread)
+            )
+    return [saved[questions[qid].pk] for qid in qids]
+
+
+def _require_answers_open(access: Access, assessment: Assessment) -> None:
+    if not permissions.is_editor(access, assessment):
+        raise NotAllowed(_("You cannot change this assessment's answers."))
+    if permissions.answers_open(assessment):
+        return
+    if assessment.is_overdue:
+        raise WrongState(_("The time to complete this assessment has run out; start a new one."))
+    if assessment.feedback_due and assessment.state in (State.CLARIFICATION, State.FAILED):
+        raise WrongState(
+            _("The window to change answers closed on %(date)s.")
+            % {"date": formats.date_format(assessment.feedback_due)}
+        )
+    raise WrongState(
+        _("This assessment is %(state)s and its answers cannot be changed.")
+        % {"state": assessment.get_state_display()}
+    )
+
+
+def _normalised(question: Question, raw: Any) -> Any:
+    try:
+        return question.rules.normalise(raw)
+    except AnswerError as exc:
+        from mamori.assessments.messages import describe
+
+        # The message names a table's column by its label; the field keeps the key for API
+        # clients (e.g. value[0].os).
+        field = "value"
+        if "row" in exc.params and "column" in exc.params:
+            field = f"value[{exc.params['row'] - 1}].{exc.params['column']}"
+        raise MamoriError(describe(exc, question.columns), field=field, code=exc.code) from None
+
+
+def _check_version(existing: Answer | None, expected_version: int | None) -> None:
+    current_version = existing.version if existing else 0
+    if expected_version is None:
+        raise Conflict(
+            _("Send the version you edited (currently %(version)s).")
+            % {"version": current_version},
+            code="version_required",
+        )
+    if expected_version != current_version:
+        raise Conflict(
+            _(
+                "Someone else saved this answer first (now version %(version)s). "
+                "Reload to see their answer, then apply your change again."
+            )
+            % {"version": current_version}
+        )
 
 
 def sign_declaration(user, access: Access, assessment_id: int, name: str, title: str) -> Assessment:
@@ -588,9 +665,132 @@ def start_review(user, access: Access, assessment_id: int) -> Assessment:
     return assessment
 
 
+@dataclass(frozen=True)
+class MarkChange:
+    """One verdict on an answer, with the comment the applicant reads (needed unless
+    compliant)."""
+
+    qid: str
+    verdict: str
+    comment: str = ""
+
+
 def mark_answer(
     user, access: Access, assessment_id: int, qid: str, verdict: str, comment: str
 ) -> Mark:
+    (mark,) = mark_answers(user, access, assessment_id, [MarkChange(qid, verdict, comment)])
+    return mark
+
+
+def mark_answers(user, access: Access, assessment_id: int, changes: list[MarkChange]) -> list[Mark]:
+    """Record the assessor's verdicts for this round, all or none, one audit entry per mark, in a
+    handful of queries whatever their number."""
+    changes = [
+        MarkChange(change.qid, change.verdict, _checked_comment(change.verdict, change.comment))
+        for change in changes
+    ]
+    with transaction.atomic():
+        assessment = _lock(assessment_id)
+        _require_reviewer(
+            access,
+            assessment,
+            permissions.can_mark,
+            _("Answers can be marked only while the assessment is under review."),
+        )
+        qids = [change.qid for change in changes]
+        if len(set(qids)) != len(qids):
+            duplicate = next(qid for qid in qids if qids.count(qid) > 1)
+            raise MamoriError(
+                _("Question %(qid)s is marked twice; send each question once.")
+                % {"qid": duplicate[:20]},
+                field="question",
+                code="duplicate_question",
+            )
+        questions = {
+            question.qid: question
+            for question in Question.objects.select_related("catalogue").filter(
+                catalogue_id=assessment.catalogue_id, qid__in=qids
+            )
+        }
+        answers = {
+            answer.question_id: answer
+            for answer in Answer.objects.filter(
+                assessment=assessment, question_id__in=[q.pk for q in questions.values()]
+            )
+        }
+        for change in changes:
+            question = questions.get(change.qid)
+            if question is None:
+                raise MamoriError(
+                    _("There is no question %(qid)s in this catalogue.") % {"qid": change.qid[:20]},
+                    field="question",
+                    code="unknown_question",
+                )
+            answer = answers.get(question.pk)
+            if answer is None:
+                raise MamoriError(
+                    _("Question %(qid)s has no answer to mark.") % {"qid": change.qid},
+                    field="question",
+                )
+            if change.verdict == Verdict.COMPLIANT and question.rules.auto_fails(answer.value):
+                raise MamoriError(
+                    _("This answer triggers an automatic fail and cannot be marked compliant."),
+                    field="verdict",
+                    code="auto_fail",
+                )
+        _start_review(user, assessment)
+        existing = {
+            mark.answer_id: mark
+            for mark in Mark.objects.filter(
+                answer_id__in=[a.pk for a in answers.values()], round=assessment.round
+            )
+        }
+        now = timezone.now()
+        marks, new = [], []
+        for change in changes:
+            answer = answers[questions[change.qid].pk]
+            mark = existing.get(answer.pk) or Mark(answer=answer, round=assessment.round)
+            mark.assessor = user
+            mark.verdict = change.verdict
+            mark.comment = change.comment
+            mark.answer_version = answer.version
+            mark.updated_at = now
+            (new if mark.pk is None else marks).append(mark)
+        fields = ["assessor", "verdict", "comment", "answer_version", "updated_at"]
+        if marks:
+            Mark.objects.bulk_update(marks, fields)
+        if new:
+            Mark.objects.bulk_create(new)
+        record_many(
+            user,
+            [
+                Change(
+                    "answer.marked",
+                    assessment,
+                    organisation=assessment.organisation,
+                    details={
+                        "question": change.qid,
+                        "verdict": change.verdict,
+                        "round": assessment.round,
+                        "answer_version": answers[questions[change.qid].pk].version,
+                    },
+                    after={"comment": change.comment},
+                )
+                for change in changes
+            ],
+        )
+        by_answer = {mark.answer_id: mark for mark in [*marks, *new]}
+        if any(mark.pk is None for mark in new):  # ids not returned by the insert
+            by_answer.update(
+                (mark.answer_id, mark)
+                for mark in Mark.objects.filter(
+                    answer_id__in=[m.answer_id for m in new], round=assessment.round
+                )
+            )
+    return [by_answer[answers[questions[qid].pk].pk] for qid in qids]
+
+
+def _checked_comment(verdict: str, comment: str) -> str:
     comment = (comment or "").strip()
     if verdict not in Verdict.values:
         raise MamoriError(
@@ -602,68 +802,13 @@ def mark_answer(
         raise MamoriError(
             _("Say what is wrong or missing, so the applicant can act on it."), field="comment"
         )
-    with transaction.atomic():
-        assessment = _lock(assessment_id)
-        _require_reviewer(
-            access,
-            assessment,
-            permissions.can_mark,
-            _("Answers can be marked only while the assessment is under review."),
-        )
-        question = (
-            Question.objects.select_related("catalogue")
-            .filter(catalogue_id=assessment.catalogue_id, qid=qid)
-            .first()
-        )
-        if question is None:
-            raise MamoriError(
-                _("There is no question %(qid)s in this catalogue.") % {"qid": qid[:20]},
-                field="question",
-                code="unknown_question",
-            )
-        answer = Answer.objects.filter(assessment=assessment, question=question).first()
-        if answer is None:
-            raise MamoriError(
-                _("Question %(qid)s has no answer to mark.") % {"qid": qid}, field="question"
-            )
-        if verdict == Verdict.COMPLIANT and question.rules.auto_fails(answer.value):
-            raise MamoriError(
-                _("This answer triggers an automatic fail and cannot be marked compliant."),
-                field="verdict",
-                code="auto_fail",
-            )
-        _start_review(user, assessment)
-        mark, _created = Mark.objects.update_or_create(
-            answer=answer,
-            round=assessment.round,
-            defaults={
-                "assessor": user,
-                "verdict": verdict,
-                "comment": comment,
-                "answer_version": answer.version,
-                "updated_at": timezone.now(),
-            },
-        )
-        record(
-            user,
-            "answer.marked",
-            assessment,
-            organisation=assessment.organisation,
-            details={
-                "question": qid,
-                "verdict": verdict,
-                "round": assessment.round,
-                "answer_version": answer.version,
-            },
-            after={"comment": comment},
-        )
-    return mark
+    return comment
 
 
 def mark_remaining_compliant(user, access: Access, assessment_id: int) -> list[str]:
     """Mark compliant, in one go, the answers left unmarked that neither fail automatically nor
     break the catalogue's rule (``scoring.remaining_compliant``). Each goes through
-    ``mark_answer``, so each is checked and audited on its own; all or none are saved."""
+    ``mark_answers``, so each is checked and audited on its own; all or none are saved."""
     with transaction.atomic():
         assessment = _lock(assessment_id)
         _require_reviewer(
@@ -674,8 +819,9 @@ def mark_remaining_compliant(user, access: Access, assessment_id: int) -> list[s
         )
         snapshot = Snapshot.load(assessment)
         qids = scoring.remaining_compliant(snapshot.specs, snapshot.values, snapshot.verdicts)
-        for qid in qids:
-            mark_answer(user, access, assessment.pk, qid, Verdict.COMPLIANT, "")
+        mark_answers(
+            user, access, assessment.pk, [MarkChange(qid, Verdict.COMPLIANT) for qid in qids]
+        )
         if qids:
             record(
                 user,

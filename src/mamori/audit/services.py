@@ -6,13 +6,27 @@ when the change does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from mamori.audit import chain
 from mamori.audit.models import AuditEvent, AuditHead
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry to append: what was done to which object, for which organisation."""
+
+    action: str
+    obj: Any
+    organisation: Any = None
+    details: dict | None = None
+    before: Any = None
+    after: Any = None
 
 
 def record(
@@ -27,33 +41,54 @@ def record(
 ) -> AuditEvent:
     """Append one entry. ``before``/``after`` are stored as digests only: the trail proves what
     changed without copying confidential answers into it."""
-    payload = dict(details or {})
-    if before is not None:
-        payload["before_digest"] = chain.digest(before)
-    if after is not None:
-        payload["after_digest"] = chain.digest(after)
-    with transaction.atomic():
-        head, _created = AuditHead.objects.select_for_update().get_or_create(
-            pk=1, defaults={"seq": 0, "hash": chain.GENESIS}
-        )
-        user = actor if getattr(actor, "is_authenticated", False) else None
-        event = AuditEvent(
-            seq=head.seq + 1,
-            created_at=timezone.now(),
-            actor_id=user.pk if user else None,
-            actor_name=user.get_username() if user else (str(actor) if actor else "system"),
-            action=action,
-            object_type=obj._meta.label_lower,
-            object_id=str(obj.pk),
-            organisation_id=organisation.pk if organisation is not None else None,
-            details=payload,
-            prev_hash=head.hash,
-        )
-        event.hash = chain.entry_hash(event.chain_fields(), event.prev_hash)
-        event.save(force_insert=True)
-        head.seq, head.hash = event.seq, event.hash
-        head.save(update_fields=["seq", "hash"])
+    (event,) = record_many(actor, [Change(action, obj, organisation, details, before, after)])
     return event
+
+
+def record_many(actor, changes: Sequence[Change]) -> list[AuditEvent]:
+    """Append one entry per change, in order, chained as if recorded one by one (a batch of
+    answers is as many entries as the answers), with one look at the head and one insert."""
+    if not changes:
+        return []
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    actor_name = user.get_username() if user else (str(actor) if actor else "system")
+    # No savepoint of its own: an entry that cannot be written must take the change with it.
+    with transaction.atomic(savepoint=False):
+        head = AuditHead.objects.select_for_update().filter(pk=1).first()
+        if head is None:  # the first entry of a new database
+            head, _created = AuditHead.objects.select_for_update().get_or_create(
+                pk=1, defaults={"seq": 0, "hash": chain.GENESIS}
+            )
+        now = timezone.now()
+        events = []
+        seq, previous = head.seq, head.hash
+        for change in changes:
+            payload = dict(change.details or {})
+            if change.before is not None:
+                payload["before_digest"] = chain.digest(change.before)
+            if change.after is not None:
+                payload["after_digest"] = chain.digest(change.after)
+            seq += 1
+            event = AuditEvent(
+                seq=seq,
+                created_at=now,
+                actor_id=user.pk if user else None,
+                actor_name=actor_name,
+                action=change.action,
+                object_type=change.obj._meta.label_lower,
+                object_id=str(change.obj.pk),
+                organisation_id=(
+                    change.organisation.pk if change.organisation is not None else None
+                ),
+                details=payload,
+                prev_hash=previous,
+            )
+            event.hash = previous = chain.entry_hash(event.chain_fields(), event.prev_hash)
+            events.append(event)
+        AuditEvent.objects.bulk_create(events)
+        head.seq, head.hash = seq, previous
+        head.save(update_fields=["seq", "hash"])
+    return events
 
 
 def _entries() -> Iterator[chain.Entry]:

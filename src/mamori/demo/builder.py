@@ -84,6 +84,7 @@ def _answer_all(
     user, access: Access, assessment: Assessment, failing: set[str] = frozenset()
 ) -> None:
     snapshot = services.Snapshot.load(assessment)
+    changes = []
     for question in snapshot.questions:
         spec = question.rules
         value = samples.failing_value(spec) if question.qid in failing else None
@@ -92,17 +93,23 @@ def _answer_all(
         if question.qid == assessment.catalogue.scope.get("kind_question"):
             value = "whole"
         current = snapshot.answers.get(question.qid)
-        services.save_answer(
-            user, access, assessment.pk, question.qid, value, current.version if current else 0
+        changes.append(
+            services.AnswerChange(question.qid, value, current.version if current else 0)
         )
+    services.save_answers(user, access, assessment.pk, changes)
 
 
 def _answer_some(user, access: Access, assessment: Assessment, count: int) -> None:
     snapshot = services.Snapshot.load(assessment)
-    for question in snapshot.questions[:count]:
-        services.save_answer(
-            user, access, assessment.pk, question.qid, samples.compliant_value(question.rules), 0
-        )
+    services.save_answers(
+        user,
+        access,
+        assessment.pk,
+        [
+            services.AnswerChange(question.qid, samples.compliant_value(question.rules), 0)
+            for question in snapshot.questions[:count]
+        ],
+    )
 
 
 def _submitted(
@@ -124,6 +131,7 @@ def _mark_all(assessor, assessment: Assessment, verdicts: dict[str, str] | None 
         services.take_over(assessor, access, assessment.pk)
     snapshot = services.Snapshot.load(assessment)
     auto = set(services.scoring.auto_failures(snapshot.specs, snapshot.values))
+    changes = []
     for question in snapshot.questions:
         if not question.is_scored or question.qid not in snapshot.answers:
             continue
@@ -135,7 +143,8 @@ def _mark_all(assessor, assessment: Assessment, verdicts: dict[str, str] | None 
             if verdict == Verdict.COMPLIANT
             else "デモ: 根拠資料が不足しています。 (Demo: evidence is missing.)"
         )
-        services.mark_answer(assessor, access, assessment.pk, question.qid, verdict, comment)
+        changes.append(services.MarkChange(question.qid, verdict, comment))
+    services.mark_answers(assessor, access, assessment.pk, changes)
 
 
 def _backdate(assessment: Assessment, months: int, days: int = 0) -> None:
