@@ -21,7 +21,7 @@ RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-ipaexfont-gothic gettext
 TEST_PACKAGES := $(RUN_PACKAGES) chromium rpm lynis debsecan
 
 .PHONY: install run test lint check-django test-sqlite test-postgres sysdeps-run sysdeps-test services bench agent \
-	bench-matching bench-import bench-fleet bench-lynis
+	bench-matching bench-import bench-fleet bench-lynis bench-supplychain
 
 install: $(STAMP) $(MO)
 
@@ -130,6 +130,11 @@ bench-fleet: install services
 
 bench-lynis: install sysdeps-test
 	$(BIN)/python bench/lynis_compare.py
+
+# Supply-chain analysis (bench/README.md): the 100,000-node sector graph and the dense graph
+# through `mamori supplychain analyse` (no database); BENCH_ARGS=--dense-only for the latter alone.
+bench-supplychain: install
+	$(BIN)/python bench/supplychain_analysis.py $(BENCH_ARGS)
 
 # The host agent as one file to copy onto a host (Python >= 3.9, standard library only):
 # `python3 mamori-agent.pyz collect`. Built from a temporary copy of src/mamori_agent with the

@@ -172,27 +172,9 @@ def save_answers(
         assessment = _lock(assessment_id)
         _require_answers_open(access, assessment)
         qids = [change.qid for change in changes]
-        if len(set(qids)) != len(qids):
-            duplicate = next(qid for qid in qids if qids.count(qid) > 1)
-            raise MamoriError(
-                _("Question %(qid)s is answered twice; send each question once.")
-                % {"qid": duplicate[:20]},
-                field="question",
-                code="duplicate_question",
-            )
-        questions = {
-            question.qid: question
-            for question in Question.objects.select_related("catalogue").filter(
-                catalogue_id=assessment.catalogue_id, qid__in=qids
-            )
-        }
-        for qid in qids:
-            if qid not in questions:
-                raise MamoriError(
-                    _("There is no question %(qid)s in this catalogue.") % {"qid": qid[:20]},
-                    field="question",
-                    code="unknown_question",
-                )
+        questions = _questions_named(
+            assessment, qids, _("Question %(qid)s is answered twice; send each question once.")
+        )
         # A draft (by far the most saves) needs only these answers; the whole snapshot is loaded
         # only when the state limits which answers may change.
         if assessment.state != State.DRAFT:
@@ -277,6 +259,29 @@ def save_answers(
                 for answer in Answer.objects.filter(assessment=assessment, question_id__in=reread)
             )
     return [saved[questions[qid].pk] for qid in qids]
+
+
+def _questions_named(assessment: Assessment, qids: list[str], twice: str) -> dict[str, Question]:
+    """The assessment's catalogue questions by id, each named once (``twice`` says otherwise)."""
+    if len(set(qids)) != len(qids):
+        duplicate = next(qid for qid in qids if qids.count(qid) > 1)
+        raise MamoriError(
+            twice % {"qid": duplicate[:20]}, field="question", code="duplicate_question"
+        )
+    questions = {
+        question.qid: question
+        for question in Question.objects.select_related("catalogue").filter(
+            catalogue_id=assessment.catalogue_id, qid__in=qids
+        )
+    }
+    for qid in qids:
+        if qid not in questions:
+            raise MamoriError(
+                _("There is no question %(qid)s in this catalogue.") % {"qid": qid[:20]},
+                field="question",
+                code="unknown_question",
+            )
+    return questions
 
 
 def _require_answers_open(access: Access, assessment: Assessment) -> None:
@@ -698,20 +703,9 @@ def mark_answers(user, access: Access, assessment_id: int, changes: list[MarkCha
             _("Answers can be marked only while the assessment is under review."),
         )
         qids = [change.qid for change in changes]
-        if len(set(qids)) != len(qids):
-            duplicate = next(qid for qid in qids if qids.count(qid) > 1)
-            raise MamoriError(
-                _("Question %(qid)s is marked twice; send each question once.")
-                % {"qid": duplicate[:20]},
-                field="question",
-                code="duplicate_question",
-            )
-        questions = {
-            question.qid: question
-            for question in Question.objects.select_related("catalogue").filter(
-                catalogue_id=assessment.catalogue_id, qid__in=qids
-            )
-        }
+        questions = _questions_named(
+            assessment, qids, _("Question %(qid)s is marked twice; send each question once.")
+        )
         answers = {
             answer.question_id: answer
             for answer in Answer.objects.filter(
@@ -719,13 +713,7 @@ def mark_answers(user, access: Access, assessment_id: int, changes: list[MarkCha
             )
         }
         for change in changes:
-            question = questions.get(change.qid)
-            if question is None:
-                raise MamoriError(
-                    _("There is no question %(qid)s in this catalogue.") % {"qid": change.qid[:20]},
-                    field="question",
-                    code="unknown_question",
-                )
+            question = questions[change.qid]
             answer = answers.get(question.pk)
             if answer is None:
                 raise MamoriError(
