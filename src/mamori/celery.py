@@ -3,17 +3,68 @@
 With ``CELERY_BROKER_URL`` set (e.g. ``redis://127.0.0.1:6379/0``) workers and beat run as
 separate services. Without it, web requests and the CLI run tasks in-process and ``mamori serve``
 runs one worker with an embedded beat on a broker kept in files under ``var/broker``.
+
+Work is queued only through the outbox (``mamori.core.outbox``). Delivery is at least once, by
+design:
+
+- a worker acknowledges a message after the task ran (``acks_late``), and one that dies
+  mid-task (``kill -9``, out of memory) leaves it unacknowledged (``reject_on_worker_lost``):
+  Redis hands it to another worker after ``MAMORI_TASK_VISIBILITY_TIMEOUT`` seconds (5 minutes
+  by default, not the broker's hour). That timeout must exceed the longest task's run time,
+  or a task still running is handed out a second time;
+- a worker takes one message at a time (prefetch 1), so a killed worker strands one task;
+- a transient failure (the mail server, the network, a locked database: ``TRANSIENT_ERRORS``)
+  is retried three times with backoff of a few seconds (kept well below the visibility
+  timeout, or the broker would hand the waiting retry out again); after that the outbox
+  records the error and tries again with a backoff of its own (``MamoriTask.on_failure``).
+
+Every task therefore has the effect of running once however often it runs (tests run each
+twice).
 """
 
 from __future__ import annotations
 
 import os
+import smtplib
 
-from celery import Celery
+from celery import Celery, Task
+from django.db import OperationalError as DatabaseOperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mamori.settings")
 
-app = Celery("mamori")
+# Failures that another attempt a little later may not meet. OSError covers refused and reset
+# connections and timeouts (SMTP errors are OSErrors too); the database's OperationalError a
+# lost connection or SQLite's "database is locked".
+TRANSIENT_ERRORS = (OSError, smtplib.SMTPException, DatabaseOperationalError)
+
+
+class MamoriTask(Task):
+    acks_late = True
+    reject_on_worker_lost = True
+    autoretry_for = TRANSIENT_ERRORS
+    max_retries = 3
+    retry_backoff = 2
+    retry_backoff_max = 30
+    retry_jitter = True
+
+    # The outbox row of the message (if it came from the outbox) hears how it went.
+    def on_success(self, retval, task_id, args, kwargs):
+        from mamori.core import outbox
+
+        outbox.task_succeeded(task_id)
+
+    def on_retry(self, exc, task_id, args, kwargs, einfo):
+        from mamori.core import outbox
+
+        outbox.task_retrying(task_id, exc)
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        from mamori.core import outbox
+
+        outbox.task_failed(task_id, exc)
+
+
+app = Celery("mamori", task_cls=MamoriTask)
 
 
 @app.on_configure.connect
@@ -21,7 +72,17 @@ def _configure(sender: Celery, **_kwargs) -> None:
     from django.conf import settings
 
     broker_url = settings.CELERY_BROKER_URL
-    transport_options: dict = {}
+    visibility = settings.CELERY_VISIBILITY_TIMEOUT
+    transport_options: dict = {
+        "visibility_timeout": visibility,
+        # Look for abandoned messages often enough that one is back soon after its timeout
+        # (kombu's default sweep is every 100 s).
+        "unacked_restore_interval": max(1, min(30, visibility // 10)),
+        "unacked_restore_throttle": 1,
+        "socket_connect_timeout": settings.BROKER_CONNECT_TIMEOUT,
+        # A broker gone without closing the connection must not hang a worker for good.
+        "socket_timeout": 30,
+    }
     if settings.EMBEDDED_TASKS:
         folder = settings.CELERY_BROKER_DIR
         for sub in ("queue", "processed", "control"):
@@ -43,9 +104,19 @@ def _configure(sender: Celery, **_kwargs) -> None:
         task_eager_propagates=True,
         task_ignore_result=True,
         task_acks_late=True,
+        task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # A worker that loses the broker stops its late-acknowledged tasks: the broker hands
+        # them out again, and the same task must not also finish here.
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        broker_connection_timeout=settings.BROKER_CONNECT_TIMEOUT,
         timezone=settings.TIME_ZONE,
         beat_schedule={
+            "outbox-delivery": {
+                "task": "mamori.core.tasks.deliver_outbox",
+                "schedule": float(settings.OUTBOX_INTERVAL_SECONDS),
+            },
+            "clean-up": {"task": "mamori.core.tasks.clean_up", "schedule": 24 * 3600.0},
             "certificate-expiry-reminders": {
                 "task": "mamori.certificates.tasks.send_expiry_reminders",
                 "schedule": float(settings.REMINDER_INTERVAL_SECONDS),

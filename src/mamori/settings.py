@@ -302,6 +302,44 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
 EMBEDDED_TASKS = CELERY_BROKER_URL == ""
 CELERY_BROKER_DIR = VAR_DIR / "broker"
 CELERY_TASK_ALWAYS_EAGER = EMBEDDED_TASKS and not env_bool("MAMORI_WORKER_PROCESS", False)
+try:
+    # A task a worker took but never finished (the worker was killed) goes back to the queue
+    # after this long on Redis; it must exceed the longest task's run time.
+    CELERY_VISIBILITY_TIMEOUT = env_int("MAMORI_TASK_VISIBILITY_TIMEOUT", 300)
+    # How long a request waits for the broker before leaving its work to the outbox's beat.
+    BROKER_CONNECT_TIMEOUT = env_int("MAMORI_BROKER_CONNECT_TIMEOUT", 2)
+    # The outbox (core/outbox.py): how often the beat hands over what is due; the first
+    # backoff after a failure (doubling up to an hour); how long a published task may take to
+    # report back before it is published again; how many attempts before it is given up; how
+    # long done rows are kept.
+    OUTBOX_INTERVAL_SECONDS = env_int("MAMORI_OUTBOX_INTERVAL_SECONDS", 30)
+    OUTBOX_RETRY_SECONDS = env_int("MAMORI_OUTBOX_RETRY_SECONDS", 30)
+    OUTBOX_REDELIVER_SECONDS = env_int("MAMORI_OUTBOX_REDELIVER_SECONDS", 900)
+    OUTBOX_MAX_ATTEMPTS = env_int("MAMORI_OUTBOX_MAX_ATTEMPTS", 100)
+    OUTBOX_RETENTION_DAYS = env_int("MAMORI_OUTBOX_RETENTION_DAYS", 7)
+    # Periodic clean-up (``mamori cleanup``, daily on the beat).
+    LOGIN_RECORDS_RETENTION_DAYS = env_int("MAMORI_LOGIN_RECORDS_RETENTION_DAYS", 90)
+    ORPHAN_FILE_GRACE_HOURS = env_int("MAMORI_ORPHAN_FILE_GRACE_HOURS", 24)
+except ConfigError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+if CELERY_VISIBILITY_TIMEOUT < 1 or BROKER_CONNECT_TIMEOUT < 1:
+    raise ImproperlyConfigured(
+        "MAMORI_TASK_VISIBILITY_TIMEOUT and MAMORI_BROKER_CONNECT_TIMEOUT are seconds, at least 1."
+    )
+if OUTBOX_REDELIVER_SECONDS <= CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "MAMORI_OUTBOX_REDELIVER_SECONDS must exceed MAMORI_TASK_VISIBILITY_TIMEOUT: the broker "
+        "gets the first chance to hand a killed worker's task to another."
+    )
+if (
+    min(OUTBOX_INTERVAL_SECONDS, OUTBOX_RETRY_SECONDS, OUTBOX_MAX_ATTEMPTS) < 1
+    or min(OUTBOX_RETENTION_DAYS, LOGIN_RECORDS_RETENTION_DAYS, ORPHAN_FILE_GRACE_HOURS) < 0
+):
+    raise ImproperlyConfigured("The outbox and clean-up settings must be positive numbers.")
+if LOGIN_RECORDS_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured(
+        "MAMORI_LOGIN_RECORDS_RETENTION_DAYS must be at least 1: the records hold the lockouts."
+    )
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

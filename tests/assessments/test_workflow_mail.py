@@ -16,6 +16,7 @@ from mamori.assessments import services, tasks
 from mamori.assessments.models import ClarificationReply, Outcome, State, Verdict
 from mamori.audit.models import AuditEvent
 from mamori.core.errors import WrongState
+from mamori.core.models import OutboxMessage, OutboxState
 from tests.conftest import api_token, client_for
 
 pytestmark = pytest.mark.django_db
@@ -234,19 +235,26 @@ def test_decisions_tell_the_applicant_what_comes_next(world, commit, mailoutbox)
 
 
 def test_a_mail_server_that_is_down_does_not_fail_the_request(world, commit, settings, caplog):
-    """The submission is committed and answered; the failed delivery is logged."""
+    """The submission is committed and answered; the failed delivery is logged and stays in the
+    outbox for the worker's beat (tests/core/test_mail_delivery.py sends it once the server
+    is back)."""
     with socket.socket() as probe:  # a port on which nothing listens
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 2
     assessment = ready_to_submit(world)
-    with caplog.at_level(logging.ERROR, logger=tasks.__name__), commit():
+    with caplog.at_level(logging.ERROR, logger="mamori.core.outbox"), commit():
         response = client_for(world.admin).post(reverse("assessments:submit", args=[assessment.pk]))
     assert response.status_code == 302
     assessment.refresh_from_db()
     assert assessment.state == State.SUBMITTED
-    assert any("workflow mail submitted" in record.getMessage() for record in caplog.records)
+    assert any(
+        "send_workflow_mail) failed in-process" in record.getMessage() for record in caplog.records
+    )
+    (pending,) = OutboxMessage.objects.filter(task=tasks.send_workflow_mail.name)
+    assert pending.state == OutboxState.PENDING
+    assert "Connection refused" in pending.last_error
 
 
 @pytest.mark.parametrize(

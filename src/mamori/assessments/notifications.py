@@ -2,9 +2,10 @@
 it and a decision.
 
 A service calls ``tasks.mail_after_commit(event, assessment)`` inside its transaction: the
-recipients are chosen here once the change is committed (a refused or rolled-back change mails
-nobody), and each message goes out from a task of its own, so a mail server that is down delays
-one message and never the request. Each message is plain text, in the recipient's language, with a link into
+recipients are chosen here, and each message is queued in the outbox with the change (a refused
+or rolled-back change mails nobody) and goes out from a task of its own once the change
+commits, so a mail server or broker that is down delays one message and never the request; the
+task's retries send each message once (``core.mail.send_once``). Each message is plain text, in the recipient's language, with a link into
 Mamori built on the instance's public address (``core.site.absolute_url``, as the certificate
 PDF's verification link).
 """
@@ -22,6 +23,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from mamori.assessments.models import Assessment, ClarificationReply, Decision, Mark, Verdict
+from mamori.core.mail import send_once
 from mamori.core.site import absolute_url
 from mamori.organisations.models import EDITOR_ROLES, Membership, Role
 
@@ -129,11 +131,25 @@ def render(event: str, assessment: Assessment, user) -> Message:
     return Message(" ".join(subject.split()), body)
 
 
-def send(event: str, assessment_id: int, user_id: int) -> None:
-    assessment = Assessment.objects.select_related(
-        "organisation", "catalogue", "certification_body", "assessor"
-    ).get(pk=assessment_id)
-    user = get_user_model().objects.get(pk=user_id)
+def send(event: str, assessment_id: int, user_id: int, *, key: str | None = None) -> bool:
+    """Send one message; with a ``key``, only if the message of that key has not been
+    accepted by the mail server before. True when it went out now."""
+    assessment = (
+        Assessment.objects.select_related(
+            "organisation", "catalogue", "certification_body", "assessor"
+        )
+        .filter(pk=assessment_id)
+        .first()
+    )
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).exclude(email="").first()
+    if assessment is None or user is None:
+        return False  # gone since: nobody to tell, or nothing to tell about
     message = render(event, assessment, user)
-    send_mail(message.subject, message.body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    if key is None:
+        send_mail(message.subject, message.body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    elif not send_once(
+        f"workflow:{key}", to=user.email, subject=message.subject, body=message.body
+    ):
+        return False
     log.info("workflow mail %s for %s sent to user %s", event, assessment.reference, user.pk)
+    return True

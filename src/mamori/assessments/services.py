@@ -34,6 +34,7 @@ from mamori.catalogue.models import Question
 from mamori.catalogue.services import current_catalogue
 from mamori.catalogue.spec import AnswerError
 from mamori.certificates.services import issue_certificate
+from mamori.core import outbox
 from mamori.core.errors import Conflict, MamoriError, NotAllowed, WrongState
 from mamori.core.workdays import add_working_days
 from mamori.organisations.access import Access
@@ -918,6 +919,6 @@ def decide(user, access: Access, assessment_id: int, outcome: str, summary: str)
         if outcome == Outcome.PASS:
             issue_certificate(user, assessment, decision)
         else:
-            transaction.on_commit(lambda: tasks.render_advice_pdf.delay(decision.pk))
+            outbox.enqueue(tasks.render_advice_pdf, decision.pk)
         tasks.mail_after_commit(notifications.DECIDED, assessment)
     return decision

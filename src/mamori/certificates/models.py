@@ -160,11 +160,13 @@ class ReminderKind(models.TextChoices):
 
 
 class Reminder(models.Model):
-    """A reminder e-mail that went out; one of each kind per certificate, never twice."""
+    """A reminder e-mail, one of each kind per certificate: queued when it fell due, and sent
+    once the mail server accepted it for every recipient (``sent_at``); never twice."""
 
     certificate = models.ForeignKey(Certificate, on_delete=models.CASCADE, related_name="reminders")
     kind = models.CharField(max_length=16, choices=ReminderKind.choices)
-    sent_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
     recipients = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -6,6 +6,7 @@ import datetime as dt
 import secrets
 
 from dateutil.relativedelta import relativedelta
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -13,6 +14,7 @@ from django.utils.translation import gettext as _
 from mamori.audit.services import record
 from mamori.certificates.models import Certificate
 from mamori.certificates.tasks import render_certificate_pdf
+from mamori.core import outbox
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
 from mamori.organisations.access import Access
 
@@ -103,7 +105,7 @@ def issue(
             **(details or {}),
         },
     )
-    transaction.on_commit(lambda: render_certificate_pdf.delay(certificate.pk))
+    outbox.enqueue(render_certificate_pdf, certificate.pk)
     return certificate
 
 
@@ -158,13 +160,9 @@ def revoke(user, access: Access, certificate_id: int, reason: str) -> Certificat
             details={"number": certificate.number},
             after={"reason": reason},
         )
-        transaction.on_commit(lambda: _render_revoked_pdf(certificate.pk, issued_pdf))
+        if issued_pdf:
+            # Once no row names it, and before the new one takes its name (should this not
+            # happen, the clean-up removes it later).
+            transaction.on_commit(lambda: default_storage.delete(issued_pdf), robust=True)
+        outbox.enqueue(render_certificate_pdf, certificate.pk)
     return certificate
-
-
-def _render_revoked_pdf(certificate_id: int, issued_pdf: str) -> None:
-    from django.core.files.storage import default_storage
-
-    if issued_pdf:
-        default_storage.delete(issued_pdf)
-    render_certificate_pdf.delay(certificate_id)

@@ -9,6 +9,7 @@ critical services the chain serves); nodes found by a survey also name their cam
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +28,13 @@ TOKEN_BYTES = 32  # 256 bits of randomness; the issue asks for at least 128
 
 def hash_invitation_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def invitation_link_token(nonce: str) -> str:
+    """The link token made from ``nonce`` with the instance's SECRET_KEY: a mail that carries a
+    link can be sent again after a failure without the link itself being stored anywhere."""
+    digest = salted_hmac("mamori.supplychain.invitation-link", nonce, algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def _node_key() -> str:
@@ -400,7 +409,11 @@ class InvitationQuerySet(models.QuerySet):
 
 class Invitation(TimeStampedModel):
     """An invitation to one supplier. Its node (created with it, disclosure *none*) stands for
-    the supplier in the graph until the supplier answers. The token itself is never stored."""
+    the supplier in the graph until the supplier answers. The token itself is never stored: only
+    its hash, and the random nonce it is made from with SECRET_KEY (``invitation_link_token``),
+    so its e-mail can be sent again while the mail server is down. A reminder's new link is
+    *pending* (it works, but the old one too) until the mail server accepted the reminder: a
+    link the recipient never received never retires the one they have."""
 
     campaign = models.ForeignKey(
         Campaign, on_delete=models.CASCADE, related_name="invitations", verbose_name=_("survey")
@@ -421,6 +434,11 @@ class Invitation(TimeStampedModel):
     # The name the inviter gave: what the inviter sees, even after the supplier answers.
     supplier_name = models.CharField(_("supplier name"), max_length=200)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    link_nonce = models.CharField(max_length=64, blank=True, editable=False)
+    pending_token_hash = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, editable=False
+    )
+    pending_link_nonce = models.CharField(max_length=64, blank=True, editable=False)
     expires_at = models.DateTimeField(_("link expires"))
     due_on = models.DateField(_("answer by"))
     status = models.CharField(
@@ -474,8 +492,17 @@ class Invitation(TimeStampedModel):
 
     def new_token(self) -> str:
         """Set a fresh token (the old link stops working) and return it; the caller saves."""
-        token = secrets.token_urlsafe(TOKEN_BYTES)
+        self.link_nonce = secrets.token_urlsafe(TOKEN_BYTES)
+        token = invitation_link_token(self.link_nonce)
         self.token_hash = hash_invitation_token(token)
+        return token
+
+    def new_pending_token(self) -> str:
+        """A fresh token beside the current one (both links work); ``promote`` retires the old
+        one once the new one was delivered. The caller saves."""
+        self.pending_link_nonce = secrets.token_urlsafe(TOKEN_BYTES)
+        token = invitation_link_token(self.pending_link_nonce)
+        self.pending_token_hash = hash_invitation_token(token)
         return token
 
 

@@ -2,21 +2,22 @@
 ``mamori.supplygraph/1`` export and import. Views and tasks call these; they decide nothing.
 
 Every change that others must be able to trace is recorded in the audit trail in the same
-transaction; e-mails go out only after the transaction commits.
+transaction; e-mails are queued in the outbox in the same transaction and go out after it
+commits (``core.outbox``), once each (``core.mail.send_once``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -24,7 +25,9 @@ from django.utils.translation import gettext as _
 
 from mamori.audit.services import record
 from mamori.certificates.models import Certificate
+from mamori.core import outbox
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
+from mamori.core.mail import send_once
 from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 from mamori.supplychain import graph, permissions
@@ -41,6 +44,7 @@ from mamori.supplychain.models import (
     Provision,
     Site,
     hash_invitation_token,
+    invitation_link_token,
 )
 
 INVITATION_TTL = dt.timedelta(days=60)
@@ -212,27 +216,123 @@ def invite(
             organisation=campaign.owner,
             details={"campaign": campaign.pk, "tier": tier, "need": need},
         )
-        link = site_url.rstrip("/") + reverse("supplychain:landing", args=[token])
         inviter = parent.organisation.name if parent is not None else campaign.owner.name
-        transaction.on_commit(lambda: _send_invitation(email, inviter, link, invitation.due_on))
+        outbox.enqueue(
+            SEND_INVITATION_MAIL,
+            invitation.pk,
+            invitation.link_nonce,
+            site_url,
+            inviter,
+            translation.get_language() or settings.LANGUAGE_CODE,
+        )
     return SentInvitation(invitation, token)
 
 
-def _send_invitation(email: str, inviter: str, link: str, due_on, *, reminder: bool = False):
-    context = {"inviter": inviter, "link": link, "due_on": due_on, "reminder": reminder}
-    subject = render_to_string("supplychain/email/invitation_subject.txt", context).strip()
-    body = render_to_string("supplychain/email/invitation_body.txt", context)
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [email])
+# The task that sends an invitation's e-mail (supplychain/tasks.py, which imports this module).
+SEND_INVITATION_MAIL = "mamori.supplychain.tasks.send_invitation_mail"
+
+
+def send_invitation_mail(
+    invitation_id: int,
+    key: str,
+    site_url: str,
+    inviter: str,
+    language: str,
+    *,
+    reminder: bool = False,
+) -> bool:
+    """Send an invitation's e-mail, or a reminder, once. ``key`` is the nonce of the link it
+    carries (the current one, or a reminder's pending one), or for a bound invitation's reminder
+    a key of its own (it links to the answers page). Once the mail server accepted a reminder
+    with a pending link, that link replaces the old one. A message whose link was replaced in
+    the meantime, or a reminder for an invitation no longer waiting for answers, is dropped.
+    True when a message went out now."""
+    invitation = (
+        Invitation.objects.select_related("campaign__owner").filter(pk=invitation_id).first()
+    )
+    if invitation is None:
+        return False
+    if reminder and invitation.status != InvitationStatus.INVITED:
+        Invitation.objects.filter(pk=invitation.pk, pending_link_nonce=key).update(
+            pending_token_hash=None, pending_link_nonce=""
+        )
+        return False
+    base = site_url.rstrip("/")
+    pending = key == invitation.pending_link_nonce and bool(key)
+    if pending or (key and key == invitation.link_nonce):
+        token = invitation_link_token(key)
+        expected = invitation.pending_token_hash if pending else invitation.token_hash
+        if hash_invitation_token(token) != expected:
+            # SECRET_KEY changed since the link was made; its mail never went out, so a new
+            # link in its place takes nothing from the recipient.
+            return _reissue_and_send(invitation, key, pending, site_url, inviter, language)
+        link = base + reverse("supplychain:landing", args=[token])
+    elif reminder and key.startswith(BOUND_REMINDER_PREFIX) and invitation.organisation_id:
+        link = base + reverse("supplychain:response", args=[invitation.pk])
+    else:
+        return False  # a newer link replaced this one before its mail went out
+    context = {"inviter": inviter, "link": link, "due_on": invitation.due_on, "reminder": reminder}
+    with translation.override(language):
+        subject = render_to_string("supplychain/email/invitation_subject.txt", context).strip()
+        body = render_to_string("supplychain/email/invitation_body.txt", context)
+
+    def delivered() -> None:
+        if pending:
+            Invitation.objects.filter(pk=invitation.pk, pending_link_nonce=key).update(
+                token_hash=F("pending_token_hash"),
+                link_nonce=key,
+                pending_token_hash=None,
+                pending_link_nonce="",
+            )
+        if reminder:
+            record(
+                None,
+                "supplychain.invitation_reminded",
+                invitation,
+                organisation=invitation.campaign.owner,
+                details={"campaign": invitation.campaign_id, "tier": invitation.tier},
+            )
+
+    return send_once(
+        f"supplychain-invitation:{invitation.pk}:{key}",
+        to=invitation.email,
+        subject=subject,
+        body=body,
+        on_accepted=delivered,
+    )
+
+
+BOUND_REMINDER_PREFIX = "bound-"
+
+
+def _reissue_and_send(invitation, key, pending, site_url, inviter, language) -> bool:
+    with transaction.atomic():
+        locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if (locked.pending_link_nonce if pending else locked.link_nonce) != key:
+            return False
+        if pending:
+            locked.new_pending_token()
+            locked.save(update_fields=["pending_token_hash", "pending_link_nonce"])
+            new_key = locked.pending_link_nonce
+        else:
+            locked.new_token()
+            locked.save(update_fields=["token_hash", "link_nonce"])
+            new_key = locked.link_nonce
+    return send_invitation_mail(
+        invitation.pk, new_key, site_url, inviter, language, reminder=pending
+    )
 
 
 def resolve_token(token: str) -> Invitation | None:
     """The invitation a link stands for, or ``None`` for an unknown, tampered or expired link
-    (callers show one page for all of them, so a link reveals nothing about the chain)."""
+    (callers show one page for all of them, so a link reveals nothing about the chain). A
+    reminder's pending link works as soon as it exists."""
     if not token or len(token) > 200:
         return None
+    digest = hash_invitation_token(token)
     invitation = (
         Invitation.objects.select_related("campaign__owner", "node__entity", "organisation")
-        .filter(token_hash=hash_invitation_token(token))
+        .filter(Q(token_hash=digest) | Q(pending_token_hash=digest))
         .first()
     )
     if invitation is None or invitation.is_expired:
@@ -606,13 +706,14 @@ def sector_tracking() -> dict:
 
 
 def send_due_reminders(now=None) -> int:
-    """Remind overdue invitations, once per invitation per reminder window. An unbound
-    invitation gets a fresh link (only the token's hash is kept, so the old link cannot be
-    re-sent; it stops working); a bound one points its organisation to its answers page."""
+    """Queue reminders for overdue invitations, once per invitation per reminder window; returns
+    how many. An unbound invitation gets a fresh link (only the token's hash is kept, so the old
+    link cannot be re-sent), pending until the reminder is delivered (``send_invitation_mail``);
+    a bound one points its organisation to its answers page."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     window_start = now - REMINDER_WINDOW
-    sent = 0
+    queued = 0
     candidates = (
         Invitation.objects.overdue(today)
         .filter(campaign__deadline__gte=today - dt.timedelta(days=90))
@@ -628,37 +729,32 @@ def send_due_reminders(now=None) -> int:
             )
             if not claimed:
                 continue  # another worker reminded it a moment ago
-            base = invitation.campaign.site_url or settings.SITE_URL
             if invitation.organisation_id is None:
-                token = invitation.new_token()
+                # A reminder still undelivered from an earlier window is replaced by this one.
+                invitation.new_pending_token()
                 invitation.expires_at = max(invitation.expires_at, now + INVITATION_TTL)
-                invitation.save(update_fields=["token_hash", "expires_at"])
-                link = base.rstrip("/") + reverse("supplychain:landing", args=[token])
+                invitation.save(
+                    update_fields=["pending_token_hash", "pending_link_nonce", "expires_at"]
+                )
+                key = invitation.pending_link_nonce
             else:
-                link = base.rstrip("/") + reverse("supplychain:response", args=[invitation.pk])
-            record(
-                None,
-                "supplychain.invitation_reminded",
-                invitation,
-                organisation=invitation.campaign.owner,
-                details={"campaign": invitation.campaign_id, "tier": invitation.tier},
-            )
+                key = BOUND_REMINDER_PREFIX + secrets.token_hex(16)
             inviter = (
                 invitation.parent.organisation.name
                 if invitation.parent_id and invitation.parent.organisation_id
                 else invitation.campaign.owner.name
             )
-            email, due_on = invitation.email, invitation.due_on
-            transaction.on_commit(
-                lambda e=email, i=inviter, link=link, d=due_on: _send_with_language(e, i, link, d)
+            outbox.enqueue(
+                SEND_INVITATION_MAIL,
+                invitation.pk,
+                key,
+                invitation.campaign.site_url or settings.SITE_URL,
+                inviter,
+                settings.LANGUAGE_CODE,
+                reminder=True,
             )
-        sent += 1
-    return sent
-
-
-def _send_with_language(email, inviter, link, due_on):
-    with translation.override(settings.LANGUAGE_CODE):
-        _send_invitation(email, inviter, link, due_on, reminder=True)
+        queued += 1
+    return queued
 
 
 # --- Export and import of mamori.supplygraph/1 --------------------------------------------------

@@ -1,19 +1,36 @@
-"""Background work for the supplier survey: reminders for overdue invitations."""
+"""Background work for the supplier survey: invitation e-mail and reminders for overdue
+invitations."""
 
 from __future__ import annotations
 
 import logging
 
 from mamori.celery import app
-from mamori.supplychain.services import send_due_reminders
+from mamori.supplychain import services
 
 log = logging.getLogger(__name__)
 
 
 @app.task(name="mamori.supplychain.tasks.send_invitation_reminders")
 def send_invitation_reminders() -> int:
-    """Remind suppliers whose answers are overdue; at most once per invitation per window."""
-    sent = send_due_reminders()
-    if sent:
-        log.info("supplier survey reminders sent: %s", sent)
-    return sent
+    """Queue reminders for suppliers whose answers are overdue; at most once per invitation per
+    window (a second run in the window queues nothing)."""
+    queued = services.send_due_reminders()
+    if queued:
+        log.info("supplier survey reminders queued: %s", queued)
+    return queued
+
+
+@app.task(name=services.SEND_INVITATION_MAIL)
+def send_invitation_mail(
+    invitation_id: int,
+    key: str,
+    site_url: str,
+    inviter: str,
+    language: str,
+    reminder: bool = False,
+) -> bool:
+    """One invitation or reminder e-mail, sent once however often the task runs."""
+    return services.send_invitation_mail(
+        invitation_id, key, site_url, inviter, language, reminder=reminder
+    )

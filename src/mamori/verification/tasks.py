@@ -15,6 +15,7 @@ import logging
 
 from mamori.advisories.signals import IndexChanges
 from mamori.celery import app
+from mamori.core import outbox
 from mamori.verification.services import rematch
 
 log = logging.getLogger(__name__)
@@ -97,14 +98,10 @@ def rematch_advisories(changes: dict) -> dict:
     }
 
 
-@app.task(name="mamori.verification.tasks.rematch_hosts")
-def rematch_hosts(host_ids: list[int]) -> int:
-    """Evaluate these hosts' latest evidence again in full (checks or settings changed)."""
-    return rematch.rematch_hosts(host_ids)
-
-
 def on_advisories_changed(sender=None, keys=(), changes=None, **_kwargs) -> None:
-    """Receiver of ``advisories_changed`` (sent after the import's transaction committed)."""
+    """Receiver of ``advisories_changed`` (sent after the import's transaction committed): the
+    re-match goes into the outbox at once (its row commits on its own), so a broker that is
+    away delays it and does not fail the import."""
     if changes is None and not keys:
         return
-    rematch_advisories.delay(_payload(changes) if changes is not None else None)
+    outbox.enqueue(rematch_advisories, _payload(changes) if changes is not None else None)
