@@ -150,7 +150,7 @@ def _publish(message: OutboxMessage) -> None:
         "max_retries": 0,
     }
     with app.connection_for_write(connect_timeout=timeout, transport_options=options) as conn:
-        conn.ensure_connection(max_retries=1, timeout=timeout)
+        conn.ensure_connection(max_retries=0, timeout=timeout)
         app.send_task(
             message.task,
             args=message.args,
