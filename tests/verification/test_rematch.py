@@ -213,6 +213,36 @@ def test_a_new_advisory_patches_only_the_hosts_with_an_affected_version(fleet, t
         assert_reads_like_a_full_evaluation(fleet[name])
 
 
+def test_the_rematch_task_twice_has_the_effect_of_once(fleet, tmp_path):
+    """Delivery is at least once (tests/core/test_tasks_run_twice.py): the import's re-match,
+    run a second time with the same arguments, changes nothing more (it only stamps the
+    patched evaluations' ``rematched_at`` again)."""
+    from mamori.core.models import OutboxMessage, OutboxState
+    from mamori.verification.tasks import rematch_advisories
+
+    import_advisories(_folder(tmp_path, "*-libwebp.json", "osv"))
+    message = OutboxMessage.objects.filter(task=rematch_advisories.name).order_by("pk").last()
+    assert message.state == OutboxState.DONE
+
+    def state():
+        evaluations = Evaluation.objects.order_by("pk")
+        return (
+            list(evaluations.values_list("pk", "security_update_management", "vulnerabilities")),
+            list(evaluations.values_list("rematched_at", flat=True).filter(rematched_at=None)),
+            list(VerdictChange.objects.values_list("host_id", "before", "after")),
+            sorted(
+                Evaluation.objects.filter(vulnerability_rows__isnull=False).values_list(
+                    "pk", "vulnerability_rows__advisory"
+                )
+            ),
+        )
+
+    once = state()
+    outcome = rematch_advisories(*message.args)
+    assert outcome["verdicts_changed"] == 0
+    assert state() == once
+
+
 def test_a_withdrawn_advisory_takes_its_findings_back(fleet, tmp_path):
     folder = _folder(tmp_path, "*-libwebp.json", "osv")
     original = Host.objects.get(pk=fleet["old"].pk).latest_evaluation
@@ -365,9 +395,15 @@ def test_the_patch_is_one_transaction(fleet, tmp_path, monkeypatch):
         raise RuntimeError("the database went away")
 
     monkeypatch.setattr(rematch, "update_rows", refuse)
-    with pytest.raises(RuntimeError):
-        import_advisories(folder)
+    import_advisories(folder)
     monkeypatch.setattr(rematch, "update_rows", bulk.update_rows)
+    # The import stands; the re-match waits in the outbox with its error, for the beat.
+    from mamori.core.models import OutboxMessage, OutboxState
+
+    failed = OutboxMessage.objects.order_by("pk").last()
+    assert failed.task == "mamori.verification.tasks.rematch_advisories"
+    assert failed.state == OutboxState.PENDING
+    assert failed.last_error == "RuntimeError: the database went away"
     for name, host in fleet.items():
         assert (
             Evaluation.objects.get(pk=host.latest_evaluation_id).security_update_management,
