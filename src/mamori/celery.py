@@ -13,10 +13,11 @@ design:
   by default, not the broker's hour). That timeout must exceed the longest task's run time,
   or a task still running is handed out a second time;
 - a worker takes one message at a time (prefetch 1), so a killed worker strands one task;
-- a transient failure (the mail server, the network, a locked database: ``TRANSIENT_ERRORS``)
-  is retried three times with backoff of a few seconds (kept well below the visibility
-  timeout, or the broker would hand the waiting retry out again); after that the outbox
-  records the error and tries again with a backoff of its own (``MamoriTask.on_failure``).
+- a transient failure (the mail server, the network, a locked database:
+  ``core.taskbase.TRANSIENT_ERRORS``) is retried three times with backoff of a few seconds
+  (kept well below the visibility timeout, or the broker would hand the waiting retry out
+  again); after that the outbox records the error and tries again with a backoff of its own
+  (``MamoriTask.on_failure``).
 
 Every task therefore has the effect of running once however often it runs (tests run each
 twice).
@@ -25,46 +26,14 @@ twice).
 from __future__ import annotations
 
 import os
-import smtplib
 
-from celery import Celery, Task
-from django.db import OperationalError as DatabaseOperationalError
+from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mamori.settings")
 
-# Failures that another attempt a little later may not meet. OSError covers refused and reset
-# connections and timeouts (SMTP errors are OSErrors too); the database's OperationalError a
-# lost connection or SQLite's "database is locked".
-TRANSIENT_ERRORS = (OSError, smtplib.SMTPException, DatabaseOperationalError)
-
-
-class MamoriTask(Task):
-    acks_late = True
-    reject_on_worker_lost = True
-    autoretry_for = TRANSIENT_ERRORS
-    max_retries = 3
-    retry_backoff = 2
-    retry_backoff_max = 30
-    retry_jitter = True
-
-    # The outbox row of the message (if it came from the outbox) hears how it went.
-    def on_success(self, retval, task_id, args, kwargs):
-        from mamori.core import outbox
-
-        outbox.task_succeeded(task_id)
-
-    def on_retry(self, exc, task_id, args, kwargs, einfo):
-        from mamori.core import outbox
-
-        outbox.task_retrying(task_id, exc)
-
-    def on_failure(self, exc, task_id, args, kwargs, einfo):
-        from mamori.core import outbox
-
-        outbox.task_failed(task_id, exc)
-
-
-app = Celery("mamori", task_cls=MamoriTask)
+# Every task's base class (late acknowledgement, retries, reports to the outbox), named rather
+# than imported: it needs Django's models, which this module must not load.
+app = Celery("mamori", task_cls="mamori.core.taskbase:MamoriTask")
 
 
 @app.on_configure.connect
