@@ -147,8 +147,8 @@ def redis_db():
 
 @contextlib.contextmanager
 def tasks_sent_to(broker_url: str):
-    """Make ``.delay()`` in this process publish to ``broker_url`` instead of running eagerly,
-    and put everything back afterwards for the other tests."""
+    """Make the work this process queues (``core.outbox``) go to ``broker_url`` instead of
+    running in-process, and put everything back afterwards for the other tests."""
     saved = {
         name: app.conf[name]
         for name in ("broker_url", "broker_transport_options", "task_always_eager")
@@ -239,7 +239,7 @@ def test_redis_worker_and_beat_send_reminders_and_run_queued_tasks(
     run_reminders_through(world, worker)
     assert "Connected to redis://:**@127.0.0.1:6379/7" in worker.output()
 
-    # Issuing a certificate queues its PDF with .delay(); with eager execution off here the
+    # Issuing a certificate queues its PDF in the outbox; with eager execution off here the
     # task goes through Redis and the worker renders it into the worker's file store.
     with tasks_sent_to(REDIS_URL):
         assert app.conf.task_always_eager is False
