@@ -13,7 +13,7 @@ from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -345,3 +345,37 @@ def test_workflow_mail_waits_for_the_mail_server_and_goes_out_once(world, mail_s
     time_passes()
     assert deliver_outbox() == 0
     assert len(mail_server.accepted) == 1
+
+
+def test_a_link_whose_mail_waited_across_a_key_change_is_made_anew(world, mail_server, commit):
+    """The link is rebuilt from its nonce with SECRET_KEY when its mail is finally sent. Should
+    the key have changed meanwhile, the link cannot be rebuilt: since it never reached anyone,
+    a new one takes its place. Once delivered, a later key change touches nothing."""
+    campaign, service = _campaign(world)
+    with commit():
+        sent = supply_services.invite(
+            world.admin,
+            Access.for_user(world.admin),
+            campaign=campaign,
+            for_node=service,
+            need="network",
+            supplier_name="Carrier N",
+            country="JP",
+            email="n@example.jp",
+            site_url="http://testserver/",
+        )
+    (waiting,) = pending(supply_tasks.send_invitation_mail)
+    with override_settings(SECRET_KEY="another-key-" + "k" * 40):
+        mail_server.start()
+        time_passes()
+        assert deliver_outbox() == 1
+        (message,) = mail_server.to("n@example.jp")
+        token = _link_in(message)
+        assert token != sent.token
+        assert Client().get(f"/supply/i/{token}/").status_code == 200
+        assert Client().get(f"/supply/i/{sent.token}/").status_code == 404
+    # The task runs once more (a redelivery) under yet another key: nothing is sent or changed.
+    with override_settings(SECRET_KEY="a-third-key-" + "k" * 40):
+        assert supply_tasks.send_invitation_mail(*waiting.args) is False
+    assert len(mail_server.accepted) == 1
+    assert Client().get(f"/supply/i/{token}/").status_code == 200

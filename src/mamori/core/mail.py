@@ -39,6 +39,11 @@ def message_id(key: str) -> str:
     return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:40]}@{domain}>"
 
 
+def already_sent(key: str) -> bool:
+    """Whether the mail server accepted the message of this key."""
+    return MailReceipt.objects.filter(key=key, accepted_at__isnull=False).exists()
+
+
 def _receipt(key: str, to: str, subject: str) -> MailReceipt:
     try:
         receipt, _created = MailReceipt.objects.get_or_create(

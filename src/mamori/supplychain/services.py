@@ -27,7 +27,7 @@ from mamori.audit.services import record
 from mamori.certificates.models import Certificate
 from mamori.core import outbox
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
-from mamori.core.mail import send_once
+from mamori.core.mail import already_sent, send_once
 from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 from mamori.supplychain import graph, permissions
@@ -230,6 +230,8 @@ def invite(
 
 # The task that sends an invitation's e-mail (supplychain/tasks.py, which imports this module).
 SEND_INVITATION_MAIL = "mamori.supplychain.tasks.send_invitation_mail"
+# The key of a bound invitation's reminder starts so (its link is the answers page, no token).
+BOUND_REMINDER_PREFIX = "bound-"
 
 
 def send_invitation_mail(
@@ -257,6 +259,9 @@ def send_invitation_mail(
             pending_token_hash=None, pending_link_nonce=""
         )
         return False
+    mail_key = f"supplychain-invitation:{invitation.pk}:{key}"
+    if already_sent(mail_key):
+        return False  # this task ran before, to the end
     base = site_url.rstrip("/")
     pending = key == invitation.pending_link_nonce and bool(key)
     if pending or (key and key == invitation.link_nonce):
@@ -294,15 +299,12 @@ def send_invitation_mail(
             )
 
     return send_once(
-        f"supplychain-invitation:{invitation.pk}:{key}",
+        mail_key,
         to=invitation.email,
         subject=subject,
         body=body,
         on_accepted=delivered,
     )
-
-
-BOUND_REMINDER_PREFIX = "bound-"
 
 
 def _reissue_and_send(invitation, key, pending, site_url, inviter, language) -> bool:
