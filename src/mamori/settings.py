@@ -15,6 +15,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from mamori.core.client_address import parse_networks
 from mamori.envconfig import (
     ConfigError,
     env_bool,
@@ -48,7 +49,13 @@ try:
     # be to count on a certificate's continuous-assurance panel.
     MAMORI_EVIDENCE_UPLOAD_MAX_BYTES = env_int("MAMORI_AGENT_UPLOAD_MAX_BYTES", 16 * 1024 * 1024)
     MAMORI_ASSURANCE_CHECKIN_DAYS = env_int("MAMORI_ASSURANCE_CHECKIN_DAYS", 7)
+    # Login lock-out tiers (accounts/lockout.py): one account from one address, one account
+    # from anywhere, one address for every account (higher: many people may share it).
     LOGIN_FAILURE_LIMIT = env_int("MAMORI_LOGIN_FAILURE_LIMIT", 5)
+    LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("MAMORI_LOGIN_ACCOUNT_FAILURE_LIMIT", 10)
+    LOGIN_ADDRESS_FAILURE_LIMIT = env_int("MAMORI_LOGIN_ADDRESS_FAILURE_LIMIT", 50)
+    # Reverse proxies whose X-Forwarded-For names the client (core/client_address.py).
+    TRUSTED_PROXIES = env_list("MAMORI_TRUSTED_PROXIES", [])
     SECRET_KEY = env_secret("SECRET_KEY")
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
     # The public address of this instance, for links in e-mail and PDFs (no request at hand
@@ -58,6 +65,15 @@ try:
     )
 except ConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from None
+try:
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"MAMORI_TRUSTED_PROXIES: {exc}") from None
+if not 1 <= LOGIN_FAILURE_LIMIT <= LOGIN_ACCOUNT_FAILURE_LIMIT <= LOGIN_ADDRESS_FAILURE_LIMIT:
+    raise ImproperlyConfigured(
+        "Login failure limits must be at least 1 and grow from MAMORI_LOGIN_FAILURE_LIMIT to "
+        "MAMORI_LOGIN_ACCOUNT_FAILURE_LIMIT to MAMORI_LOGIN_ADDRESS_FAILURE_LIMIT."
+    )
 
 _DEV_ONLY_KEY = "dev-only-insecure-key-never-use-in-production-0123456789abcdef"
 if OFFLINE_COMMAND and not SECRET_KEY:
@@ -193,15 +209,17 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# django-axes: lock out after repeated failures, by account and by source address separately.
+# django-axes: lock out after repeated failures in three tiers with a limit each (per account and
+# address, per account, per address: accounts/lockout.py), keyed on the real client address.
+AXES_HANDLER = "mamori.accounts.lockout.TieredLockoutHandler"
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]
 AXES_COOLOFF_TIME = timedelta(minutes=15)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+AXES_CLIENT_IP_CALLABLE = "mamori.core.client_address.client_address"
 
 OTP_TOTP_ISSUER = "Mamori"
 # django-otp's throttle makes one wait after the first wrong code; accounts/mfa.py lets a few
