@@ -54,6 +54,15 @@ try:
     LOGIN_FAILURE_LIMIT = env_int("MAMORI_LOGIN_FAILURE_LIMIT", 5)
     LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("MAMORI_LOGIN_ACCOUNT_FAILURE_LIMIT", 10)
     LOGIN_ADDRESS_FAILURE_LIMIT = env_int("MAMORI_LOGIN_ADDRESS_FAILURE_LIMIT", 50)
+    # API tokens expire: a default lifetime per kind, the longest an issuer may choose, how long
+    # a rotated key keeps working beside its replacement, and when the pages start to warn.
+    TOKEN_LIFETIME_DAYS = {
+        "user": env_int("MAMORI_TOKEN_LIFETIME_DAYS", 90),
+        "agent": env_int("MAMORI_AGENT_TOKEN_LIFETIME_DAYS", 365),
+    }
+    TOKEN_MAX_LIFETIME_DAYS = env_int("MAMORI_TOKEN_MAX_LIFETIME_DAYS", 365)
+    TOKEN_ROTATION_OVERLAP_HOURS = env_int("MAMORI_TOKEN_ROTATION_OVERLAP_HOURS", 72)
+    TOKEN_EXPIRY_WARNING_DAYS = env_int("MAMORI_TOKEN_EXPIRY_WARNING_DAYS", 14)
     # Reverse proxies whose X-Forwarded-For names the client (core/client_address.py).
     TRUSTED_PROXIES = env_list("MAMORI_TRUSTED_PROXIES", [])
     SECRET_KEY = env_secret("SECRET_KEY")
@@ -73,6 +82,15 @@ if not 1 <= LOGIN_FAILURE_LIMIT <= LOGIN_ACCOUNT_FAILURE_LIMIT <= LOGIN_ADDRESS_
     raise ImproperlyConfigured(
         "Login failure limits must be at least 1 and grow from MAMORI_LOGIN_FAILURE_LIMIT to "
         "MAMORI_LOGIN_ACCOUNT_FAILURE_LIMIT to MAMORI_LOGIN_ADDRESS_FAILURE_LIMIT."
+    )
+if not all(1 <= days <= TOKEN_MAX_LIFETIME_DAYS for days in TOKEN_LIFETIME_DAYS.values()):
+    raise ImproperlyConfigured(
+        "MAMORI_TOKEN_LIFETIME_DAYS and MAMORI_AGENT_TOKEN_LIFETIME_DAYS must be between 1 and "
+        "MAMORI_TOKEN_MAX_LIFETIME_DAYS."
+    )
+if TOKEN_ROTATION_OVERLAP_HOURS < 0 or TOKEN_EXPIRY_WARNING_DAYS < 0:
+    raise ImproperlyConfigured(
+        "MAMORI_TOKEN_ROTATION_OVERLAP_HOURS and MAMORI_TOKEN_EXPIRY_WARNING_DAYS cannot be negative."
     )
 
 _DEV_ONLY_KEY = "dev-only-insecure-key-never-use-in-production-0123456789abcdef"

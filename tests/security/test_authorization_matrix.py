@@ -470,6 +470,12 @@ GLOBAL_ROWS = {
     "accounts:token-create":     "done done done 422  422  422  422  422  422  login",
     # POST: revoke alice's token; it is nobody else's to revoke
     "accounts:token-revoke":     "done 404  404  404  404  404  404  404  404  login",
+    # POST: revoke carol's token: hers, and the bank's administrator's (alice's) to revoke
+    "accounts:token-revoke-member": "done done 404  404  404  404  404  404  404  login",
+    # POST: rotate alice's token: a new key only ever goes to the token's owner
+    "accounts:token-rotate":     "done 404  404  404  404  404  404  404  404  login",
+    # Every token of the bank, with those near expiry: its applicant administrators only
+    "accounts:organisation-tokens": "200  404  404  404  404  404  404  404  404  login",
     "accounts:password":         "200  200  200  200  200  200  200  200  200  login",
     "accounts:login-form":       "302  302  302  302  302  302  302  302  302  200",
     "accounts:mfa-setup":        "200  200  200  302  302  302  302  200  200  login",
@@ -541,6 +547,7 @@ GLOBAL_ROWS = {
 # A GET on a URL that only acts on POST never acts: 405 (after the login check).
 POST_ONLY = ("answer", "submit", "respond", "resubmit", "take", "start_review", "clarify",
              "decide", "mark", "mark_remaining", "certificate:revoke", "accounts:token-revoke",
+             "accounts:token-revoke-member", "accounts:token-rotate",
              "organisations:add-member", "organisations:remove-member", "host:scope")
 POST_ONLY = (*POST_ONLY, "plus:take", "plus:addresses", "plus:add-device",
              "plus:remove-device", "plus:kinds", "plus:draw", "plus:fill",
@@ -1382,6 +1389,20 @@ def _token_revoked(scene: Scene, target, user) -> None:
     assert ApiToken.objects.get(pk=scene.alice_token.pk).revoked_at is not None
 
 
+def _carol_token(scene: Scene) -> ApiToken:
+    return ApiToken.objects.get(user=scene.world.contributor)
+
+
+def _member_token_revoked(scene: Scene, target, user) -> None:
+    assert _carol_token(scene).revoked_at is not None
+
+
+def _token_rotated(scene: Scene, target, user) -> None:
+    successor = ApiToken.objects.get(pk=scene.alice_token.pk).replaced_by
+    assert successor is not None
+    assert successor.user == scene.world.admin
+
+
 def _org(name: str, api: bool = False) -> Callable[[Scene, Any], str]:
     def url(scene: Scene, target) -> str:
         pk = scene.organisations[name].pk
@@ -1509,6 +1530,20 @@ GLOBAL_ACTIONS: dict[str, Action] = {
         "post",
         lambda s, t: reverse("accounts:revoke_token", args=[s.alice_token.pk]),
         effect=_token_revoked,
+    ),
+    "accounts:token-revoke-member": Action(
+        "post",
+        lambda s, t: reverse("accounts:revoke_token", args=[_carol_token(s).pk]),
+        effect=_member_token_revoked,
+    ),
+    "accounts:token-rotate": Action(
+        "post",
+        lambda s, t: reverse("accounts:rotate_token", args=[s.alice_token.pk]),
+        ok=200,
+        effect=_token_rotated,
+    ),
+    "accounts:organisation-tokens": Action(
+        "get", lambda s, t: reverse("accounts:organisation_tokens", args=[s.world.bank.pk])
     ),
     "accounts:password": Action("get", _const("/accounts/password/")),
     "accounts:login-form": Action("get", _const("/accounts/login/")),
