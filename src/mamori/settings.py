@@ -363,7 +363,37 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# --- Cache -----------------------------------------------------------------------------------
+# One cache for every web process, so that what is counted there (the public API's rate limit,
+# core/ratelimit.py) is counted once for the whole site, not once per gunicorn worker: Redis when
+# MAMORI_CACHE_URL (or else a Redis CELERY_BROKER_URL) names one, otherwise a table in the
+# database (created by ``mamori migrate``).
+CACHE_URL = env_str("MAMORI_CACHE_URL", "") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
+CACHE_IS_REDIS = CACHE_URL.startswith(("redis://", "rediss://"))
+if CACHE_IS_REDIS:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "mamori",
+            # A cache that does not answer must not hold up requests (the rate limit lets
+            # requests through then, and the readiness check reports it).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+elif CACHE_URL in ("", "database"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "mamori_cache",
+        }
+    }
+else:
+    raise ImproperlyConfigured(
+        "MAMORI_CACHE_URL must be a redis:// or rediss:// URL, or 'database'."
+    )
 
 LOGGING = {
     "version": 1,

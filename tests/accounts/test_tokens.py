@@ -117,7 +117,7 @@ def test_revoked_unknown_and_deactivated_tokens_get_401(people):
     assert revoked["code"] == "token_revoked"
     assert "This token was revoked." in revoked["detail"]
     unknown = api(key + "x")
-    assert (unknown.status_code, unknown.json()["code"]) == (401, "token_invalid")
+    assert (unknown.status_code, unknown.json()["code"]) == (401, "authentication_failed")
 
     _token, other = ApiToken.issue(user=people.contributor, organisation=people.bank, name="c")
     people.contributor.is_active = False

@@ -76,7 +76,7 @@ class OrganisationTokenAuthentication(BaseAuthentication):
             .first()
         )
         if token is None or not token.user.is_active:
-            raise exceptions.AuthenticationFailed(_("Invalid token."), code="token_invalid")
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
         now = timezone.now()
         refused = refusal(token, now)
         if refused is not None:
