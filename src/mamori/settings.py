@@ -63,6 +63,14 @@ try:
     TOKEN_MAX_LIFETIME_DAYS = env_int("MAMORI_TOKEN_MAX_LIFETIME_DAYS", 365)
     TOKEN_ROTATION_OVERLAP_HOURS = env_int("MAMORI_TOKEN_ROTATION_OVERLAP_HOURS", 72)
     TOKEN_EXPIRY_WARNING_DAYS = env_int("MAMORI_TOKEN_EXPIRY_WARNING_DAYS", 14)
+    # Readiness (core/readiness.py): the beat sends a heartbeat every HEARTBEAT_SECONDS and a
+    # worker or beat silent for three of them is not ready; free space under var/ and the files
+    # directory; how long each probe may take; how long a process reuses its last answer.
+    HEARTBEAT_SECONDS = env_int("MAMORI_HEARTBEAT_SECONDS", 60)
+    HEARTBEAT_STALE_SECONDS = 3 * HEARTBEAT_SECONDS
+    DISK_MIN_FREE_MB = env_int("MAMORI_DISK_MIN_FREE_MB", 1024)
+    READINESS_TIMEOUT_SECONDS = env_int("MAMORI_READINESS_TIMEOUT_SECONDS", 2)
+    READINESS_CACHE_SECONDS = env_int("MAMORI_READINESS_CACHE_SECONDS", 5)
     # Reverse proxies whose X-Forwarded-For names the client (core/client_address.py).
     TRUSTED_PROXIES = env_list("MAMORI_TRUSTED_PROXIES", [])
     SECRET_KEY = env_secret("SECRET_KEY")
@@ -87,6 +95,10 @@ if not all(1 <= days <= TOKEN_MAX_LIFETIME_DAYS for days in TOKEN_LIFETIME_DAYS.
     raise ImproperlyConfigured(
         "MAMORI_TOKEN_LIFETIME_DAYS and MAMORI_AGENT_TOKEN_LIFETIME_DAYS must be between 1 and "
         "MAMORI_TOKEN_MAX_LIFETIME_DAYS."
+    )
+if HEARTBEAT_SECONDS < 1 or READINESS_TIMEOUT_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "MAMORI_HEARTBEAT_SECONDS and MAMORI_READINESS_TIMEOUT_SECONDS must be at least 1."
     )
 if TOKEN_ROTATION_OVERLAP_HOURS < 0 or TOKEN_EXPIRY_WARNING_DAYS < 0:
     raise ImproperlyConfigured(
