@@ -111,6 +111,7 @@ PERSONA = {
     "outsider": ("outsider", "bank"),
 }
 OUTCOMES = {"done", "no", "login", "200", "302", "400", "401", "403", "404", "405", "409", "422"}
+OUTCOMES |= {"503"}  # /readyz when a component is not ready
 
 # The questions the write actions touch. A4.2 is an ordinary yes/no answer; A5.1 is the one the
 # assessor flagged for clarification; A6.4 is the failed assessment's failing (auto-fail) answer;
@@ -485,6 +486,8 @@ GLOBAL_ROWS = {
     "public:register":           "200  200  200  200  200  200  200  200  200  200",
     "public:verify-lookup":      "302  302  302  302  302  302  302  302  302  302",
     "public:healthz":            "200  200  200  200  200  200  200  200  200  200",
+    # Readiness, the same for everyone: no worker runs in this scene, so it is not ready (503)
+    "public:readyz":             "503  503  503  503  503  503  503  503  503  503",
     "public:api-schema":         "200  200  200  200  200  200  200  200  200  200",
     "api:organisations":         "200  200  200  200  200  200  200  200  200  401",
     "api:organisation-bank":     "200  200  200  200  200  404  200  404  404  401",
@@ -1556,6 +1559,7 @@ GLOBAL_ACTIONS: dict[str, Action] = {
     "public:register": Action("get", _const("/register/")),
     "public:verify-lookup": Action("get", _const("/verify/")),
     "public:healthz": Action("get", _const("/healthz")),
+    "public:readyz": Action("get", _const("/readyz")),
     "public:api-schema": Action("get", _const("/api/schema/"), api=True),
     "api:organisations": Action("get", _const("/api/organisations/"), api=True),
     "api:organisation-bank": Action("get", _org("bank", api=True), api=True),
