@@ -24,7 +24,9 @@ from django.utils import timezone
 
 from mamori.core import readiness
 from mamori.core.models import Heartbeat
+from mamori.organisations.models import Category, Organisation, Role
 from tests.certificates import database_url_of_test_db
+from tests.conftest import client_for, make_user
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 SMTP = "django.core.mail.backends.smtp.EmailBackend"
@@ -118,6 +120,17 @@ def test_readyz_shows_no_address_or_secret(alive):
     ):
         assert str(secret) not in text, secret
     assert response.json()["checks"]["broker"]["detail"] == "error: Connection refused"
+
+
+def test_readyz_is_open_before_the_second_factor(alive):
+    """A monitor may carry anyone's session; the answer is the same for everyone."""
+    body = Organisation.objects.create(
+        name_ja="認定機関", name_en="Body", category=Category.CERTIFICATION_BODY
+    )
+    assessor = make_user("ada", body, Role.ASSESSOR, mfa=True)
+    unverified = client_for(assessor, verified=False)
+    assert unverified.get("/certificates/").status_code == 302  # sent to the second factor
+    assert unverified.get("/readyz").status_code == 200
 
 
 def test_the_endpoint_reuses_its_answer_for_a_few_seconds(db):
