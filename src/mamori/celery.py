@@ -94,6 +94,13 @@ def _configure(sender: Celery, **_kwargs) -> None:
                 "task": "mamori.supplychain.tasks.send_invitation_reminders",
                 "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
             },
+            # Beat and worker liveness for the readiness check (core/tasks.py). A heartbeat
+            # that waited in the queue until it is stale proves nothing: it expires.
+            "heartbeat": {
+                "task": "mamori.core.tasks.heartbeat",
+                "schedule": float(settings.HEARTBEAT_SECONDS),
+                "options": {"expires": float(settings.HEARTBEAT_STALE_SECONDS)},
+            },
         },
         beat_schedule_filename=str(settings.VAR_DIR / "celerybeat-schedule"),
     )

@@ -15,6 +15,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from mamori.core.client_address import parse_networks
 from mamori.envconfig import (
     ConfigError,
     env_bool,
@@ -48,7 +49,30 @@ try:
     # be to count on a certificate's continuous-assurance panel.
     MAMORI_EVIDENCE_UPLOAD_MAX_BYTES = env_int("MAMORI_AGENT_UPLOAD_MAX_BYTES", 16 * 1024 * 1024)
     MAMORI_ASSURANCE_CHECKIN_DAYS = env_int("MAMORI_ASSURANCE_CHECKIN_DAYS", 7)
+    # Login lock-out tiers (accounts/lockout.py): one account from one address, one account
+    # from anywhere, one address for every account (higher: many people may share it).
     LOGIN_FAILURE_LIMIT = env_int("MAMORI_LOGIN_FAILURE_LIMIT", 5)
+    LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("MAMORI_LOGIN_ACCOUNT_FAILURE_LIMIT", 10)
+    LOGIN_ADDRESS_FAILURE_LIMIT = env_int("MAMORI_LOGIN_ADDRESS_FAILURE_LIMIT", 50)
+    # API tokens expire: a default lifetime per kind, the longest an issuer may choose, how long
+    # a rotated key keeps working beside its replacement, and when the pages start to warn.
+    TOKEN_LIFETIME_DAYS = {
+        "user": env_int("MAMORI_TOKEN_LIFETIME_DAYS", 90),
+        "agent": env_int("MAMORI_AGENT_TOKEN_LIFETIME_DAYS", 365),
+    }
+    TOKEN_MAX_LIFETIME_DAYS = env_int("MAMORI_TOKEN_MAX_LIFETIME_DAYS", 365)
+    TOKEN_ROTATION_OVERLAP_HOURS = env_int("MAMORI_TOKEN_ROTATION_OVERLAP_HOURS", 72)
+    TOKEN_EXPIRY_WARNING_DAYS = env_int("MAMORI_TOKEN_EXPIRY_WARNING_DAYS", 14)
+    # Readiness (core/readiness.py): the beat sends a heartbeat every HEARTBEAT_SECONDS and a
+    # worker or beat silent for three of them is not ready; free space under var/ and the files
+    # directory; how long each probe may take; how long a process reuses its last answer.
+    HEARTBEAT_SECONDS = env_int("MAMORI_HEARTBEAT_SECONDS", 60)
+    HEARTBEAT_STALE_SECONDS = 3 * HEARTBEAT_SECONDS
+    DISK_MIN_FREE_MB = env_int("MAMORI_DISK_MIN_FREE_MB", 1024)
+    READINESS_TIMEOUT_SECONDS = env_int("MAMORI_READINESS_TIMEOUT_SECONDS", 2)
+    READINESS_CACHE_SECONDS = env_int("MAMORI_READINESS_CACHE_SECONDS", 5)
+    # Reverse proxies whose X-Forwarded-For names the client (core/client_address.py).
+    TRUSTED_PROXIES = env_list("MAMORI_TRUSTED_PROXIES", [])
     SECRET_KEY = env_secret("SECRET_KEY")
     ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
     # The public address of this instance, for links in e-mail and PDFs (no request at hand
@@ -58,6 +82,28 @@ try:
     )
 except ConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from None
+try:
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"MAMORI_TRUSTED_PROXIES: {exc}") from None
+if not 1 <= LOGIN_FAILURE_LIMIT <= LOGIN_ACCOUNT_FAILURE_LIMIT <= LOGIN_ADDRESS_FAILURE_LIMIT:
+    raise ImproperlyConfigured(
+        "Login failure limits must be at least 1 and grow from MAMORI_LOGIN_FAILURE_LIMIT to "
+        "MAMORI_LOGIN_ACCOUNT_FAILURE_LIMIT to MAMORI_LOGIN_ADDRESS_FAILURE_LIMIT."
+    )
+if not all(1 <= days <= TOKEN_MAX_LIFETIME_DAYS for days in TOKEN_LIFETIME_DAYS.values()):
+    raise ImproperlyConfigured(
+        "MAMORI_TOKEN_LIFETIME_DAYS and MAMORI_AGENT_TOKEN_LIFETIME_DAYS must be between 1 and "
+        "MAMORI_TOKEN_MAX_LIFETIME_DAYS."
+    )
+if HEARTBEAT_SECONDS < 1 or READINESS_TIMEOUT_SECONDS < 1:
+    raise ImproperlyConfigured(
+        "MAMORI_HEARTBEAT_SECONDS and MAMORI_READINESS_TIMEOUT_SECONDS must be at least 1."
+    )
+if TOKEN_ROTATION_OVERLAP_HOURS < 0 or TOKEN_EXPIRY_WARNING_DAYS < 0:
+    raise ImproperlyConfigured(
+        "MAMORI_TOKEN_ROTATION_OVERLAP_HOURS and MAMORI_TOKEN_EXPIRY_WARNING_DAYS cannot be negative."
+    )
 
 _DEV_ONLY_KEY = "dev-only-insecure-key-never-use-in-production-0123456789abcdef"
 if OFFLINE_COMMAND and not SECRET_KEY:
@@ -193,15 +239,17 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# django-axes: lock out after repeated failures, by account and by source address separately.
+# django-axes: lock out after repeated failures in three tiers with a limit each (per account and
+# address, per account, per address: accounts/lockout.py), keyed on the real client address.
+AXES_HANDLER = "mamori.accounts.lockout.TieredLockoutHandler"
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username", "ip_address"]
 AXES_COOLOFF_TIME = timedelta(minutes=15)
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+AXES_CLIENT_IP_CALLABLE = "mamori.core.client_address.client_address"
 
 OTP_TOTP_ISSUER = "Mamori"
 # django-otp's throttle makes one wait after the first wrong code; accounts/mfa.py lets a few
@@ -365,7 +413,37 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {},
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# --- Cache -----------------------------------------------------------------------------------
+# One cache for every web process, so that what is counted there (the public API's rate limit,
+# core/ratelimit.py) is counted once for the whole site, not once per gunicorn worker: Redis when
+# MAMORI_CACHE_URL (or else a Redis CELERY_BROKER_URL) names one, otherwise a table in the
+# database (created by ``mamori migrate``).
+CACHE_URL = env_str("MAMORI_CACHE_URL", "") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
+CACHE_IS_REDIS = CACHE_URL.startswith(("redis://", "rediss://"))
+if CACHE_IS_REDIS:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "mamori",
+            # A cache that does not answer must not hold up requests (the rate limit lets
+            # requests through then, and the readiness check reports it).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+elif CACHE_URL in ("", "database"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "mamori_cache",
+        }
+    }
+else:
+    raise ImproperlyConfigured(
+        "MAMORI_CACHE_URL must be a redis:// or rediss:// URL, or 'database'."
+    )
 
 LOGGING = {
     "version": 1,

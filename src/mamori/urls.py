@@ -25,6 +25,7 @@ router.register("plus-audits", PlusAuditViewSet, basename="plus-audit")
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("readyz", core_views.readyz, name="readyz"),
     path("accounts/", include("mamori.accounts.urls")),
     # Staff only (is_staff, second factor passed); everyone else finds nothing here.
     path("admin/", admin.site.urls),

@@ -34,6 +34,7 @@ print(json.dumps({
     "EAGER": s.CELERY_TASK_ALWAYS_EAGER,
     "SESSION_COOKIE_SECURE": s.SESSION_COOKIE_SECURE,
     "SITE_URL": s.SITE_URL,
+    "CACHE": [s.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1], s.CACHES["default"]["LOCATION"]],
 }))
 """
 
@@ -122,6 +123,22 @@ def last_line(result) -> str:
             {"MAMORI_DEBUG": "1", "EMAIL_USE_TLS": "1", "EMAIL_USE_SSL": "1"},
             "EMAIL_USE_TLS and EMAIL_USE_SSL exclude each other; set one.",
         ),
+        (
+            {"MAMORI_DEBUG": "1", "MAMORI_TRUSTED_PROXIES": "127.0.0.1, nginx"},
+            "MAMORI_TRUSTED_PROXIES: 'nginx' is not an IP address or CIDR range",
+        ),
+        (
+            {"MAMORI_DEBUG": "1", "MAMORI_LOGIN_ADDRESS_FAILURE_LIMIT": "3"},
+            "Login failure limits must be at least 1 and grow from MAMORI_LOGIN_FAILURE_LIMIT",
+        ),
+        (
+            {"MAMORI_DEBUG": "1", "MAMORI_AGENT_TOKEN_LIFETIME_DAYS": "400"},
+            "MAMORI_AGENT_TOKEN_LIFETIME_DAYS must be between 1 and MAMORI_TOKEN_MAX_LIFETIME_DAYS",
+        ),
+        (
+            {"MAMORI_DEBUG": "1", "MAMORI_CACHE_URL": "memcached://127.0.0.1:11211"},
+            "MAMORI_CACHE_URL must be a redis:// or rediss:// URL, or 'database'.",
+        ),
     ],
     ids=[
         "no-secret-key",
@@ -136,6 +153,10 @@ def last_line(result) -> str:
         "unknown-database",
         "malformed-mail-port",
         "tls-and-ssl",
+        "malformed-trusted-proxy",
+        "login-limits-out-of-order",
+        "token-lifetime-over-maximum",
+        "unknown-cache",
     ],
 )
 def test_misconfiguration_stops_start_up(tmp_path, variables, message):
@@ -214,6 +235,20 @@ def test_celery_broker_url_selects_real_workers(tmp_path):
     redis = settings_in(tmp_path, CELERY_BROKER_URL="redis://127.0.0.1:6379/0", **base)
     assert redis["EMBEDDED_TASKS"] is False
     assert redis["EAGER"] is False
+
+
+def test_the_shared_cache_is_redis_when_configured_else_the_database(tmp_path):
+    base = {"SECRET_KEY": GOOD_KEY, "ALLOWED_HOSTS": "localhost"}
+    assert settings_in(tmp_path, **base)["CACHE"] == ["DatabaseCache", "mamori_cache"]
+    broker = "redis://127.0.0.1:6379/0"
+    assert settings_in(tmp_path, CELERY_BROKER_URL=broker, **base)["CACHE"] == [
+        "RedisCache",
+        broker,
+    ]
+    own = settings_in(
+        tmp_path, CELERY_BROKER_URL=broker, MAMORI_CACHE_URL="redis://cache.internal:6379/3", **base
+    )
+    assert own["CACHE"] == ["RedisCache", "redis://cache.internal:6379/3"]
 
 
 def test_the_site_address_follows_the_served_port_unless_configured(tmp_path):

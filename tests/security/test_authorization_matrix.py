@@ -111,6 +111,7 @@ PERSONA = {
     "outsider": ("outsider", "bank"),
 }
 OUTCOMES = {"done", "no", "login", "200", "302", "400", "401", "403", "404", "405", "409", "422"}
+OUTCOMES |= {"503"}  # /readyz when a component is not ready
 
 # The questions the write actions touch. A4.2 is an ordinary yes/no answer; A5.1 is the one the
 # assessor flagged for clarification; A6.4 is the failed assessment's failing (auto-fail) answer;
@@ -470,6 +471,12 @@ GLOBAL_ROWS = {
     "accounts:token-create":     "done done done 422  422  422  422  422  422  login",
     # POST: revoke alice's token; it is nobody else's to revoke
     "accounts:token-revoke":     "done 404  404  404  404  404  404  404  404  login",
+    # POST: revoke carol's token: hers, and the bank's administrator's (alice's) to revoke
+    "accounts:token-revoke-member": "done done 404  404  404  404  404  404  404  login",
+    # POST: rotate alice's token: a new key only ever goes to the token's owner
+    "accounts:token-rotate":     "done 404  404  404  404  404  404  404  404  login",
+    # Every token of the bank, with those near expiry: its applicant administrators only
+    "accounts:organisation-tokens": "200  404  404  404  404  404  404  404  404  login",
     "accounts:password":         "200  200  200  200  200  200  200  200  200  login",
     "accounts:login-form":       "302  302  302  302  302  302  302  302  302  200",
     "accounts:mfa-setup":        "200  200  200  302  302  302  302  200  200  login",
@@ -479,6 +486,8 @@ GLOBAL_ROWS = {
     "public:register":           "200  200  200  200  200  200  200  200  200  200",
     "public:verify-lookup":      "302  302  302  302  302  302  302  302  302  302",
     "public:healthz":            "200  200  200  200  200  200  200  200  200  200",
+    # Readiness, the same for everyone: no worker runs in this scene, so it is not ready (503)
+    "public:readyz":             "503  503  503  503  503  503  503  503  503  503",
     "public:api-schema":         "200  200  200  200  200  200  200  200  200  200",
     "api:organisations":         "200  200  200  200  200  200  200  200  200  401",
     "api:organisation-bank":     "200  200  200  200  200  404  200  404  404  401",
@@ -541,6 +550,7 @@ GLOBAL_ROWS = {
 # A GET on a URL that only acts on POST never acts: 405 (after the login check).
 POST_ONLY = ("answer", "submit", "respond", "resubmit", "take", "start_review", "clarify",
              "decide", "mark", "mark_remaining", "certificate:revoke", "accounts:token-revoke",
+             "accounts:token-revoke-member", "accounts:token-rotate",
              "organisations:add-member", "organisations:remove-member", "host:scope")
 POST_ONLY = (*POST_ONLY, "plus:take", "plus:addresses", "plus:add-device",
              "plus:remove-device", "plus:kinds", "plus:draw", "plus:fill",
@@ -1382,6 +1392,20 @@ def _token_revoked(scene: Scene, target, user) -> None:
     assert ApiToken.objects.get(pk=scene.alice_token.pk).revoked_at is not None
 
 
+def _carol_token(scene: Scene) -> ApiToken:
+    return ApiToken.objects.get(user=scene.world.contributor)
+
+
+def _member_token_revoked(scene: Scene, target, user) -> None:
+    assert _carol_token(scene).revoked_at is not None
+
+
+def _token_rotated(scene: Scene, target, user) -> None:
+    successor = ApiToken.objects.get(pk=scene.alice_token.pk).replaced_by
+    assert successor is not None
+    assert successor.user == scene.world.admin
+
+
 def _org(name: str, api: bool = False) -> Callable[[Scene, Any], str]:
     def url(scene: Scene, target) -> str:
         pk = scene.organisations[name].pk
@@ -1510,6 +1534,20 @@ GLOBAL_ACTIONS: dict[str, Action] = {
         lambda s, t: reverse("accounts:revoke_token", args=[s.alice_token.pk]),
         effect=_token_revoked,
     ),
+    "accounts:token-revoke-member": Action(
+        "post",
+        lambda s, t: reverse("accounts:revoke_token", args=[_carol_token(s).pk]),
+        effect=_member_token_revoked,
+    ),
+    "accounts:token-rotate": Action(
+        "post",
+        lambda s, t: reverse("accounts:rotate_token", args=[s.alice_token.pk]),
+        ok=200,
+        effect=_token_rotated,
+    ),
+    "accounts:organisation-tokens": Action(
+        "get", lambda s, t: reverse("accounts:organisation_tokens", args=[s.world.bank.pk])
+    ),
     "accounts:password": Action("get", _const("/accounts/password/")),
     "accounts:login-form": Action("get", _const("/accounts/login/")),
     "accounts:mfa-setup": Action("get", _const("/accounts/mfa/setup/")),
@@ -1521,6 +1559,7 @@ GLOBAL_ACTIONS: dict[str, Action] = {
     "public:register": Action("get", _const("/register/")),
     "public:verify-lookup": Action("get", _const("/verify/")),
     "public:healthz": Action("get", _const("/healthz")),
+    "public:readyz": Action("get", _const("/readyz")),
     "public:api-schema": Action("get", _const("/api/schema/"), api=True),
     "api:organisations": Action("get", _const("/api/organisations/"), api=True),
     "api:organisation-bank": Action("get", _org("bank", api=True), api=True),

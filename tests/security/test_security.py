@@ -285,33 +285,7 @@ def test_a_correct_login_works(members):
     assert response.cookies[settings.SESSION_COOKIE_NAME].value
 
 
-def test_repeated_failures_lock_the_account_from_any_address(members):
-    limit = settings.AXES_FAILURE_LIMIT
-    assert limit >= 2
-    # Each failure from a different address, so no address reaches the limit on its own.
-    for attempt in range(limit - 1):
-        assert login("alice", "wrong-password", f"198.51.100.{attempt + 1}").status_code == 200
-    assert login("alice", "wrong-password", "198.51.100.200").status_code == 429
-    # Now even the right password, from an address never seen before, is refused.
-    locked = login("alice", PASSWORD, "203.0.113.7")
-    assert locked.status_code == 429
-    assert settings.SESSION_COOKIE_NAME not in locked.cookies
-    # The lock is on alice, not on that address: carol signs in from it.
-    assert login("carol", PASSWORD, "203.0.113.7").status_code == 302
-
-
-def test_repeated_failures_lock_the_source_address_for_every_account(members):
-    limit = settings.AXES_FAILURE_LIMIT
-    # Each failure with a different user name, so no account reaches the limit on its own.
-    for attempt in range(limit - 1):
-        assert login(f"guess{attempt}", "wrong-password", "198.51.100.9").status_code == 200
-    assert login("guess-last", "wrong-password", "198.51.100.9").status_code == 429
-    # The address is locked, whoever signs in from it with whatever password.
-    locked = login("carol", PASSWORD, "198.51.100.9")
-    assert locked.status_code == 429
-    assert settings.SESSION_COOKIE_NAME not in locked.cookies
-    # The lock is on the address, not on carol: she signs in from elsewhere.
-    assert login("carol", PASSWORD, "192.0.2.55").status_code == 302
+# The lock-out tiers and the client address behind a proxy: test_lockout.py.
 
 
 # --- Password storage and rules -----------------------------------------------------------------

@@ -16,6 +16,7 @@ EXEMPT_PREFIXES = (
     "/accounts/mfa/",
     "/static/",
     "/healthz",
+    "/readyz",
     "/register/",
     "/verify/",
     "/api/public/",

@@ -12,4 +12,10 @@ urlpatterns = [
     path("password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", views.revoke_token, name="revoke_token"),
+    path("tokens/<int:pk>/rotate/", views.rotate_token, name="rotate_token"),
+    path(
+        "tokens/organisations/<int:pk>/",
+        views.organisation_tokens,
+        name="organisation_tokens",
+    ),
 ]

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -14,8 +16,9 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from mamori.accounts import mfa
+from mamori.accounts import tokens as token_services
 from mamori.accounts.forms import LoginForm, TokenForm, TotpForm
-from mamori.accounts.models import ApiToken
+from mamori.accounts.models import ApiToken, TokenState
 from mamori.audit.services import record
 from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
@@ -117,35 +120,37 @@ def mfa_verify(request):
     return render(request, "accounts/mfa_verify.html", {"form": form}, status=status)
 
 
-@login_required
-def tokens(request):
-    access = Access.for_user(request.user)
-    organisations = Organisation.objects.filter(pk__in=access.organisation_ids)
-    form = TokenForm(request.POST or None, organisations=organisations)
-    new_key = None
-    if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            token, new_key = ApiToken.issue(
-                user=request.user,
-                organisation=form.cleaned_data["organisation"],
-                name=form.cleaned_data["name"],
-                kind=form.cleaned_data["kind"],
-            )
-            record(
-                request.user,
-                "token.issued",
-                token,
-                organisation=token.organisation,
-                details={"kind": token.kind, "name": token.name},
-            )
-        form = TokenForm(organisations=organisations)
+def _with_states(tokens, now, rotatable: set[int]) -> list[ApiToken]:
+    """The tokens with what the pages show beside each: its state and whether it may be rotated
+    here (revoking is offered for every token a page lists that is not revoked yet)."""
+    rows = list(tokens)
+    for token in rows:
+        token.state = token.state_at(now)
+        token.rotatable = token.pk in rotatable
+    return rows
+
+
+def _tokens_page(request, access, form, *, issued=None, rotation=None):
+    now = timezone.now()
+    rotatable = set(token_services.rotatable_by(request.user, access).values_list("pk", flat=True))
+    rows = _with_states(
+        ApiToken.objects.filter(user=request.user).select_related("organisation", "replaced_by"),
+        now,
+        rotatable,
+    )
     return render(
         request,
         "accounts/tokens.html",
         {
             "form": form,
-            "new_key": new_key,
-            "tokens": ApiToken.objects.filter(user=request.user).select_related("organisation"),
+            "issued": issued,
+            "rotation": rotation,
+            "tokens": rows,
+            "expiring": [token for token in rows if token.state == TokenState.EXPIRING],
+            "warning_days": settings.TOKEN_EXPIRY_WARNING_DAYS,
+            "administered": Organisation.objects.filter(
+                pk__in=token_services.administered_organisation_ids(access)
+            ),
         },
         # A refused form (e.g. an organisation the user is not a member of) is a 4xx, not a 200.
         status=422 if form.errors else 200,
@@ -153,15 +158,80 @@ def tokens(request):
 
 
 @login_required
+def tokens(request):
+    access = Access.for_user(request.user)
+    organisations = Organisation.objects.filter(pk__in=access.organisation_ids)
+    form = TokenForm(request.POST or None, organisations=organisations)
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        token, key = token_services.issue_token(
+            request.user,
+            form.cleaned_data["organisation"],
+            name=form.cleaned_data["name"],
+            kind=form.cleaned_data["kind"],
+            lifetime_days=form.cleaned_data["lifetime_days"],
+        )
+        issued = {"token": token, "key": key}
+        form = TokenForm(organisations=organisations)
+    return _tokens_page(request, access, form, issued=issued)
+
+
+@login_required
+@require_POST
+def rotate_token(request, pk: int):
+    access = Access.for_user(request.user)
+    try:
+        rotation = token_services.rotate_token(request.user, access, pk)
+    except ApiToken.DoesNotExist:
+        raise Http404 from None
+    organisations = Organisation.objects.filter(pk__in=access.organisation_ids)
+    return _tokens_page(
+        request,
+        access,
+        TokenForm(organisations=organisations),
+        issued={"token": rotation.new, "key": rotation.key},
+        rotation=rotation,
+    )
+
+
+@login_required
 @require_POST
 def revoke_token(request, pk: int):
-    token = get_object_or_404(ApiToken, pk=pk, user=request.user, revoked_at__isnull=True)
-    with transaction.atomic():
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        record(request.user, "token.revoked", token, organisation=token.organisation)
+    access = Access.for_user(request.user)
+    try:
+        token = token_services.revoke_token(request.user, access, pk)
+    except ApiToken.DoesNotExist:
+        raise Http404 from None
     messages.success(request, _("The token was revoked."))
+    if request.POST.get("back") == "organisation" and (
+        token.organisation_id in token_services.administered_organisation_ids(access)
+    ):
+        return redirect("accounts:organisation_tokens", token.organisation_id)
     return redirect("accounts:tokens")
+
+
+@login_required
+def organisation_tokens(request, pk: int):
+    """Every token of an organisation, for its applicant administrators: those that expire soon
+    first, so an agent about to stop reporting is seen before it does."""
+    access = Access.for_user(request.user)
+    try:
+        tokens = token_services.organisation_tokens(access, pk)
+    except PermissionError:
+        raise Http404 from None
+    organisation = get_object_or_404(Organisation, pk=pk)
+    rotatable = set(token_services.rotatable_by(request.user, access).values_list("pk", flat=True))
+    rows = _with_states(tokens, timezone.now(), rotatable)
+    return render(
+        request,
+        "accounts/organisation_tokens.html",
+        {
+            "organisation": organisation,
+            "tokens": rows,
+            "expiring": [token for token in rows if token.state == TokenState.EXPIRING],
+            "warning_days": settings.TOKEN_EXPIRY_WARNING_DAYS,
+        },
+    )
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

@@ -5,10 +5,10 @@ from rest_framework.decorators import action
 from rest_framework.generics import RetrieveAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 
 from mamori.certificates.api.serializers import CertificateSerializer, PublicCertificateSerializer
 from mamori.certificates.models import Certificate
+from mamori.core.ratelimit import SiteWideRateThrottle
 from mamori.organisations.access import Access
 from mamori.verification.api.serializers import AssuranceSerializer
 from mamori.verification.services import continuous_assurance
@@ -44,7 +44,8 @@ class PublicCertificateView(RetrieveAPIView):
     serializer_class = PublicCertificateSerializer
     permission_classes = [AllowAny]
     authentication_classes: list = []
-    throttle_classes = [ScopedRateThrottle]
+    # Counted once for the whole site, per client address (core/ratelimit.py).
+    throttle_classes = [SiteWideRateThrottle]
     throttle_scope = "public"
     queryset = Certificate.objects.select_related("certification_body")
 
