@@ -21,8 +21,8 @@ from mamori.certificates.tasks import (
     send_expiry_reminder,
     send_expiry_reminders,
 )
-from mamori.core.models import OutboxMessage
-from mamori.core.tasks import clean_up, deliver_outbox
+from mamori.core.models import Heartbeat, OutboxMessage
+from mamori.core.tasks import clean_up, deliver_outbox, heartbeat
 from mamori.organisations.access import Access
 from mamori.supplychain import services as supply_services
 from mamori.supplychain import tasks as supply_tasks
@@ -42,6 +42,7 @@ RUN_TWICE = {
     "mamori.supplychain.tasks.send_invitation_mail": "test_invitation_mail_twice",
     "mamori.core.tasks.deliver_outbox": "test_outbox_delivery_twice",
     "mamori.core.tasks.clean_up": "test_clean_up_twice",
+    "mamori.core.tasks.heartbeat": "test_heartbeat_twice",
     "mamori.verification.tasks.rematch_advisories": (
         "tests/verification/test_rematch.py::test_the_rematch_task_twice_has_the_effect_of_once"
     ),
@@ -168,3 +169,13 @@ def test_clean_up_twice(world):
     first = clean_up()
     assert first["sessions"] == 1
     assert clean_up() == dict.fromkeys(first, 0)
+
+
+def test_heartbeat_twice(world):
+    heartbeat()
+    first = Heartbeat.objects.get(component=Heartbeat.WORKER).at
+    heartbeat()
+    rows = Heartbeat.objects.filter(component=Heartbeat.WORKER)
+    # One row per component, only its time moves on.
+    assert rows.count() == 1
+    assert rows.get().at >= first
