@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 import redis
 from django.test import override_settings
+from django.utils import timezone
 from pypdf import PdfReader
 
 from mamori.celery import app
 from mamori.certificates.models import Certificate, Reminder
+from mamori.core.models import OutboxMessage
 from tests.certificates import (
     certificate_expiring,
     database_url_of_test_db,
@@ -55,6 +57,7 @@ class Worker:
             "MAMORI_EMAIL_DIR": str(self.mail_dir),
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "MAMORI_REMINDER_INTERVAL_SECONDS": "1",
+            "MAMORI_OUTBOX_INTERVAL_SECONDS": "1",
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("CELERY_BROKER_URL", None)
@@ -220,9 +223,32 @@ def run_reminders_through(world, worker: Worker) -> None:
     assert len(read_mail_dir(worker.mail_dir)) == 3
 
 
-def test_embedded_worker_and_beat_send_reminders(world, start_worker):
+def test_embedded_worker_and_beat_send_reminders(world, start_worker, monkeypatch):
+    """Also: a PDF that failed to render in the web process (in-process on the embedded
+    default) waits in the outbox, and this worker's beat renders it."""
+
+    def no_fonts(*_args, **_kwargs):
+        raise OSError("fonts not installed yet")
+
+    monkeypatch.setattr("mamori.certificates.tasks.render_pdf", no_fonts)
+    # Of an organisation with no reminders due, so it counts as no renewal of theirs.
+    failed = certificate_expiring(world, world.secretariat, days_from_today(300))
+    monkeypatch.undo()
+    message = OutboxMessage.objects.get(task="mamori.certificates.tasks.render_certificate_pdf")
+    assert (message.state, message.last_error) == ("pending", "OSError: fonts not installed yet")
+    OutboxMessage.objects.filter(pk=message.pk).update(due_at=timezone.now())  # backoff over
+
     worker = start_worker(None)
     run_reminders_through(world, worker)
+
+    def rendered() -> bool:
+        message.refresh_from_db()
+        return message.state == "done"
+
+    worker.wait_for("the PDF that failed in-process", rendered)
+    failed.refresh_from_db()
+    assert (worker.files_dir / failed.pdf.name).is_file()
+    assert message.attempts == 2
 
     assert "filesystem://" in worker.output()
     # The broker kept its queue in files under the worker's own var directory.

@@ -7,8 +7,6 @@ made through the real page.
 - A worker killed with ``kill -9`` in the middle of a task: the broker hands the task to a new
   worker after the (test-short) visibility timeout, and it completes once. The task is held in
   flight by a row lock the test takes, so the task's code is the production code.
-- On the embedded default, what failed in the web process is done by the worker ``mamori
-  serve`` starts (its beat, on the broker kept in files).
 """
 
 from __future__ import annotations
@@ -26,7 +24,6 @@ import pytest
 import redis
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from mamori.assessments.models import Decision, Outcome
 from mamori.certificates.models import Certificate
@@ -304,45 +301,3 @@ def test_a_task_in_flight_on_a_killed_worker_is_redelivered_and_completes_once(
         f"\nkill -9 to redelivery: {redelivered_after:.1f} s (visibility timeout "
         f"{VISIBILITY_TIMEOUT} s, new worker's start included); to the PDF: {completed_after:.1f} s"
     )
-
-
-def test_the_embedded_workers_beat_retries_what_failed_in_process(
-    world, tmp_path, django_capture_on_commit_callbacks, monkeypatch
-):
-    """The embedded default (no broker): a PDF that failed to render in the web process waits
-    in the outbox; the worker ``mamori serve`` starts (files as the broker) renders it."""
-
-    def no_fonts(*_args, **_kwargs):
-        raise OSError("fonts not installed yet")
-
-    monkeypatch.setattr("mamori.certificates.tasks.render_pdf", no_fonts)
-    certificate = certificate_expiring(world, world.bank, days_from_today(300))
-    monkeypatch.undo()
-    message = OutboxMessage.objects.get(task=render_certificate_pdf.name)
-    assert (message.state, message.last_error) == (
-        OutboxState.PENDING,
-        "OSError: fonts not installed yet",
-    )
-    OutboxMessage.objects.filter(pk=message.pk).update(due_at=timezone.now())  # backoff over
-
-    files = tmp_path / "files"
-    worker = TestWorker(tmp_path / "embedded", None, files, beat=True)
-    worker.start()
-    try:
-        wait_until(
-            "the PDF",
-            lambda: Certificate.objects.filter(pk=certificate.pk).exclude(pdf="").exists(),
-            worker,
-        )
-        wait_until(
-            "the row marked done",
-            lambda: OutboxMessage.objects.filter(pk=message.pk, state=OutboxState.DONE).exists(),
-            worker,
-        )
-    finally:
-        assert worker.stop() == 0, worker.output()
-    assert "filesystem://" in worker.output()
-    certificate.refresh_from_db()
-    assert (files / certificate.pdf.name).is_file()
-    message.refresh_from_db()
-    assert message.attempts == 2
