@@ -353,7 +353,7 @@ CELERY_TASK_ALWAYS_EAGER = EMBEDDED_TASKS and not env_bool("MAMORI_WORKER_PROCES
 try:
     # A task a worker took but never finished (the worker was killed) goes back to the queue
     # after this long on Redis; it must exceed the longest task's run time.
-    CELERY_VISIBILITY_TIMEOUT = env_int("MAMORI_TASK_VISIBILITY_TIMEOUT", 300)
+    CELERY_VISIBILITY_TIMEOUT = env_int("MAMORI_TASK_VISIBILITY_TIMEOUT", 90)
     # How long a request waits for the broker before leaving its work to the outbox's beat.
     BROKER_CONNECT_TIMEOUT = env_int("MAMORI_BROKER_CONNECT_TIMEOUT", 2)
     # The outbox (core/outbox.py): how often the beat hands over what is due; the first
