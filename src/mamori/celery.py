@@ -10,8 +10,9 @@ design:
 - a worker acknowledges a message after the task ran (``acks_late``), and one that dies
   mid-task (``kill -9``, out of memory) leaves it unacknowledged (``reject_on_worker_lost``):
   Redis hands it to another worker after ``MAMORI_TASK_VISIBILITY_TIMEOUT`` seconds (90 s by
-  default, swept every tenth of it: back within about 100 s, not the broker's hour). That timeout must exceed the longest task's run time,
-  or a task still running is handed out a second time;
+  default, swept every tenth of it: back within about 100 s, not the broker's hour). That
+  timeout must exceed the longest task's run time, or a task still running is handed out a
+  second time;
 - a worker takes one message at a time (prefetch 1), so a killed worker strands one task;
 - a transient failure (the mail server, the network, a locked database:
   ``core.taskbase.TRANSIENT_ERRORS``) is retried three times with backoff of a few seconds
