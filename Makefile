@@ -16,9 +16,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # System packages: Pango and Japanese fonts for PDFs, gettext for translations, Chromium for
 # the browser tests, rpm for the agent's RPM database tests, lynis and debsecan for the
-# side-by-side comparisons. Installed with apt-get only when missing.
+# side-by-side comparisons, nginx, openssl and systemd (systemd-analyze) for the deployment
+# test (deploy/). Installed with apt-get only when missing.
 RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-ipaexfont-gothic gettext
-TEST_PACKAGES := $(RUN_PACKAGES) chromium rpm lynis debsecan
+TEST_PACKAGES := $(RUN_PACKAGES) chromium rpm lynis debsecan nginx openssl systemd
 
 .PHONY: install run test lint check-django test-sqlite test-postgres sysdeps-run sysdeps-test services bench agent \
 	bench-matching bench-import bench-fleet bench-lynis bench-supplychain
