@@ -14,6 +14,7 @@ chaos run starts the same Procfile under ``Supervisor``, which restarts a proces
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
@@ -331,6 +332,10 @@ class Supervisor:
         while not self.stopping.wait(0.2):
             for name, process in list(self.processes.items()):
                 if process.poll() is not None and not self.stopping.is_set():
+                    # What is left of it (a Celery pool's children) goes with it, as systemd
+                    # stops a unit's whole control group before restarting it.
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(process.pid, signal.SIGKILL)
                     self.log.write(
                         f"{time.strftime('%H:%M:%S')} system | {name}.1 exited "
                         f"({process.returncode}); restarting\n".encode()
