@@ -17,14 +17,13 @@ import contextlib
 import os
 import re
 import signal
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 import redis
-from bench.stack import BIN, DEPLOY, ROOT, Stack
+from bench.stack import ROOT, Stack
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.management import call_command
@@ -34,8 +33,10 @@ from pypdf import PdfReader
 from mamori.accounts.models import TokenKind
 from mamori.catalogue.services import load_bundled
 from tests.certificates import database_url_of_test_db
-from tests.conftest import PASSWORD, World, api_token, require_tool
+from tests.conftest import PASSWORD, World, api_token
 
+# One stack for the module: under pytest-xdist its tests all go to one worker
+# (ONE_WORKER_MODULES in tests/conftest.py), so only one stack ever uses Redis database 13.
 pytestmark = [pytest.mark.services, pytest.mark.django_db]
 
 # The Redis database reserved for this module (other modules use others).
@@ -368,49 +369,3 @@ def test_a_graceful_reload_keeps_answering(deployed):
             assert len(statuses) < 500, deployed.web_log()
     assert "Handling signal: hup" in deployed.web_log()
     assert set(statuses) == {200}
-
-
-def systemd_unit_commands() -> dict[str, str]:
-    commands = {}
-    for unit in (DEPLOY / "systemd").glob("mamori-*.service"):
-        start = re.search(r"^ExecStart=(.+)$", unit.read_text(encoding="utf-8"), re.MULTILINE)
-        commands[unit.stem.removeprefix("mamori-")] = start.group(1)
-    return commands
-
-
-def test_systemd_units_are_valid_and_run_what_the_procfile_runs(tmp_path):
-    analyse = require_tool("systemd-analyze")
-    for unit in (DEPLOY / "systemd").iterdir():
-        # Installed under /opt/mamori as the README says; here, this checkout.
-        text = unit.read_text(encoding="utf-8").replace("/opt/mamori/.venv/bin", str(BIN))
-        (tmp_path / unit.name).write_text(text.replace("/opt/mamori", str(ROOT)))
-    result = subprocess.run(
-        [analyse, "verify", "--man=no", *sorted(str(path) for path in tmp_path.iterdir())],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stderr.strip() == ""
-
-    from honcho.environ import parse_procfile
-
-    procfile = parse_procfile((DEPLOY / "Procfile").read_text(encoding="utf-8")).processes
-    units = systemd_unit_commands()
-    assert set(units) == {"web", "worker", "beat"} == set(procfile) - {"proxy"}
-    for name, command in units.items():
-        # The same program and arguments; only the variable syntax and the host-name specifier
-        # differ between a shell and systemd.
-        expected = re.sub(r"\$\{(\w+):-[^}]*\}", r"${\1}", procfile[name].removeprefix("exec "))
-        assert command.replace("/opt/mamori/.venv/bin/", "").replace("%H", "%h") == expected
-
-
-def test_the_templates_name_only_variables_the_deploy_readme_documents():
-    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
-    names = set()
-    for template in (DEPLOY / "nginx").glob("*.template"):
-        names |= set(re.findall(r"\$\{(MAMORI_[A-Z0-9_]+)\}", template.read_text(encoding="utf-8")))
-    gunicorn = (DEPLOY / "gunicorn.conf.py").read_text(encoding="utf-8")
-    names |= set(re.findall(r"\"(MAMORI_[A-Z0-9_]+)\"", gunicorn))
-    undocumented = sorted(name for name in names if f"`{name}`" not in readme)
-    assert not undocumented
