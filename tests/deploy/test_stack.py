@@ -81,6 +81,9 @@ class Deployed:
     def web_log(self) -> str:
         return "\n".join(self.stack.lines_of("web"))
 
+    def access_log(self) -> str:
+        return (self.stack.nginx_dir / "access.log").read_text(encoding="utf-8")
+
 
 def commit_world(database_blocker) -> tuple[World, int, str]:
     """The bank's assessment submitted and marked, ready for a decision; the users who sign
@@ -100,26 +103,27 @@ def commit_world(database_blocker) -> tuple[World, int, str]:
 def deployed(django_db_setup, django_db_blocker, tmp_path_factory):
     broker = redis.Redis.from_url(REDIS_URL)
     broker.flushdb()
-    world, assessment_id, token = commit_world(django_db_blocker)
-    with django_db_blocker.unblock():
-        database_url = database_url_of_test_db()
-    stack = Stack(
-        tmp_path_factory.mktemp("stack"),
-        database_url,
-        REDIS_URL,
-        # Beat sends the reminder task every 2 s, so its work shows while the module runs.
-        settings={"MAMORI_REMINDER_INTERVAL_SECONDS": "2"},
-    ).prepare()
-    with django_db_blocker.unblock():
-        connection.ensure_connection()
+    stack = None
     immediate = getattr(connection, "transaction_mode", None)
-    if connection.vendor == "sqlite":
-        connection.transaction_mode = "DEFERRED"
     try:
+        world, assessment_id, token = commit_world(django_db_blocker)
+        with django_db_blocker.unblock():
+            database_url = database_url_of_test_db()
+            connection.ensure_connection()
+        stack = Stack(
+            tmp_path_factory.mktemp("stack"),
+            database_url,
+            REDIS_URL,
+            # Beat sends the reminder task every 2 s, so its work shows while the module runs.
+            settings={"MAMORI_REMINDER_INTERVAL_SECONDS": "2"},
+        ).prepare()
+        if connection.vendor == "sqlite":
+            connection.transaction_mode = "DEFERRED"
         stack.start()
         yield Deployed(stack, world, assessment_id, token)
     finally:
-        stack.stop()
+        if stack is not None:
+            stack.stop()
         if connection.vendor == "sqlite":
             connection.transaction_mode = immediate
         with django_db_blocker.unblock():
@@ -253,8 +257,11 @@ def test_the_client_address_is_forwarded_and_a_forged_one_dropped(deployed):
     # gunicorn's peer is nginx on loopback; the address nginx forwards is the client's own.
     assert line.startswith("127.0.0.1 forwarded-for=127.0.0.2 ")
     assert "203.0.113.7" not in deployed.stack.output()
-    access = (deployed.stack.nginx_dir / "access.log").read_text(encoding="utf-8")
-    assert re.search(r"^127\.0\.0\.2 .*probe=forwarded", access, re.MULTILINE)
+    # nginx writes its line once the answer has gone out, so it may come a moment later.
+    deployed.stack.wait_for(
+        "nginx's line with the client's own address",
+        lambda: re.search(r"^127\.0\.0\.2 .*probe=forwarded", deployed.access_log(), re.M),
+    )
 
 
 def test_logs_hold_no_invitation_token_and_no_request_body(deployed):
@@ -265,9 +272,10 @@ def test_logs_hold_no_invitation_token_and_no_request_body(deployed):
     deployed.stack.wait_for(
         "the masked link in the log", lambda: "/supply/i/[redacted]/" in deployed.web_log()
     )
-    access = (deployed.stack.nginx_dir / "access.log").read_text(encoding="utf-8")
-    assert "/supply/i/[redacted]/" in access
-    assert secret not in access
+    deployed.stack.wait_for(
+        "nginx's masked line", lambda: "/supply/i/[redacted]/" in deployed.access_log()
+    )
+    assert secret not in deployed.access_log()
     assert secret not in deployed.stack.output()
 
 
