@@ -16,12 +16,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # System packages: Pango and Japanese fonts for PDFs, gettext for translations, Chromium for
 # the browser tests, rpm for the agent's RPM database tests, lynis and debsecan for the
-# side-by-side comparisons. Installed with apt-get only when missing.
+# side-by-side comparisons, nginx, openssl and systemd (systemd-analyze) for the deployment
+# test (deploy/). Installed with apt-get only when missing.
 RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-ipaexfont-gothic gettext
-TEST_PACKAGES := $(RUN_PACKAGES) chromium rpm lynis debsecan
+TEST_PACKAGES := $(RUN_PACKAGES) chromium rpm lynis debsecan nginx openssl systemd
 
 .PHONY: install run test lint check-django test-sqlite test-postgres sysdeps-run sysdeps-test services bench agent \
-	bench-matching bench-import bench-fleet bench-lynis bench-supplychain
+	bench-matching bench-import bench-fleet bench-lynis bench-supplychain bench-load
 
 install: $(STAMP) $(MO)
 
@@ -135,6 +136,14 @@ bench-lynis: install sysdeps-test
 # through `mamori supplychain analyse` (no database); BENCH_ARGS=--dense-only for the latter alone.
 bench-supplychain: install
 	$(BIN)/python bench/supplychain_analysis.py $(BENCH_ARGS)
+
+# The deployed stack (deploy/: nginx, gunicorn, Celery worker and beat) under load on loopback
+# (bench/README.md): 100 clients for 60 s; drops and recreates mamori_bench_load.
+# BENCH_ARGS="--clients 20 --duration 15" for a short run, "--chaos" to kill and restart
+# workers, Redis and PostgreSQL meanwhile (shared servers: as root, and nothing else using them).
+bench-load: install sysdeps-test services
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/mamori_bench_load \
+		$(BIN)/python bench/load.py $(BENCH_ARGS)
 
 # The host agent as one file to copy onto a host (Python >= 3.9, standard library only):
 # `python3 mamori-agent.pyz collect`. Built from a temporary copy of src/mamori_agent with the

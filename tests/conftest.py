@@ -326,3 +326,25 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+# --- Tests that share one running stack stay on one pytest-xdist worker ---------------------
+# The deployment test starts nginx, gunicorn, a Celery worker and beat once for its module;
+# spread over two workers it would start two, both on its Redis database. xdist's own
+# ``--dist loadgroup`` no longer groups anything under pytest 9 (it renames items through an
+# attribute pytest stopped reading), so the suite's scheduler keeps these modules together and
+# hands out every other test one by one, as ``--dist load`` does.
+ONE_WORKER_MODULES = ("tests/deploy/test_stack.py",)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in ONE_WORKER_MODULES else nodeid
+
+    return ModulesTogether(config, log)
