@@ -93,16 +93,19 @@ check-django: install
 	$(TEST_ENV) MAMORI_VAR_DIR=var/check $(BIN)/mamori check --fail-level WARNING
 	$(TEST_ENV) MAMORI_VAR_DIR=var/check $(BIN)/mamori makemigrations --check --dry-run
 
-test-sqlite: install
+# Tests of one set-up run in the pass of its database: the embedded default (SQLite, a broker in
+# files, the database cache) in the SQLite pass, the scale-out one (Redis, gunicorn, nginx) in
+# the PostgreSQL pass (markers `embedded` and `scale_out`).
+test-sqlite: install services
 	rm -rf var/test-sqlite
 	$(TEST_ENV) MAMORI_VAR_DIR=var/test-sqlite DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite/mamori.sqlite3 \
-		$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+		$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not scale_out" $(PYTEST_ARGS)
 
 # On PostgreSQL only the tests that use a database: the others proved their point on SQLite.
 test-postgres: install services
 	rm -rf var/test-postgres
 	$(TEST_ENV) MAMORI_VAR_DIR=var/test-postgres DATABASE_URL=$(PG_URL) MAMORI_DATABASE_TESTS_ONLY=1 \
-		$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+		$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not embedded" $(PYTEST_ARGS)
 
 test: install sysdeps-test services lint check-django
 	$(MAKE) --no-print-directory test-sqlite

@@ -161,6 +161,7 @@ def assert_the_limit_holds_across_workers(server: Gunicorn) -> None:
     assert server.get(URL, "198.51.100.11") == 404
 
 
+@pytest.mark.embedded
 def test_the_limit_holds_across_workers_on_the_database_cache(database_cache_server):
     # No database fixture, so no transaction held open here: the workers write their counts to
     # the database, and SQLite would keep them waiting for this process's lock. (Run once, on
@@ -168,6 +169,7 @@ def test_the_limit_holds_across_workers_on_the_database_cache(database_cache_ser
     assert_the_limit_holds_across_workers(database_cache_server)
 
 
+@pytest.mark.scale_out
 def test_the_limit_holds_across_workers_on_redis(redis_server):
     assert_the_limit_holds_across_workers(redis_server)
 

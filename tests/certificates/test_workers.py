@@ -223,6 +223,7 @@ def run_reminders_through(world, worker: Worker) -> None:
     assert len(read_mail_dir(worker.mail_dir)) == 3
 
 
+@pytest.mark.embedded
 def test_embedded_worker_and_beat_send_reminders(world, start_worker, monkeypatch):
     """Also: a PDF that failed to render in the web process (in-process on the embedded
     default) waits in the outbox, and this worker's beat renders it."""
@@ -257,6 +258,7 @@ def test_embedded_worker_and_beat_send_reminders(world, start_worker, monkeypatc
     assert worker.stop() == 0, worker.output()
 
 
+@pytest.mark.scale_out
 def test_redis_worker_and_beat_send_reminders_and_run_queued_tasks(
     world, start_worker, redis_db, settings
 ):

@@ -34,7 +34,11 @@ from tests.certificates import certificate_expiring, days_from_today
 from tests.certificates.test_workers import Worker, tasks_sent_to
 from tests.conftest import client_for
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.scale_out,
+    pytest.mark.django_db(transaction=True),
+]
 
 TIMEOUT = 60.0
 VISIBILITY_TIMEOUT = 3  # seconds; production's default is 300

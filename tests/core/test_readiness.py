@@ -28,7 +28,7 @@ from mamori.organisations.models import Category, Organisation, Role
 from tests.certificates import database_url_of_test_db
 from tests.conftest import client_for, make_user
 
-REDIS_URL = "redis://127.0.0.1:6379/12"
+REDIS_URL = "redis://127.0.0.1:6379/14"
 SMTP = "django.core.mail.backends.smtp.EmailBackend"
 # Each check once; the endpoint reuses its answer for a few seconds, which these tests turn off.
 pytestmark = pytest.mark.usefixtures("_fresh_answers")
@@ -293,6 +293,7 @@ def test_the_doctor_command_exits_non_zero_on_a_database_never_migrated(tmp_path
 
 
 @pytest.mark.services
+@pytest.mark.embedded
 @pytest.mark.django_db(transaction=True)
 def test_a_running_worker_and_beat_are_seen_and_a_stopped_one_is_not(tmp_path):
     """``celery worker --beat`` on the embedded broker with a heartbeat every second: the beat

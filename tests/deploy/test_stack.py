@@ -37,7 +37,7 @@ from tests.conftest import PASSWORD, World, api_token
 
 # One stack for the module: under pytest-xdist its tests all go to one worker
 # (ONE_WORKER_MODULES in tests/conftest.py), so only one stack ever uses Redis database 13.
-pytestmark = [pytest.mark.services, pytest.mark.django_db]
+pytestmark = [pytest.mark.services, pytest.mark.scale_out, pytest.mark.django_db]
 
 # The Redis database reserved for this module (other modules use others).
 REDIS_URL = "redis://127.0.0.1:6379/13"

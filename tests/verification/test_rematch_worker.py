@@ -15,7 +15,11 @@ from tests.datafiles import DEBIAN12
 from tests.verification.conftest import import_advisories, store
 from tests.verification.factory import debian12_evidence, with_source_version
 
-pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.scale_out,
+    pytest.mark.django_db(transaction=True),
+]
 
 # Database 8 of the local Redis: the certificate worker tests use 7, and may run at the same
 # time (pytest-xdist); a shared database would let one flush or consume the other's messages.
