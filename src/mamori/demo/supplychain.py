@@ -1098,6 +1098,11 @@ def _build_survey(survey: Survey, owner: Organisation, actor: User) -> Campaign:
         respondent = _respond(supplier, invitation)
         pending_links.extend((invitation, need, ref) for need, ref in supplier.links)
         invitation.refresh_from_db()
+        if supplier.children and not invitation.organisation.identity_verified:
+            # Its inviter vouches for it before it passes the survey on, so Mamori mails its
+            # suppliers; registered suppliers with none of their own stay unverified.
+            inviter = invitation.invited_by
+            services.confirm_identity(inviter, Access.for_user(inviter), invitation.organisation_id)
         for child in supplier.children:
             add(child, invitation.node, respondent, invitation)
 

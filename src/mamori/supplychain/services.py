@@ -207,8 +207,11 @@ def invite(
             if parent is not None
             else campaign.deadline,
             invited_by=actor,
-            # No e-mail in the name of an organisation nobody has confirmed.
-            mail_held=not inviter.identity_verified,
+            # No e-mail in the name of an organisation nobody has confirmed (asked of the
+            # database: the caller's copy may predate a confirmation).
+            mail_held=not Organisation.objects.filter(
+                pk=inviter.pk, identity_verified=True
+            ).exists(),
         )
         token = invitation.new_token()
         invitation.save()
