@@ -21,6 +21,7 @@ from django.test import Client
 from django.utils import timezone
 
 from mamori.accounts.models import User
+from mamori.assessments.services import start_assessment
 from mamori.audit.models import AuditEvent
 from mamori.audit.services import verify_trail
 from mamori.organisations.access import Access
@@ -192,6 +193,9 @@ def test_unverified_is_shown_wherever_the_organisation_is(world, sent):
         "the survey's chain": bank.get(f"/supply/campaigns/{sent.invitation.campaign_id}/"),
         "its answers, for the bank": bank.get(f"/supply/responses/{sent.invitation.pk}/"),
     }
+    claimer = Membership.objects.get(organisation=organisation).user
+    draft = start_assessment(claimer, Access.for_user(claimer), organisation, world.body, "CE")
+    shown["its assessment"] = browser.get(f"/assessments/{draft.pk}/")
     for where, page in shown.items():
         assert page.status_code == 200, where
         assert mark in page.content.decode(), where
