@@ -13,13 +13,17 @@ from mamori.assessments import prompts
 from mamori.assessments.models import Assessment, State
 from mamori.certificates.models import Certificate
 from mamori.organisations.access import Access
-from mamori.organisations.models import Organisation, Role
+from mamori.organisations.models import MembershipInvitation, Organisation, Role
 
 
 @login_required
 def home(request):
     access = Access.for_request(request)
-    context = {"access": access}
+    context = {
+        "access": access,
+        # Nobody joins an organisation without accepting: the start page says when one waits.
+        "invitation_count": MembershipInvitation.objects.open().filter(user=request.user).count(),
+    }
     if access.applicant_organisation_ids:
         organisations = list(Organisation.objects.filter(pk__in=access.applicant_organisation_ids))
         context["organisations"] = organisations

@@ -180,6 +180,7 @@ def test_organisations_are_scoped_to_the_token_organisation(world):
             "category": "financial_institution",
             "corporate_number": "",
             "country": "JP",
+            "identity_verified": True,
         }
     ]
     assert client.get(f"/api/organisations/{world.bank.pk}/").json()["name_en"] == "Test Bank"

@@ -21,6 +21,7 @@ from mamori.audit.services import verify_trail
 from mamori.certificates.models import Certificate, Status
 from mamori.demo import builder, cast
 from mamori.organisations.models import (
+    APPLICANT_ROLES,
     Category,
     Membership,
     Organisation,
@@ -133,6 +134,20 @@ def test_every_role_assessment_state_and_certificate_status_on_fictitious_organi
     assert set(applicants) == {entry.name_en for entry in cast.APPLICANTS}
     (revoked,) = [c for c in Certificate.objects.all() if c.status == Status.REVOKED]
     assert revoked.organisation.name_en == cast.RURI_SHINKIN.name_en
+
+
+def test_the_demo_people_keep_the_separation_of_duties(demo):
+    """No demo scheme owner holds an applicant's role, and no demo assessor belongs to an
+    organisation their certification body assesses (organisations/conflicts.py)."""
+    owners = Membership.objects.filter(role=Role.SCHEME_OWNER).values("user_id")
+    assert not Membership.objects.filter(user_id__in=owners, role__in=APPLICANT_ROLES).exists()
+    for assessor in Membership.objects.filter(role=Role.ASSESSOR):
+        assessed = Assessment.objects.filter(certification_body_id=assessor.organisation_id).values(
+            "organisation_id"
+        )
+        assert not Membership.objects.filter(
+            user_id=assessor.user_id, organisation_id__in=assessed
+        ).exists(), assessor
 
 
 def test_the_users_passwords_are_printed_work_and_the_trail_is_intact(demo):

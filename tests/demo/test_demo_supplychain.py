@@ -196,6 +196,16 @@ def test_both_scenarios_are_loaded_with_tiers_states_and_disclosures(demo):
     # The sector view has three institutions' surveys: figures are shown.
     assert services.sector_tracking()["shown"]
 
+    # Suppliers that registered themselves: those that passed the survey on were confirmed by
+    # their inviter first; the others stay unverified; no invitation is left held.
+    registered = Organisation.objects.filter(supply_invitations__campaign__in=(*banks, *medical))
+    registered = registered.filter(memberships__user__username__startswith="supply-").distinct()
+    inviting = registered.filter(supply_invitations__children__isnull=False).distinct()
+    assert inviting.exists()
+    assert set(inviting.values_list("identity_verified", flat=True)) == {True}
+    assert registered.filter(identity_verified=False).exists()
+    assert not Invitation.objects.filter(mail_held=True).exists()
+
 
 @pytest.mark.django_db
 def test_the_analysis_finds_what_the_banks_scenario_is_written_to_show(demo):

@@ -58,7 +58,14 @@ from mamori.audit.models import AuditEvent
 from mamori.catalogue.services import load_bundled
 from mamori.certificates.models import Certificate
 from mamori.certificates.tasks import render_certificate_pdf
-from mamori.organisations.models import Membership, Organisation, Role, WorkingGroup
+from mamori.organisations import services as organisation_services
+from mamori.organisations.models import (
+    Membership,
+    MembershipInvitation,
+    Organisation,
+    Role,
+    WorkingGroup,
+)
 from mamori.plus import services as plus
 from mamori.plus.models import (
     Device,
@@ -522,12 +529,24 @@ GLOBAL_ROWS = {
     "organisations:members-body":        "404  404  404  200  200  404  200  404  404  login",
     # POST on the list itself: members are added at .../members/add/
     "organisations:members-post":        "405  405  405  405  405  405  405  405  405  login",
-    # POST: eve joins the bank as a contributor
+    # POST: eve invited to the bank as a contributor (she joins only by accepting)
     "organisations:add-member":          "done 403  403  404  404  404  done 404  404  login",
-    # POST: eve made scheme owner in the bank; the bank's admin is not offered the role (422)
-    "organisations:add-scheme-owner":    "422  403  403  404  404  404  done 404  404  login",
-    # POST: eve made assessor of body A; its assessors read the list but grant nothing (403)
+    # POST: eve as scheme owner in the bank: the bank's admin is not offered the role (422); the
+    # scheme owner is refused it as a conflict of interest (403), nothing written
+    "organisations:add-scheme-owner":    "422  403  403  404  404  404  403  404  404  login",
+    # POST: eve invited as assessor of body A; its assessors read the list but grant nothing
     "organisations:add-assessor":        "404  404  404  403  403  404  done 404  404  login",
+    # --- Membership consent: the invited user's own page and answer. The scene's invitation of
+    # eve (board signatory of the bank) is hers alone to accept or decline (others: 404); its
+    # inviters may withdraw it.
+    "organisations:invitations":         "200  200  200  200  200  200  200  200  200  login",
+    "organisations:accept-invitation":   "404  404  404  404  404  404  404  404  done login",
+    "organisations:decline-invitation":  "404  404  404  404  404  404  404  404  done login",
+    "organisations:cancel-invitation":   "done 403  403  404  404  404  done 404  404  login",
+    # --- Conflict of interest at acceptance: invitations that reached ada (an assessor of body
+    # A, which marks the bank) and olive (scheme owner) are refused with the reason
+    "organisations:accept-as-assessor":  "404  404  404  no   404  404  404  404  404  login",
+    "organisations:accept-as-owner":     "404  404  404  404  404  404  no   404  404  login",
     # POST: a new account for the bank, its one-time password on the page that answers
     "organisations:create-user":         "done 403  403  404  404  404  done 404  404  login",
     # POST: carol's contributor role taken away
@@ -551,7 +570,9 @@ GLOBAL_ROWS = {
 POST_ONLY = ("answer", "submit", "respond", "resubmit", "take", "start_review", "clarify",
              "decide", "mark", "mark_remaining", "certificate:revoke", "accounts:token-revoke",
              "accounts:token-revoke-member", "accounts:token-rotate",
-             "organisations:add-member", "organisations:remove-member", "host:scope")
+             "organisations:add-member", "organisations:remove-member", "host:scope",
+             "organisations:accept-invitation", "organisations:decline-invitation",
+             "organisations:cancel-invitation")
 POST_ONLY = (*POST_ONLY, "plus:take", "plus:addresses", "plus:add-device",
              "plus:remove-device", "plus:kinds", "plus:draw", "plus:fill",
              "plus:device-check", "plus:decide", "evidence:delete")
@@ -633,6 +654,7 @@ SUMMARIES = {
     ApiToken: ("COUNT(*)", "MAX(id)", "MAX(revoked_at)"),
     AuditEvent: ("COUNT(*)", "MAX(seq)"),
     Membership: ("COUNT(*)", "MAX(id)"),
+    MembershipInvitation: ("COUNT(*)", "MAX(id)", "MAX(updated_at)"),
     User: ("COUNT(*)", "MAX(id)", "MAX(password)"),
     Organisation: ("COUNT(*)", "MAX(id)", "MAX(updated_at)"),
     Host: ("COUNT(*)", "MAX(id)", "MAX(updated_at)", "SUM(CASE WHEN in_scope THEN 1 ELSE 0 END)"),
@@ -847,8 +869,39 @@ def build_scene() -> Scene:
         "other_bank": api_token(mia, world.other_bank),
     }
     scene.extra["mia_session"] = client_for(mia).cookies[settings.SESSION_COOKIE_NAME].value
+    scene.extra.update(_invitations_and_conflicts(world))
     scene.fingerprint = fingerprint()
     return scene
+
+
+def _invitations_and_conflicts(world: World) -> dict[str, Any]:
+    """Membership consent and conflict of interest: eve's invitation to the bank, two that
+    reached people who may never join it (as if sent before the bank chose body A), and conrad,
+    an assessor of body A who belongs to the bank (he joined it before it chose body A), made
+    after every submission so he changes no assignment above."""
+    eve = organisation_services.invite_member(
+        world.admin, world.access(world.admin), world.bank.pk, "eve", Role.BOARD_SIGNATORY
+    )
+    reached = {
+        persona: MembershipInvitation.objects.create(
+            organisation=world.bank,
+            username=getattr(world, persona).username,
+            user=getattr(world, persona),
+            role=Role.APPLICANT_CONTRIBUTOR,
+            invited_by=world.admin,
+            expires_at=eve.expires_at,
+        )
+        for persona in ("assessor", "owner")
+    }
+    conrad = make_user("conrad", world.body, Role.ASSESSOR, mfa=True)
+    Membership.objects.create(user=conrad, organisation=world.bank, role=Role.APPLICANT_CONTRIBUTOR)
+    world.conrad = conrad
+    return {
+        "invitation": eve,
+        "reached": reached,
+        "conrad_session": client_for(conrad).cookies[settings.SESSION_COOKIE_NAME].value,
+        "conrad_token": api_token(conrad, world.body),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -1443,14 +1496,56 @@ def _removal(persona: str, organisation: str, role: str) -> Callable[[Scene, Any
     return url
 
 
-def _granted(organisation: str, role: str) -> Callable[[Scene, Any, Any], None]:
+def _invited(organisation: str, role: str) -> Callable[[Scene, Any, Any], None]:
+    """eve is invited, and is no member until she accepts."""
+
     def check(scene: Scene, target, user) -> None:
-        granted = _role_of(scene, "outsider", organisation, role)
+        invitation = MembershipInvitation.objects.get(
+            organisation=scene.organisations[organisation], username="eve", role=role
+        )
+        assert invitation.user == scene.world.outsider
+        assert not Membership.objects.filter(
+            user=scene.world.outsider, organisation=scene.organisations[organisation]
+        ).exists()
         event = AuditEvent.objects.latest("seq")
         assert (event.action, event.actor, event.object_id) == (
-            "membership.added",
+            "membership.invited",
             user,
-            str(granted.pk),
+            str(invitation.pk),
+        )
+
+    return check
+
+
+def _invitation(name: str = "", action: str = "") -> Callable[[Scene, Any], str]:
+    def url(scene: Scene, target) -> str:
+        invitation = scene.extra["reached"][name] if name else scene.extra["invitation"]
+        if action == "cancel":
+            return reverse(
+                "organisations:cancel_invitation",
+                args=[invitation.organisation_id, invitation.pk],
+            )
+        return reverse(f"organisations:{action}_invitation", args=[invitation.pk])
+
+    return url
+
+
+def _answered(state: str) -> Callable[[Scene, Any, Any], None]:
+    def check(scene: Scene, target, user) -> None:
+        invitation = MembershipInvitation.objects.get(pk=scene.extra["invitation"].pk)
+        assert invitation.state == state
+        joined = Membership.objects.filter(
+            user=scene.world.outsider, organisation=scene.world.bank, role=Role.BOARD_SIGNATORY
+        ).exists()
+        assert joined is (state == "accepted")
+        event = AuditEvent.objects.latest("seq")
+        assert (event.action, event.actor) == (
+            {
+                "accepted": "membership.invitation_accepted",
+                "declined": "membership.invitation_declined",
+                "cancelled": "membership.invitation_cancelled",
+            }[state],
+            user,
         )
 
     return check
@@ -1602,20 +1697,31 @@ GLOBAL_ACTIONS: dict[str, Action] = {
         "post",
         _members("bank", "add/"),
         lambda s, t: {"mode": "existing", "username": "eve", "role": Role.APPLICANT_CONTRIBUTOR},
-        effect=_granted("bank", Role.APPLICANT_CONTRIBUTOR),
+        effect=_invited("bank", Role.APPLICANT_CONTRIBUTOR),
     ),
     "organisations:add-scheme-owner": Action(
         "post",
         _members("bank", "add/"),
         lambda s, t: {"mode": "existing", "username": "eve", "role": Role.SCHEME_OWNER},
-        effect=_granted("bank", Role.SCHEME_OWNER),
     ),
     "organisations:add-assessor": Action(
         "post",
         _members("body", "add/"),
         lambda s, t: {"mode": "existing", "username": "eve", "role": Role.ASSESSOR},
-        effect=_granted("body", Role.ASSESSOR),
+        effect=_invited("body", Role.ASSESSOR),
     ),
+    "organisations:invitations": Action("get", _const("/invitations/")),
+    "organisations:accept-invitation": Action(
+        "post", _invitation(action="accept"), effect=_answered("accepted")
+    ),
+    "organisations:decline-invitation": Action(
+        "post", _invitation(action="decline"), effect=_answered("declined")
+    ),
+    "organisations:cancel-invitation": Action(
+        "post", _invitation(action="cancel"), effect=_answered("cancelled")
+    ),
+    "organisations:accept-as-assessor": Action("post", _invitation("assessor", "accept")),
+    "organisations:accept-as-owner": Action("post", _invitation("owner", "accept")),
     "organisations:create-user": Action(
         "post",
         _members("bank", "add/"),
@@ -1782,9 +1888,75 @@ def test_global_matrix(scene, action, role, expected):
         "organisations:add-assessor": "Body A",
         "organisations:remove-member": "Test Bank",
         "organisations:remove-own-owner": "Secretariat",
+        "organisations:accept-invitation": "Test Bank",
+        "organisations:decline-invitation": "Test Bank",
+        "organisations:cancel-invitation": "Test Bank",
+        "organisations:accept-as-assessor": "Test Bank",
+        "organisations:accept-as-owner": "Test Bank",
         "api:organisation-other": "Other Bank",
     }.get(action, "")
     check_cell(scene, role, GLOBAL_ACTIONS[action], None, expected, secret)
+
+
+# --- Conflict of interest: conrad, an assessor of body A who belongs to the bank -----------------
+# Body A marks the bank's submissions, so conrad may never take one over, mark, clarify or decide
+# it, nor decide an appeal on it: each is refused with the reason ("coi": a refusal naming the
+# conflict of interest, nothing written), on the pages, their autosave and the API with a token
+# of body A (whose access does not even show his bank membership). Same-body assessors without
+# the conflict (abe: the "sba" column above) take these over ("take": done).
+COI_ACTIONS = (
+    "take",
+    "start_review",
+    "mark",
+    "mark:htmx",
+    "mark_remaining",
+    "clarify",
+    "decide",
+    "appeal:decide",
+    "api:marks",
+    "api:clarification",
+    "api:decision",
+    "api:appeal-decision",
+)
+CONFLICT_ROWS = {
+    **{(obj, action): "coi" for obj in BANK_SUBMISSIONS for action in COI_ACTIONS},
+    # A decided round says so first, whoever asks: the state is the state, nothing written
+    **{(obj, "decide"): "no" for obj in ("passed", "failed")},
+    **{(obj, "api:decision"): "409" for obj in ("passed", "failed")},
+}
+COI_REASON = "You are a member of this organisation, so you cannot review its assessments"
+
+
+@pytest.mark.parametrize(
+    ("obj", "action", "expected"),
+    [
+        pytest.param(obj, action, outcome, id=f"{obj}-{action}-member_assessor")
+        for (obj, action), outcome in CONFLICT_ROWS.items()
+    ],
+)
+def test_conflict_of_interest_matrix(scene, obj, action, expected):
+    spec = ASSESSMENT_ACTIONS[action]
+    client = new_client()
+    if spec.api:
+        client.defaults["HTTP_AUTHORIZATION"] = f"Token {scene.extra['conrad_token']}"
+    else:
+        client.cookies[settings.SESSION_COOKIE_NAME] = scene.extra["conrad_session"]
+    response = send(client, spec, scene, scene.objects[obj])
+    status = response.status_code
+    if expected == "coi":
+        if status == 302:
+            reasons = [str(m) for m in get_messages(response.wsgi_request)]
+            assert any(COI_REASON in reason for reason in reasons), reasons
+        else:
+            assert status == 403, status
+            body = response.json()["detail"] if spec.api else response.content.decode()
+            assert COI_REASON in body
+    elif expected == "no":
+        assert status == 302, status
+        assert message_levels.ERROR in levels(response)
+    else:
+        assert status == int(expected), status
+    assert fingerprint() == scene.fingerprint, f"{action} on {obj} wrote something"
 
 
 @pytest.mark.parametrize(

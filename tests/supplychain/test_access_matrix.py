@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from mamori.organisations.models import Organisation
 from tests.conftest import client_for
 from tests.supplychain.test_survey_cascade import build_chain
 
@@ -279,6 +280,17 @@ MATRIX = {
         "scheme_owner": GONE,
         "anonymous": GONE,
     },
+    # B registered itself through A's link (unverified here): A, which invited it, or the scheme
+    # owner confirms it; the institution did not invite B, and B cannot vouch for itself.
+    ("tier2 organisation", "confirm"): {
+        "institution_admin": GONE,
+        "institution_member": GONE,
+        "tier1": DONE,
+        "tier2": GONE,
+        "unrelated": GONE,
+        "scheme_owner": DONE,
+        "anonymous": LOGIN,
+    },
 }
 
 
@@ -350,6 +362,11 @@ def _requests(chain):
             f"/supply/campaigns/{campaign.pk}/",
             _invite_form(chain.service.pk),
         ),
+        ("tier2 organisation", "confirm"): (
+            "post",
+            f"/supply/organisations/{chain.org_b.pk}/confirm/",
+            None,
+        ),
     }
 
 
@@ -376,6 +393,7 @@ def _outcome(response):
 @pytest.mark.parametrize("role", ROLES)
 def test_access_matrix(world, role, django_capture_on_commit_callbacks):
     chain = build_chain(world, django_capture_on_commit_callbacks)
+    Organisation.objects.filter(pk=chain.org_b.pk).update(identity_verified=False)
     client = _client(world, chain, role)
     requests = _requests(chain)
     wrong = []

@@ -146,7 +146,7 @@ def test_claim_checks_the_password_and_signs_in(world, fresh):
     form = {
         "name_ja": "通信N",
         "name_en": "Carrier N KK",
-        "corporate_number": "",
+        "corporate_number": "6987650000001",
         "country": "JP",
         "username": "carrier-n",
         "email": "admin@carrier.example",

@@ -35,6 +35,7 @@ from mamori.audit.services import record
 from mamori.certificates.services import issue_certificate
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
 from mamori.core.workdays import add_working_days
+from mamori.organisations import conflicts
 from mamori.organisations.access import Access
 from mamori.organisations.models import Role
 
@@ -136,6 +137,8 @@ def decide_refusal(access: Access, assessment: Assessment) -> MamoriError | None
     """Why ``access`` may not decide the pending appeal (None: they may)."""
     if not permissions.is_reviewer(access, assessment):
         return NotAllowed(_("Only an assessor of the certification body can decide an appeal."))
+    if conflicts.is_member(access.user_id, assessment.organisation_id):
+        return NotAllowed(conflicts.impartiality_message(), code=conflicts.CONFLICT_CODE)
     appeal = assessment.pending_appeal
     if appeal is None:
         return WrongState(_("No appeal is waiting for a decision."), code="no_pending_appeal")

@@ -28,16 +28,23 @@ def rule_of(certification_body_id: int) -> str:
     return found or AssignmentRule.LEAST_LOADED
 
 
-def _assessors(certification_body_id: int):
-    return Membership.objects.filter(
+def _assessors(certification_body_id: int, organisation_id: int | None = None):
+    """The body's active assessors; with ``organisation_id``, those impartial towards it (no
+    role in that organisation: see ``organisations.conflicts``)."""
+    assessors = Membership.objects.filter(
         organisation_id=certification_body_id, role=Role.ASSESSOR, user__is_active=True
-    ).order_by("created_at", "pk")
+    )
+    if organisation_id is not None:
+        assessors = assessors.exclude(
+            user_id__in=Membership.objects.filter(organisation_id=organisation_id).values("user_id")
+        )
+    return assessors.order_by("created_at", "pk")
 
 
-def _least_loaded(certification_body_id: int):
+def _least_loaded(certification_body_id: int, organisation_id: int | None):
     """The assessor with the fewest open reviews (ties: the longest-standing member)."""
     membership = (
-        _assessors(certification_body_id)
+        _assessors(certification_body_id, organisation_id)
         .annotate(
             open_reviews=Count("user__reviews", filter=Q(user__reviews__state__in=REVIEW_STATES))
         )
@@ -48,9 +55,10 @@ def _least_loaded(certification_body_id: int):
     return membership.user if membership else None
 
 
-def pick_assessor(certification_body_id: int):
-    """The assessor a new submission goes to under the body's rule, or None (the queue, or a
-    body without active assessors). Call inside the submission's transaction."""
+def pick_assessor(certification_body_id: int, organisation_id: int | None = None):
+    """The assessor a new submission of ``organisation_id`` goes to under the body's rule, or
+    None (the queue, or a body without an active assessor who is impartial towards the
+    organisation). Call inside the submission's transaction."""
     setting = (
         ReviewAssignment.objects.select_for_update()  # one turn per submission in round robin
         .filter(certification_body_id=certification_body_id)
@@ -60,9 +68,10 @@ def pick_assessor(certification_body_id: int):
     if rule == AssignmentRule.QUEUE:
         return None
     if rule == AssignmentRule.LEAST_LOADED:
-        return _least_loaded(certification_body_id)
+        return _least_loaded(certification_body_id, organisation_id)
     users = [
-        membership.user for membership in _assessors(certification_body_id).select_related("user")
+        membership.user
+        for membership in _assessors(certification_body_id, organisation_id).select_related("user")
     ]
     if not users:
         return None

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from mamori.assessments.models import AppealOutcome, Level, Outcome, Verdict
 from mamori.catalogue.models import Question
+from mamori.core.text import validate_single_line
 from mamori.organisations.models import Category, Organisation
 
 ROW_FIELD = re.compile(r"^row-(\d{1,3})-([a-z][a-z0-9_]*)$")
@@ -59,8 +60,14 @@ class StartAssessmentForm(forms.Form):
 
 
 class DeclarationForm(forms.Form):
-    name = forms.CharField(label=_("Your full name"), max_length=150)
-    title = forms.CharField(label=_("Your position (e.g. Director, CISO)"), max_length=150)
+    name = forms.CharField(
+        label=_("Your full name"), max_length=150, validators=[validate_single_line]
+    )
+    title = forms.CharField(
+        label=_("Your position (e.g. Director, CISO)"),
+        max_length=150,
+        validators=[validate_single_line],
+    )
     confirm = forms.BooleanField(
         label=_("I confirm, on behalf of the board, that the answers are true and complete."),
     )

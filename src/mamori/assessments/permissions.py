@@ -33,6 +33,12 @@ def is_assigned(access: Access, assessment: Assessment) -> bool:
     return is_reviewer(access, assessment) and assessment.assessor_id == access.user_id
 
 
+def is_impartial(access: Access, assessment: Assessment) -> bool:
+    """The user holds no role in the assessed organisation (what the pages show; the services
+    ask the database, since an API token's access shows one organisation only)."""
+    return assessment.organisation_id not in access.organisation_ids
+
+
 def answers_open(assessment: Assessment) -> bool:
     """Whether the applicant may change any answer at all in the assessment's current state."""
     if assessment.state == State.DRAFT:
@@ -90,14 +96,18 @@ def can_resubmit(access: Access, assessment: Assessment) -> bool:
 
 
 def can_mark(access: Access, assessment: Assessment) -> bool:
-    return is_assigned(access, assessment) and (
-        assessment.state in MARKABLE_STATES or clarification_lapsed(assessment)
+    return (
+        is_assigned(access, assessment)
+        and is_impartial(access, assessment)
+        and (assessment.state in MARKABLE_STATES or clarification_lapsed(assessment))
     )
 
 
 def can_decide(access: Access, assessment: Assessment) -> bool:
-    return is_assigned(access, assessment) and (
-        assessment.state == State.IN_REVIEW or clarification_lapsed(assessment)
+    return (
+        is_assigned(access, assessment)
+        and is_impartial(access, assessment)
+        and (assessment.state == State.IN_REVIEW or clarification_lapsed(assessment))
     )
 
 
@@ -105,6 +115,7 @@ def can_take(access: Access, assessment: Assessment) -> bool:
     """Any assessor of the body may take over a submission that is not yet decided."""
     return (
         is_reviewer(access, assessment)
+        and is_impartial(access, assessment)
         and assessment.assessor_id != access.user_id
         and assessment.state in (*MARKABLE_STATES, State.CLARIFICATION)
     )

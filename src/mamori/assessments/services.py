@@ -36,7 +36,9 @@ from mamori.catalogue.spec import AnswerError
 from mamori.certificates.services import issue_certificate
 from mamori.core import outbox
 from mamori.core.errors import Conflict, MamoriError, NotAllowed, WrongState
+from mamori.core.text import first_control_character, validate_single_line
 from mamori.core.workdays import add_working_days
+from mamori.organisations import conflicts
 from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Organisation, Role
 
@@ -341,6 +343,9 @@ def sign_declaration(user, access: Access, assessment_id: int, name: str, title:
         raise MamoriError(_("Type your full name to sign."), field="name")
     if not title:
         raise MamoriError(_("Give your position on the board."), field="title")
+    for field, value in (("name", name), ("title", title)):
+        if first_control_character(value) is not None:
+            raise MamoriError(validate_single_line.message, field=field)
     with transaction.atomic():
         assessment = _lock(assessment_id)
         _require_role(
@@ -410,7 +415,9 @@ def submit(user, access: Access, assessment_id: int) -> Assessment:
         before = assessment.state
         assessment.state = State.SUBMITTED
         assessment.submitted_at = timezone.now()
-        assessment.assessor = assignment.pick_assessor(assessment.certification_body_id)
+        assessment.assessor = assignment.pick_assessor(
+            assessment.certification_body_id, assessment.organisation_id
+        )
         assessment.save()
         _state_change(
             user, assessment, "assessment.submitted", before, assessor=assessment.assessor_id
@@ -623,6 +630,8 @@ def _require_body_assessor(access: Access, assessment: Assessment) -> None:
 
 def _require_reviewer(access: Access, assessment: Assessment, check, message) -> None:
     _require_body_assessor(access, assessment)
+    # Before the state: a member of the organisation may never mark or decide it, in any state.
+    conflicts.require_impartial(access.user_id, assessment.organisation_id)
     if not check(access, assessment):
         if permissions.is_reviewer(access, assessment) and assessment.assessor_id != access.user_id:
             raise NotAllowed(
@@ -635,6 +644,7 @@ def take_over(user, access: Access, assessment_id: int) -> Assessment:
     with transaction.atomic():
         assessment = _lock(assessment_id)
         _require_body_assessor(access, assessment)
+        conflicts.require_impartial(user.pk, assessment.organisation_id)
         if not permissions.can_take(access, assessment):
             raise WrongState(_("This submission cannot be taken over now."))
         previous = assessment.assessor_id

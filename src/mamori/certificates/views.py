@@ -97,7 +97,9 @@ def register(request):
     """The public register: currently valid certificates, searchable by name or number."""
     # NUL characters are dropped: nobody searches for one and PostgreSQL refuses them.
     query = (request.GET.get("q") or "").replace("\x00", "").strip()[:100]
-    certificates = Certificate.objects.currently_valid().select_related("certification_body")
+    certificates = Certificate.objects.currently_valid().select_related(
+        "organisation", "certification_body"
+    )
     if query:
         certificates = certificates.filter(
             Q(organisation_name_ja__icontains=query)
@@ -126,7 +128,9 @@ def verify(request, number: str):
     certificate = None
     if NUMBER_PATTERN.match(number):
         certificate = (
-            Certificate.objects.select_related("certification_body").filter(number=number).first()
+            Certificate.objects.select_related("organisation", "certification_body")
+            .filter(number=number)
+            .first()
         )
     if certificate is None:
         return _no_such_certificate(request, number)

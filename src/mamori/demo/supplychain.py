@@ -1086,7 +1086,8 @@ def _build_survey(survey: Survey, owner: Organisation, actor: User) -> Campaign:
         invitation = sent.invitation
         built[supplier.ref] = invitation
         if supplier.state == "declined":
-            services.decline(None, invitation)
+            # As the supplier's browser would, holding the link.
+            services.decline(None, invitation, link_key=secrets.token_urlsafe(16))
             return
         if supplier.state == "overdue":
             due = today - dt.timedelta(days=OVERDUE_DAYS)
@@ -1097,6 +1098,11 @@ def _build_survey(survey: Survey, owner: Organisation, actor: User) -> Campaign:
         respondent = _respond(supplier, invitation)
         pending_links.extend((invitation, need, ref) for need, ref in supplier.links)
         invitation.refresh_from_db()
+        if supplier.children and not invitation.organisation.identity_verified:
+            # Its inviter vouches for it before it passes the survey on, so Mamori mails its
+            # suppliers; registered suppliers with none of their own stay unverified.
+            inviter = invitation.invited_by
+            services.confirm_identity(inviter, Access.for_user(inviter), invitation.organisation_id)
         for child in supplier.children:
             add(child, invitation.node, respondent, invitation)
 
@@ -1128,7 +1134,10 @@ def _on_a_roster(organisation: Organisation) -> bool:
 def _respond(supplier: Supplier, invitation: Invitation) -> User:
     """Bind (or claim) the supplier's organisation and save its answers; returns the user who
     answered, who then invites the supplier's own suppliers. Only fictitious organisations
-    answer: nothing invented is attached to a real one."""
+    answer: nothing invented is attached to a real one. A registered supplier stays unverified
+    (no corporate number: a made-up one could be a real company's), as on a live system until
+    the scheme owner or its inviter confirms it."""
+    link_key = secrets.token_urlsafe(16)  # the browser that opened the link
     if supplier.org:
         organisation = Organisation.objects.get(name_en=supplier.org)
         if _on_a_roster(organisation) or not cast.is_fictitious(
@@ -1136,7 +1145,7 @@ def _respond(supplier: Supplier, invitation: Invitation) -> User:
         ):
             raise ValueError(f"{supplier.ref}: only fictitious organisations answer in the demo")
         user = _respondent_user(organisation)
-        services.bind(user, Access.for_user(user), invitation, organisation)
+        services.bind(user, Access.for_user(user), invitation, organisation, link_key=link_key)
     else:
         if not cast.is_fictitious(supplier.name_ja, supplier.name_en):
             raise ValueError(f"{supplier.ref}: a supplier's name says it is fictitious")
@@ -1149,6 +1158,8 @@ def _respond(supplier: Supplier, invitation: Invitation) -> User:
             username=_username(supplier.ref),
             email=f"{supplier.ref}@example.jp",
             password=secrets.token_urlsafe(18),
+            link_key=link_key,
+            require_corporate_number=False,
         )
         # Nobody signs in as a demo supplier: the random password is not kept.
         user.set_unusable_password()

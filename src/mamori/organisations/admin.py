@@ -8,7 +8,14 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from mamori.audit.services import record
-from mamori.organisations.models import Membership, Organisation, WorkingGroup
+from mamori.organisations.conflicts import membership_conflict
+from mamori.organisations.models import (
+    Membership,
+    MembershipInvitation,
+    Organisation,
+    Role,
+    WorkingGroup,
+)
 
 
 def _changed(form) -> list[str]:
@@ -30,8 +37,16 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
-    list_display = ("name_ja", "name_en", "category", "corporate_number", "country")
-    list_filter = ("category", "country")
+    list_display = (
+        "name_ja",
+        "name_en",
+        "category",
+        "corporate_number",
+        "country",
+        "identity_verified",
+    )
+    list_filter = ("category", "country", "identity_verified")
+    readonly_fields = ("identity_confirmed_by", "identity_confirmed_at", "resembles")
     search_fields = ("name_ja", "name_en", "corporate_number")
     ordering = ("name_ja",)
     inlines = (MembershipInline,)
@@ -52,8 +67,27 @@ class OrganisationAdmin(admin.ModelAdmin):
         )
 
 
+class MembershipForm(forms.ModelForm):
+    """Staff grant roles directly (no invitation: staff act on a request made to them), but
+    never against the separation of duties."""
+
+    class Meta:
+        model = Membership
+        fields = ("user", "organisation", "role")
+
+    def clean(self):
+        data = super().clean()
+        user, organisation, role = data.get("user"), data.get("organisation"), data.get("role")
+        if user is not None and organisation is not None and role in Role.values:
+            reason = membership_conflict(user.pk, organisation, role)
+            if reason:
+                self.add_error("role", reason)
+        return data
+
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    form = MembershipForm
     list_display = ("user", "organisation", "role", "created_at")
     list_filter = ("role", "organisation__category")
     search_fields = ("user__username", "user__display_name", "organisation__name_ja")
@@ -98,6 +132,25 @@ class MembershipAdmin(admin.ModelAdmin):
                 "role": membership.role,
             },
         )
+
+
+@admin.register(MembershipInvitation)
+class MembershipInvitationAdmin(admin.ModelAdmin):
+    """Read only: invitations are answered by the invited user on their own page."""
+
+    list_display = ("username", "organisation", "role", "state", "invited_by", "expires_at")
+    list_filter = ("state", "role")
+    search_fields = ("username", "organisation__name_ja", "organisation__name_en")
+    list_select_related = ("organisation", "invited_by")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class WorkingGroupForm(forms.ModelForm):

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
+from mamori.core.text import validate_single_line
 from mamori.organisations.models import Organisation, Role
 
 COUNTRY_CODE = RegexValidator(
@@ -24,11 +25,17 @@ class _RoleForm(forms.Form):
             self.fields["role"].initial = Role.APPLICANT_CONTRIBUTOR
 
 
-class ExistingMemberForm(_RoleForm):
+class InviteMemberForm(_RoleForm):
+    """An invitation to someone who already has an account. Nothing here looks the user name up:
+    the answer must be the same whether it exists or not (``services.invite_member``)."""
+
     username = forms.CharField(
         label=_("User name"),
         max_length=150,
-        help_text=_("The exact user name of someone who already has an account."),
+        help_text=_(
+            "The exact user name of someone who already has an account. They join when they "
+            "accept the invitation after signing in."
+        ),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
     role = forms.ChoiceField(label=_("Role"))
@@ -41,7 +48,9 @@ class NewUserForm(_RoleForm):
         help_text=_("Letters, digits and @ . + - _ only; used to sign in."),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-    display_name = forms.CharField(label=_("Display name"), max_length=150)
+    display_name = forms.CharField(
+        label=_("Display name"), max_length=150, validators=[validate_single_line]
+    )
     email = forms.EmailField(label=_("E-mail"), max_length=254)
     language = forms.ChoiceField(
         label=_("Language for e-mail"), choices=settings.LANGUAGES, initial="ja"

@@ -3,10 +3,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from mamori.core.models import TimeStampedModel
+from mamori.core.text import NAME_VALIDATORS
 
 
 class Category(models.TextChoices):
@@ -63,8 +65,8 @@ class OrganisationQuerySet(models.QuerySet):
 
 
 class Organisation(TimeStampedModel):
-    name_ja = models.CharField(_("name (Japanese)"), max_length=200)
-    name_en = models.CharField(_("name (English)"), max_length=200)
+    name_ja = models.CharField(_("name (Japanese)"), max_length=200, validators=NAME_VALIDATORS)
+    name_en = models.CharField(_("name (English)"), max_length=200, validators=NAME_VALIDATORS)
     category = models.CharField(_("category"), max_length=32, choices=Category.choices)
     corporate_number = models.CharField(
         _("corporate number"),
@@ -74,6 +76,22 @@ class Organisation(TimeStampedModel):
         help_text=_("The 13-digit number issued by the National Tax Agency."),
     )
     country = models.CharField(_("country"), max_length=2, default="JP")
+    # Organisations the scheme owner creates are known; one registered by whoever held a
+    # supplier-survey link is not, until the scheme owner or its inviter confirms it. Until then
+    # it is shown as unverified and the platform sends no e-mail in its name.
+    identity_verified = models.BooleanField(_("identity verified"), default=True)
+    identity_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("identity confirmed by"),
+    )
+    identity_confirmed_at = models.DateTimeField(_("identity confirmed"), null=True, blank=True)
+    # Registered organisations whose names are close to this one's when it registered (ids),
+    # for the person who confirms it.
+    resembles = models.JSONField(_("names close to"), default=list, blank=True)
 
     objects = OrganisationQuerySet.as_manager()
 
@@ -116,8 +134,8 @@ class WorkingGroup(TimeStampedModel):
     working group: the convenor calls it and runs its secretariat without being one of its
     members, so the roster's count and categories are those of ``members`` alone."""
 
-    name_ja = models.CharField(_("name (Japanese)"), max_length=200)
-    name_en = models.CharField(_("name (English)"), max_length=200)
+    name_ja = models.CharField(_("name (Japanese)"), max_length=200, validators=NAME_VALIDATORS)
+    name_en = models.CharField(_("name (English)"), max_length=200, validators=NAME_VALIDATORS)
     source = models.TextField(_("source of the roster"), blank=True, max_length=2000)
     convenor = models.ForeignKey(
         Organisation,
@@ -175,9 +193,76 @@ class Membership(TimeStampedModel):
 
     def clean(self) -> None:
         # Without an organisation (a form left it empty) the field's own error says so.
-        if (
-            self.role == Role.ASSESSOR
-            and self.organisation_id is not None
-            and not self.organisation.is_certification_body
-        ):
+        if self.organisation_id is None:
+            return
+        if self.role == Role.ASSESSOR and not self.organisation.is_certification_body:
             raise ValidationError({"role": _("Assessors belong to a certification body.")})
+
+
+class InvitationState(models.TextChoices):
+    PENDING = "pending", _("Waiting for an answer")
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class MembershipInvitationQuerySet(models.QuerySet):
+    def open(self, now=None) -> MembershipInvitationQuerySet:
+        """Waiting for an answer and not expired."""
+        return self.filter(state=InvitationState.PENDING, expires_at__gt=now or timezone.now())
+
+
+class MembershipInvitation(TimeStampedModel):
+    """An offer of a role in an organisation to someone who already has an account: nobody
+    becomes a member of an organisation without accepting (membership consent).
+
+    It is addressed to a user name as typed. ``user`` is the account it reaches: ``None`` when
+    there is no such account, or when the account could never accept it (a conflict of
+    interest). The inviter's page shows all of them alike, so it never tells whether a user
+    name exists or what roles it holds elsewhere; those invitations simply expire."""
+
+    organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.CASCADE,
+        related_name="membership_invitations",
+        verbose_name=_("organisation"),
+    )
+    username = models.CharField(_("user name"), max_length=150)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="membership_invitations",
+        verbose_name=_("invited user"),
+    )
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("invited by"),
+    )
+    expires_at = models.DateTimeField(_("expires"))
+    state = models.CharField(
+        _("state"),
+        max_length=16,
+        choices=InvitationState.choices,
+        default=InvitationState.PENDING,
+    )
+    answered_at = models.DateTimeField(_("answered"), null=True, blank=True)
+
+    objects = MembershipInvitationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("membership invitation")
+        verbose_name_plural = _("membership invitations")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.username} / {self.organisation} / {self.get_role_display()}"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()

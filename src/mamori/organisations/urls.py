@@ -12,6 +12,22 @@ urlpatterns = [
     path("organisations/<int:pk>/members/", views.members, name="members"),
     path("organisations/<int:pk>/members/add/", views.add_member, name="add_member"),
     path(
+        "organisations/<int:pk>/members/invitations/<int:invitation_id>/cancel/",
+        views.cancel_invitation,
+        name="cancel_invitation",
+    ),
+    path("invitations/", views.invitations, name="invitations"),
+    path(
+        "invitations/<int:invitation_id>/accept/",
+        views.accept_invitation,
+        name="accept_invitation",
+    ),
+    path(
+        "invitations/<int:invitation_id>/decline/",
+        views.decline_invitation,
+        name="decline_invitation",
+    ),
+    path(
         "organisations/<int:pk>/members/<int:membership_id>/remove/",
         views.remove_member,
         name="remove_member",

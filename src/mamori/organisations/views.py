@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import formats, timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
@@ -16,8 +17,13 @@ from mamori.certificates.models import Certificate
 from mamori.core.errors import MamoriError
 from mamori.organisations import permissions, services
 from mamori.organisations.access import Access
-from mamori.organisations.forms import ExistingMemberForm, NewUserForm, OrganisationForm
-from mamori.organisations.models import Category, Organisation, WorkingGroup
+from mamori.organisations.forms import InviteMemberForm, NewUserForm, OrganisationForm
+from mamori.organisations.models import (
+    Category,
+    MembershipInvitation,
+    Organisation,
+    WorkingGroup,
+)
 
 
 @login_required
@@ -33,6 +39,9 @@ def organisation_list(request):
         )
     if category in Category.values:
         organisations = organisations.filter(category=category)
+    unverified = request.GET.get("identity") == "unverified"
+    if unverified:
+        organisations = organisations.filter(identity_verified=False)
     page = Paginator(organisations.order_by("category", "name_ja"), 50).get_page(
         request.GET.get("page")
     )
@@ -44,6 +53,7 @@ def organisation_list(request):
             "query": query,
             "category": category,
             "categories": Category.choices,
+            "unverified": unverified,
             "working_groups": WorkingGroup.objects.visible_to(access),
         },
     )
@@ -72,6 +82,10 @@ def detail(request, pk: int):
             "working_groups": WorkingGroup.objects.visible_to(access)
             .filter(Q(members=organisation) | Q(convenor=organisation))
             .distinct(),
+            # For whoever confirms an organisation registered through a link.
+            "resembling": Organisation.objects.filter(pk__in=organisation.resembles or [])
+            if not organisation.identity_verified
+            else [],
         },
     )
 
@@ -132,7 +146,7 @@ def _render_members(
     request,
     organisation: Organisation,
     *,
-    existing_form=None,
+    invite_form=None,
     new_form=None,
     created=None,
     status: int = 200,
@@ -145,15 +159,30 @@ def _render_members(
     for membership in memberships:
         membership.organisation = organisation
         membership.removable = permissions.can_remove(access, membership)
+    can_manage = permissions.can_manage_members(access, organisation)
+    # Every invitation alike, whether its user name exists or not: the list says who was
+    # invited, never who could accept (services.invite_member).
+    invitations = (
+        list(
+            MembershipInvitation.objects.open()
+            .filter(organisation=organisation)
+            .select_related("invited_by")
+            .order_by("expires_at", "pk")
+        )
+        if can_manage
+        else []
+    )
+    for invitation in invitations:
+        invitation.cancellable = permissions.can_grant(access, organisation, invitation.role)
     response = render(
         request,
         "organisations/members.html",
         {
             "organisation": organisation,
             "memberships": memberships,
-            "can_manage": permissions.can_manage_members(access, organisation),
-            "existing_form": existing_form
-            or ExistingMemberForm(roles=roles, auto_id="id_existing_%s"),
+            "invitations": invitations,
+            "can_manage": can_manage,
+            "invite_form": invite_form or InviteMemberForm(roles=roles, auto_id="id_invite_%s"),
             "new_form": new_form or NewUserForm(roles=roles, auto_id="id_new_%s"),
             "created": created,
         },
@@ -175,7 +204,8 @@ def members(request, pk: int):
 @login_required
 @require_POST
 def add_member(request, pk: int):
-    """Add an existing user (``mode=existing``) or create one (``mode=new``) with a role."""
+    """Invite someone who has an account (``mode=existing``: they join when they accept) or
+    create an account for a new person (``mode=new``: a member at once)."""
     access = Access.for_request(request)
     organisation = _members_organisation(request, pk)
     _require_manager(request, organisation)
@@ -184,7 +214,7 @@ def add_member(request, pk: int):
     if creating:
         form = NewUserForm(request.POST, roles=roles, auto_id="id_new_%s")
     else:
-        form = ExistingMemberForm(request.POST, roles=roles, auto_id="id_existing_%s")
+        form = InviteMemberForm(request.POST, roles=roles, auto_id="id_invite_%s")
     status = 422
     if form.is_valid():
         data = form.cleaned_data
@@ -201,7 +231,7 @@ def add_member(request, pk: int):
                     role=data["role"],
                 )
             else:
-                membership = services.add_member(
+                invitation = services.invite_member(
                     request.user, access, organisation.pk, data["username"], data["role"]
                 )
         except MamoriError as exc:
@@ -214,15 +244,104 @@ def add_member(request, pk: int):
                     organisation,
                     created={"user": membership.user, "password": password},
                 )
+            # The same words whether the user name exists or not.
             messages.success(
                 request,
-                _("%(user)s is now %(role)s.")
-                % {"user": membership.user, "role": membership.get_role_display()},
+                _(
+                    "%(user)s is invited as %(role)s. They join when they accept the invitation "
+                    "after signing in, by %(date)s."
+                )
+                % {
+                    "user": invitation.username,
+                    "role": invitation.get_role_display(),
+                    "date": formats.date_format(timezone.localtime(invitation.expires_at)),
+                },
             )
             return redirect("organisations:members", pk=organisation.pk)
     if creating:
         return _render_members(request, organisation, new_form=form, status=status)
-    return _render_members(request, organisation, existing_form=form, status=status)
+    return _render_members(request, organisation, invite_form=form, status=status)
+
+
+@login_required
+@require_POST
+def cancel_invitation(request, pk: int, invitation_id: int):
+    access = Access.for_request(request)
+    organisation = _members_organisation(request, pk)
+    _require_manager(request, organisation)
+    invitation = get_object_or_404(
+        MembershipInvitation.objects.filter(organisation=organisation), pk=invitation_id
+    )
+    if not permissions.can_grant(access, organisation, invitation.role):
+        raise PermissionDenied
+    try:
+        services.cancel_invitation(request.user, access, organisation.pk, invitation.pk)
+    except MamoriError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            _("The invitation to %(user)s was withdrawn.") % {"user": invitation.username},
+        )
+    return redirect("organisations:members", pk=organisation.pk)
+
+
+# --- The invited user's side ----------------------------------------------------------------------
+
+
+@login_required
+@require_safe
+def invitations(request):
+    """The invitations waiting for this user's answer: nobody joins an organisation without it."""
+    waiting = (
+        MembershipInvitation.objects.open()
+        .filter(user=request.user)
+        .select_related("organisation", "invited_by")
+        .order_by("expires_at", "pk")
+    )
+    return render(request, "organisations/invitations.html", {"invitations": waiting})
+
+
+def _answer_invitation(request, invitation_id: int, answer) -> MembershipInvitation | None:
+    # Another user's invitation does not exist for this one.
+    invitation = get_object_or_404(
+        MembershipInvitation.objects.select_related("organisation").filter(user=request.user),
+        pk=invitation_id,
+    )
+    try:
+        answer(request.user, invitation.pk)
+    except MamoriError as exc:
+        messages.error(request, exc.message)
+        return None
+    return invitation
+
+
+@login_required
+@require_POST
+def accept_invitation(request, invitation_id: int):
+    invitation = _answer_invitation(request, invitation_id, services.accept_invitation)
+    if invitation is None:
+        return redirect("organisations:invitations")
+    messages.success(
+        request,
+        _("You are now %(role)s of %(organisation)s.")
+        % {"role": invitation.get_role_display(), "organisation": invitation.organisation.name},
+    )
+    # A role that needs the second factor sends the user to set it up from here on.
+    return redirect("organisations:detail", pk=invitation.organisation_id)
+
+
+@login_required
+@require_POST
+def decline_invitation(request, invitation_id: int):
+    invitation = _answer_invitation(request, invitation_id, services.decline_invitation)
+    if invitation is not None:
+        messages.success(
+            request,
+            _("You declined the invitation to %(organisation)s.")
+            % {"organisation": invitation.organisation.name},
+        )
+    return redirect("organisations:invitations")
 
 
 @login_required

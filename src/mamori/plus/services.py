@@ -34,6 +34,7 @@ from mamori.certificates import services as certificates
 from mamori.certificates.models import Certificate, Status
 from mamori.core.errors import Conflict, MamoriError, NotAllowed, WrongState
 from mamori.core.workdays import add_working_days
+from mamori.organisations import conflicts
 from mamori.organisations.access import Access
 from mamori.organisations.models import Membership, Role
 from mamori.plus import permissions, sampling, testcases
@@ -146,6 +147,7 @@ def _require_body_assessor(access: Access, audit: PlusAudit) -> None:
 
 def _require_assigned(access: Access, audit: PlusAudit) -> None:
     _require_body_assessor(access, audit)
+    conflicts.require_impartial(access.user_id, audit.organisation_id)
     if not permissions.is_assigned(access, audit):
         raise NotAllowed(_("This Plus audit is assigned to another assessor; take it over first."))
 
@@ -181,11 +183,14 @@ def eligible_certificates(access: Access) -> list[Certificate]:
     return [certificate for certificate in candidates if plus_deadline(certificate) >= today]
 
 
-def _pick_assessor(certification_body_id: int, preferred_id: int | None):
+def _pick_assessor(certification_body_id: int, preferred_id: int | None, organisation_id: int):
     """The assessor who certified the basic assessment if still an assessor of the body, else
-    the one with the fewest Plus audits in progress."""
+    the one with the fewest Plus audits in progress; never one who holds a role in the audited
+    organisation (``organisations.conflicts``)."""
     members = Membership.objects.filter(
         organisation_id=certification_body_id, role=Role.ASSESSOR, user__is_active=True
+    ).exclude(
+        user_id__in=Membership.objects.filter(organisation_id=organisation_id).values("user_id")
     )
     if preferred_id and members.filter(user_id=preferred_id).exists():
         return members.select_related("user").filter(user_id=preferred_id).first().user
@@ -259,11 +264,15 @@ def request_audit(user, access: Access, certificate_id: int) -> PlusAudit:
                 % {"number": certificate.number},
                 code="exists",
             )
+        if is_body and not is_admin:
+            conflicts.require_impartial(user.pk, certificate.organisation_id)
         assessor = (
             user
-            if is_body
+            if is_body and not is_admin
             else _pick_assessor(
-                certificate.certification_body_id, certificate.assessment.assessor_id
+                certificate.certification_body_id,
+                certificate.assessment.assessor_id,
+                certificate.organisation_id,
             )
         )
         try:
@@ -297,6 +306,7 @@ def take_over(user, access: Access, audit_id: int) -> PlusAudit:
     with transaction.atomic():
         audit = _lock(audit_id)
         _require_body_assessor(access, audit)
+        conflicts.require_impartial(user.pk, audit.organisation_id)
         _require_active(audit)
         if audit.assessor_id == access.user_id:
             raise WrongState(_("You are already the assessor of this Plus audit."))

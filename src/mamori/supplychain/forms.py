@@ -4,6 +4,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from mamori.core.text import validate_lines, validate_single_line
+from mamori.organisations.models import validate_corporate_number
 from mamori.supplychain.models import (
     Criticality,
     Disclosure,
@@ -33,8 +35,12 @@ class CountryField(forms.CharField):
 
 
 class ServiceForm(forms.Form):
-    name_ja = forms.CharField(label=_("Name (Japanese)"), max_length=200)
-    name_en = forms.CharField(label=_("Name (English)"), max_length=200, required=False)
+    name_ja = forms.CharField(
+        label=_("Name (Japanese)"), max_length=200, validators=[validate_single_line]
+    )
+    name_en = forms.CharField(
+        label=_("Name (English)"), max_length=200, required=False, validators=[validate_single_line]
+    )
     criticality = forms.ChoiceField(label=_("Criticality"), choices=Criticality.choices)
     rto_hours = forms.IntegerField(label=_("RTO (hours)"), min_value=0, required=False)
     rpo_hours = forms.IntegerField(label=_("RPO (hours)"), min_value=0, required=False)
@@ -65,9 +71,16 @@ class ServiceForm(forms.Form):
 
 class HearingForm(forms.Form):
     held_on = forms.DateField(label=_("Held on"), widget=forms.DateInput(attrs={"type": "date"}))
-    interviewer = forms.CharField(label=_("Interviewer (who held it on your side)"), max_length=200)
+    interviewer = forms.CharField(
+        label=_("Interviewer (who held it on your side)"),
+        max_length=200,
+        validators=[validate_single_line],
+    )
     participants = forms.CharField(
-        label=_("The supplier's participants"), max_length=500, required=False
+        label=_("The supplier's participants"),
+        max_length=500,
+        required=False,
+        validators=[validate_single_line],
     )
     notes = forms.CharField(
         label=_("What was said"), max_length=10000, widget=forms.Textarea(attrs={"rows": 6})
@@ -88,7 +101,7 @@ class HearingForm(forms.Form):
 
 class CampaignForm(forms.Form):
     organisation = forms.ChoiceField(label=_("Organisation"))
-    title = forms.CharField(label=_("Title"), max_length=200)
+    title = forms.CharField(label=_("Title"), max_length=200, validators=[validate_single_line])
     services = forms.MultipleChoiceField(
         label=_("Critical services"), widget=forms.CheckboxSelectMultiple
     )
@@ -116,8 +129,11 @@ class InviteForm(forms.Form):
         label=_("Need (what the supplier provides for it)"),
         max_length=200,
         help_text=_("Alternative suppliers of the same need: invite each with the same need."),
+        validators=[validate_single_line],
     )
-    supplier_name = forms.CharField(label=_("Supplier name"), max_length=200)
+    supplier_name = forms.CharField(
+        label=_("Supplier name"), max_length=200, validators=[validate_single_line]
+    )
     country = CountryField(label=_("Country"), required=False)
     email = forms.EmailField(label=_("Supplier contact e-mail"))
 
@@ -138,9 +154,16 @@ class AnswerForm(forms.Form):
         label=_("What you supply"),
         choices=[(NodeKind.ICT, NodeKind.ICT.label), (NodeKind.PART, NodeKind.PART.label)],
     )
-    name_ja = forms.CharField(label=_("Name of the service or part (Japanese)"), max_length=200)
+    name_ja = forms.CharField(
+        label=_("Name of the service or part (Japanese)"),
+        max_length=200,
+        validators=[validate_single_line],
+    )
     name_en = forms.CharField(
-        label=_("Name of the service or part (English)"), max_length=200, required=False
+        label=_("Name of the service or part (English)"),
+        max_length=200,
+        required=False,
+        validators=[validate_single_line],
     )
     country = CountryField(label=_("Country it is delivered from"))
     corporate_number = forms.CharField(
@@ -148,7 +171,10 @@ class AnswerForm(forms.Form):
     )
     lei = forms.CharField(label=_("LEI (20 characters)"), max_length=20, required=False)
     parent_name = forms.CharField(
-        label=_("Ultimate parent company"), max_length=200, required=False
+        label=_("Ultimate parent company"),
+        max_length=200,
+        required=False,
+        validators=[validate_single_line],
     )
     has_bcp = forms.TypedChoiceField(
         label=_("Business continuity plan"),
@@ -180,8 +206,6 @@ class AnswerForm(forms.Form):
     def clean_corporate_number(self):
         value = self.cleaned_data["corporate_number"].strip()
         if value:
-            from mamori.organisations.models import validate_corporate_number
-
             validate_corporate_number(value)
         return value
 
@@ -211,7 +235,9 @@ class AnswerForm(forms.Form):
 
 class SiteRowForm(forms.Form):
     kind = forms.ChoiceField(label=_("Kind"), choices=SiteKind.choices)
-    name = forms.CharField(label=_("Name or city"), max_length=200, required=False)
+    name = forms.CharField(
+        label=_("Name or city"), max_length=200, required=False, validators=[validate_single_line]
+    )
     country = CountryField(label=_("Country"), required=False)
 
     def clean(self):
@@ -222,12 +248,15 @@ class SiteRowForm(forms.Form):
 
 
 class NeedRowForm(forms.Form):
-    name = forms.CharField(label=_("Need"), max_length=200, required=False)
+    name = forms.CharField(
+        label=_("Need"), max_length=200, required=False, validators=[validate_single_line]
+    )
     providers = forms.CharField(
         label=_("Alternative providers, one per line"),
         max_length=2000,
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
+        validators=[validate_lines],
     )
 
     def clean(self):
@@ -249,12 +278,26 @@ NeedFormSet = forms.formset_factory(NeedRowForm, extra=2, max_num=50, validate_m
 
 
 class ClaimForm(forms.Form):
-    name_ja = forms.CharField(label=_("Organisation name (Japanese)"), max_length=200)
+    name_ja = forms.CharField(
+        label=_("Organisation name (Japanese)"),
+        max_length=200,
+        validators=[validate_single_line],
+        help_text=_("Your organisation's registered legal name."),
+    )
     name_en = forms.CharField(
-        label=_("Organisation name (English)"), max_length=200, required=False
+        label=_("Organisation name (English)"),
+        max_length=200,
+        required=False,
+        validators=[validate_single_line],
     )
     corporate_number = forms.CharField(
-        label=_("Corporate number (13 digits)"), max_length=13, required=False
+        label=_("Corporate number (13 digits)"),
+        max_length=13,
+        required=False,
+        help_text=_(
+            "The 13-digit number issued by the National Tax Agency; required for an "
+            "organisation in Japan."
+        ),
     )
     country = CountryField(label=_("Country"), initial="JP")
     username = forms.CharField(label=_("User name"), max_length=150)
@@ -277,10 +320,25 @@ class ClaimForm(forms.Form):
         UnicodeUsernameValidator()(value)
         return value
 
+    def clean_corporate_number(self):
+        value = self.cleaned_data["corporate_number"].strip()
+        if value:
+            validate_corporate_number(value)
+        return value
+
     def clean(self):
         data = super().clean()
         if data.get("password") and data.get("password") != data.get("password2"):
             self.add_error("password2", _("The two passwords differ."))
+        if (
+            data.get("country") == "JP"
+            and "corporate_number" in data
+            and not data["corporate_number"]
+        ):
+            self.add_error(
+                "corporate_number",
+                _("An organisation registered in Japan gives its 13-digit corporate number."),
+            )
         return data
 
 

@@ -22,6 +22,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from mamori.core.models import TimeStampedModel
+from mamori.core.text import NAME_VALIDATORS
 
 TOKEN_BYTES = 32  # 256 bits of randomness; the issue asks for at least 128
 
@@ -111,8 +112,12 @@ class Entity(TimeStampedModel):
         verbose_name=_("graph owner"),
     )
     key = models.CharField(_("identifier"), max_length=120, default=_entity_key)
-    name_ja = models.CharField(_("name (Japanese)"), max_length=200, blank=True)
-    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    name_ja = models.CharField(
+        _("name (Japanese)"), max_length=200, blank=True, validators=NAME_VALIDATORS
+    )
+    name_en = models.CharField(
+        _("name (English)"), max_length=200, blank=True, validators=NAME_VALIDATORS
+    )
     corporate_number = models.CharField(_("corporate number"), max_length=13, blank=True)
     lei = models.CharField(_("LEI"), max_length=20, blank=True)
     country = models.CharField(_("country"), max_length=2, blank=True)
@@ -196,8 +201,12 @@ class Node(TimeStampedModel):
         Entity, on_delete=models.CASCADE, related_name="nodes", verbose_name=_("entity")
     )
     kind = models.CharField(_("kind"), max_length=16, choices=NodeKind.choices)
-    name_ja = models.CharField(_("name (Japanese)"), max_length=200, blank=True)
-    name_en = models.CharField(_("name (English)"), max_length=200, blank=True)
+    name_ja = models.CharField(
+        _("name (Japanese)"), max_length=200, blank=True, validators=NAME_VALIDATORS
+    )
+    name_en = models.CharField(
+        _("name (English)"), max_length=200, blank=True, validators=NAME_VALIDATORS
+    )
     country = models.CharField(_("country"), max_length=2, blank=True)
     critical = models.BooleanField(_("critical service"), default=False)
     disclosure = models.CharField(
@@ -432,7 +441,7 @@ class Invitation(TimeStampedModel):
     )
     email = models.EmailField(_("e-mail"))
     # The name the inviter gave: what the inviter sees, even after the supplier answers.
-    supplier_name = models.CharField(_("supplier name"), max_length=200)
+    supplier_name = models.CharField(_("supplier name"), max_length=200, validators=NAME_VALIDATORS)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     link_nonce = models.CharField(max_length=64, blank=True, editable=False)
     pending_token_hash = models.CharField(
@@ -463,6 +472,13 @@ class Invitation(TimeStampedModel):
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
+    # Sent by an organisation whose identity nobody has confirmed yet: Mamori sends no e-mail in
+    # its name until the scheme owner or its own inviter confirms it; then it goes out.
+    mail_held = models.BooleanField(_("e-mail held until the inviter is confirmed"), default=False)
+    # Before an organisation is bound, the first browser that saves answers holds the pen:
+    # the SHA-256 of a random key kept in that browser's session. Others who hold the link may
+    # read the answers, not change them, decline them or claim them.
+    answer_lock = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = InvitationQuerySet.as_manager()
 
@@ -481,6 +497,13 @@ class Invitation(TimeStampedModel):
             return self.campaign.owner.name
         parent = self.parent
         return parent.organisation.name if parent.organisation_id else parent.node.entity.name
+
+    @property
+    def inviter_organisation(self):
+        """The organisation in whose name the invitation was sent (for its identity mark)."""
+        if self.parent_id is None:
+            return self.campaign.owner
+        return self.parent.organisation if self.parent.organisation_id else None
 
     @property
     def is_overdue(self) -> bool:

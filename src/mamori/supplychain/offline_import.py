@@ -23,7 +23,13 @@ from mamori.supplychain.offline import OfflineFileError, Parsed
 
 
 def import_answers(
-    actor, access: Access, invitation: Invitation, parsed: Parsed, *, site_url: str
+    actor,
+    access: Access,
+    invitation: Invitation,
+    parsed: Parsed,
+    *,
+    site_url: str,
+    link_key: str | None = None,
 ) -> dict:
     """Save the file's answers for ``invitation``. Access is the caller's check
     (``permissions.can_edit_response``). Raises ``OfflineFileError`` naming the cells that the
@@ -94,7 +100,9 @@ def import_answers(
     ]
     try:
         with transaction.atomic():
-            services.save_answers(actor, invitation, answers=answers, sites=sites, needs=needs)
+            services.save_answers(
+                actor, invitation, answers=answers, sites=sites, needs=needs, link_key=link_key
+            )
             for group in parsed.needs:
                 for provider in group.providers:
                     if not provider.email:

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.mail import BadHeaderError, EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
@@ -28,6 +29,8 @@ from mamori.certificates.models import Certificate
 from mamori.core import outbox
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
 from mamori.core.mail import already_sent, send_once
+from mamori.core.text import first_control_character, validate_single_line
+from mamori.organisations import names
 from mamori.organisations.access import Access
 from mamori.organisations.models import Category, Membership, Organisation, Role
 from mamori.supplychain import graph, permissions
@@ -165,6 +168,8 @@ def invite(
     need = need.strip()
     if not need:
         raise MamoriError(_("Say what the supplier provides for (the need)."), field="need")
+    _single_line(need, "need")
+    _single_line(supplier_name, "supplier_name")
     if parent is None:
         if not permissions.can_manage_campaign(access, campaign):
             raise NotAllowed(_("Only the survey owner's administrators invite Tier-1 suppliers."))
@@ -177,6 +182,7 @@ def invite(
         if for_node.pk != parent.node_id or parent.campaign_id != campaign.pk:
             raise MamoriError(_("Suppliers are invited for your own needs only."))
         tier = parent.tier + 1
+    inviter = parent.organisation if parent is not None else campaign.owner
     today = timezone.localdate()
     with transaction.atomic():
         entity = Entity.objects.create(
@@ -206,6 +212,11 @@ def invite(
             if parent is not None
             else campaign.deadline,
             invited_by=actor,
+            # No e-mail in the name of an organisation nobody has confirmed (asked of the
+            # database: the caller's copy may predate a confirmation).
+            mail_held=not Organisation.objects.filter(
+                pk=inviter.pk, identity_verified=True
+            ).exists(),
         )
         token = invitation.new_token()
         invitation.save()
@@ -214,18 +225,32 @@ def invite(
             "supplychain.invitation_sent",
             invitation,
             organisation=campaign.owner,
-            details={"campaign": campaign.pk, "tier": tier, "need": need},
+            details={
+                "campaign": campaign.pk,
+                "tier": tier,
+                "need": need,
+                "mail_held": invitation.mail_held,
+            },
         )
-        inviter = parent.organisation.name if parent is not None else campaign.owner.name
-        outbox.enqueue(
-            SEND_INVITATION_MAIL,
-            invitation.pk,
-            invitation.link_nonce,
-            site_url,
-            inviter,
-            translation.get_language() or settings.LANGUAGE_CODE,
-        )
+        if not invitation.mail_held:
+            link = site_url.rstrip("/") + reverse("supplychain:landing", args=[token])
+            # Built here, inside the transaction, though the task sends it: a message that
+            # cannot be built (a name with a line break in its subject) undoes the invitation
+            # instead of failing after it.
+            invitation_mail(email, inviter.name, link, invitation.due_on)
+            _queue_invitation_mail(invitation, site_url, inviter.name)
     return SentInvitation(invitation, token)
+
+
+def _queue_invitation_mail(invitation: Invitation, site_url: str, inviter: str) -> None:
+    outbox.enqueue(
+        SEND_INVITATION_MAIL,
+        invitation.pk,
+        invitation.link_nonce,
+        site_url,
+        inviter,
+        translation.get_language() or settings.LANGUAGE_CODE,
+    )
 
 
 # The task that sends an invitation's e-mail (supplychain/tasks.py, which imports this module).
@@ -325,6 +350,34 @@ def _reissue_and_send(invitation, key, pending, site_url, inviter, language) -> 
     )
 
 
+def _single_line(value: str, field: str) -> None:
+    try:
+        validate_single_line(value)
+    except ValidationError as exc:
+        raise MamoriError(exc.messages[0], field=field) from None
+
+
+def invitation_mail(
+    email: str, inviter: str, link: str, due_on, *, reminder: bool = False
+) -> EmailMessage:
+    """The invitation (or reminder) to ``email``, the address the inviter entered, checked to
+    be sendable: ``MamoriError`` if a header cannot be built from it."""
+    context = {"inviter": inviter, "link": link, "due_on": due_on, "reminder": reminder}
+    subject = render_to_string("supplychain/email/invitation_subject.txt", context).strip()
+    body = render_to_string("supplychain/email/invitation_body.txt", context)
+    message = EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [email])
+    try:
+        message.message()  # builds the headers: a line break in one is refused here
+    except (BadHeaderError, ValueError):
+        raise MamoriError(
+            _(
+                "The invitation e-mail cannot be built from these names or this address; "
+                "nothing was saved."
+            )
+        ) from None
+    return message
+
+
 def resolve_token(token: str) -> Invitation | None:
     """The invitation a link stands for, or ``None`` for an unknown, tampered or expired link
     (callers show one page for all of them, so a link reveals nothing about the chain). A
@@ -337,14 +390,49 @@ def resolve_token(token: str) -> Invitation | None:
         .filter(Q(token_hash=digest) | Q(pending_token_hash=digest))
         .first()
     )
-    if invitation is None or invitation.is_expired:
+    if invitation is None or invitation.is_expired or invitation.mail_held:
+        # A held invitation was never sent: its link is not in anybody's hands yet.
         return None
     return invitation
 
 
-def bind(actor, access: Access, invitation: Invitation, organisation: Organisation) -> Invitation:
+def _require_link_usable(
+    invitation: Invitation, link_key: str | None, *, take_pen: bool = False
+) -> None:
+    """For an invitation not bound yet, used through its link (call with the row locked): the
+    link has not expired, and if answers were saved already, they were saved from this browser
+    (``Invitation.answer_lock``: the digest of the browser's ``link_key``). Saving answers
+    (``take_pen``) makes this browser the one that holds them."""
+    if invitation.is_expired:
+        raise WrongState(_("This invitation link has expired."), code="expired")
+    lock = permissions.answer_lock_of(link_key)
+    if invitation.answer_lock and invitation.answer_lock != lock:
+        raise WrongState(
+            _(
+                "These answers were given in another browser. Only that browser can change "
+                "them, decline the invitation or register the organisation."
+            ),
+            code="answered_elsewhere",
+        )
+    if take_pen and not invitation.answer_lock:
+        if not lock:
+            raise WrongState(_("Open the invitation link in this browser first."), code="no_link")
+        invitation.answer_lock = lock
+        invitation.save(update_fields=["answer_lock", "updated_at"])
+
+
+def bind(
+    actor,
+    access: Access,
+    invitation: Invitation,
+    organisation: Organisation,
+    *,
+    link_key: str | None = None,
+) -> Invitation:
     """Bind the invitation to the organisation that answers it: once only. A second
-    organisation is refused; the bound organisation's members may come back."""
+    organisation is refused; the bound organisation's members may come back. Through the link
+    (``link_key``: the browser's key), only before it expires and, once answers were given,
+    only from the browser that gave them."""
     if not permissions.can_answer_for(access, organisation):
         raise NotAllowed(_("You cannot answer for this organisation."))
     with transaction.atomic():
@@ -353,6 +441,7 @@ def bind(actor, access: Access, invitation: Invitation, organisation: Organisati
             if invitation.organisation_id != organisation.pk:
                 raise WrongState(_("This invitation has already been used."))
             return invitation
+        _require_link_usable(invitation, link_key)
         if invitation.campaign.owner_id == organisation.pk:
             raise MamoriError(_("An organisation cannot answer its own survey."))
         invitation.organisation = organisation
@@ -392,13 +481,18 @@ def save_answers(
     answers: dict,
     sites: list[SiteRow],
     needs: list[NeedRow],
+    link_key: str | None = None,
 ) -> Invitation:
     """Store the questionnaire. Access is the caller's check (``permissions.can_edit_response``).
+    Before the invitation is bound, the link must not have expired and the first browser that
+    saves answers (``link_key``) is the only one that can change them.
 
     Sites are replaced. Needs are matched by name: providers named again are kept, new names
     join as opaque nodes, others go, except suppliers already invited (those stay)."""
     if invitation.status == InvitationStatus.DECLINED:
         raise WrongState(_("This invitation was declined."))
+    for field in ("name_ja", "name_en", "parent_name"):
+        _single_line(answers.get(field) or "", field)
     node_fields = (
         "kind",
         "name_ja",
@@ -413,6 +507,10 @@ def save_answers(
     )
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.status == InvitationStatus.DECLINED:
+            raise WrongState(_("This invitation was declined."))
+        if invitation.organisation_id is None:
+            _require_link_usable(invitation, link_key, take_pen=True)
         node = invitation.node
         for name in node_fields:
             if name in answers:
@@ -523,9 +621,11 @@ def _add_opaque_provider(node: Node, campaign: Campaign, need: Need, name: str) 
     Provision.objects.create(need=need, provider=provider)
 
 
-def decline(actor, invitation: Invitation) -> Invitation:
+def decline(actor, invitation: Invitation, *, link_key: str | None = None) -> Invitation:
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.organisation_id is None:
+            _require_link_usable(invitation, link_key)
         if invitation.status == InvitationStatus.ANSWERED:
             raise WrongState(_("An answered invitation cannot be declined."))
         invitation.status = InvitationStatus.DECLINED
@@ -551,16 +651,29 @@ def claim_organisation(
     username: str,
     email: str,
     password: str,
+    link_key: str | None = None,
+    require_corporate_number: bool = True,
 ):
     """A supplier without an account creates its organisation and its own administrator
-    account, and the invitation is bound to it. Returns the new user (the caller logs in)."""
+    account, and the invitation is bound to it. Returns the new user (the caller logs in).
+
+    Whoever holds a link can get here, so the new organisation must not pass for another: a
+    Japanese organisation gives its corporate number (check digit verified, one organisation per
+    number), a name that is the same as a registered organisation's (after NFKC, case and
+    spaces, legal form aside: ``organisations.names``) is refused, and a close one is recorded
+    for whoever confirms it. The organisation stays *unverified* until the scheme owner or its
+    inviter confirms it (``confirm_identity``); until then Mamori sends no e-mail in its name.
+    (``require_corporate_number=False`` is for the demo, whose organisations are fictitious and
+    must not carry a number that could be a real company's.)"""
     user_model = get_user_model()
+    country = (country or "JP").upper()
     organisation = Organisation(
         name_ja=name_ja,
         name_en=name_en or name_ja,
         category=Category.IT_VENDOR,
         corporate_number=corporate_number,
-        country=country or "JP",
+        country=country,
+        identity_verified=False,
     )
     user = user_model(username=username, email=email, display_name=username)
     errors: dict[str, list[str]] = {}
@@ -568,9 +681,22 @@ def claim_organisation(
         organisation.full_clean()
     except ValidationError as exc:
         errors.update(exc.message_dict)
+    if require_corporate_number and country == "JP" and not corporate_number:
+        errors.setdefault("corporate_number", []).append(
+            _("An organisation registered in Japan gives its 13-digit corporate number.")
+        )
     if corporate_number and Organisation.objects.filter(corporate_number=corporate_number).exists():
         errors.setdefault("corporate_number", []).append(
             _("An organisation with this corporate number already exists.")
+        )
+    resembling = _resembling(organisation)
+    for resemblance in (r for r in resembling if r.same):
+        errors.setdefault("name_ja", []).append(
+            _(
+                "%(name)s is already registered in Mamori. If it is your organisation, ask its "
+                "administrator to invite you; otherwise register under your own legal name."
+            )
+            % {"name": resemblance.existing_name}
         )
     if user_model.objects.filter(username__iexact=username).exists():
         errors.setdefault("username", []).append(_("This user name is taken."))
@@ -580,11 +706,15 @@ def claim_organisation(
         errors.setdefault("password", []).extend(exc.messages)
     if errors:
         raise ValidationError(errors)
+    organisation.resembles = [r.ref for r in resembling]
     try:
         with transaction.atomic():
             locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
             if locked.organisation_id is not None:
                 raise WrongState(_("This invitation has already been used."))
+            if locked.status == InvitationStatus.DECLINED:
+                raise WrongState(_("This invitation was declined."))
+            _require_link_usable(locked, link_key)
             organisation.save()
             user.set_password(password)
             user.save()
@@ -596,9 +726,17 @@ def claim_organisation(
                 "organisation.created",
                 organisation,
                 organisation=organisation,
-                details={"via": "supplychain.claim", "name_ja": name_ja, "name_en": name_en},
+                details={
+                    "via": "supplychain.claim",
+                    "name_ja": organisation.name_ja,
+                    "name_en": organisation.name_en,
+                    "corporate_number": corporate_number,
+                    "country": country,
+                    "identity_verified": False,
+                    "resembles": organisation.resembles,
+                },
             )
-            bind(user, Access.for_user(user), locked, organisation)
+            bind(user, Access.for_user(user), locked, organisation, link_key=link_key)
             record(
                 user,
                 "supplychain.invitation_claimed",
@@ -611,6 +749,82 @@ def claim_organisation(
             {"username": [_("This user name or corporate number is already taken.")]}
         ) from None
     return user
+
+
+def _resembling(organisation: Organisation) -> list[names.Resemblance]:
+    """Registered organisations whose names are the same as or close to the new one's."""
+    existing = (
+        (pk, (name_ja, name_en))
+        for pk, name_ja, name_en in Organisation.objects.values_list("pk", "name_ja", "name_en")
+    )
+    return names.resemblances((organisation.name_ja, organisation.name_en), existing)
+
+
+def confirm_identity(actor, access: Access, organisation_id: int) -> Organisation:
+    """The scheme owner, or an administrator of the organisation that invited it, confirms an
+    organisation registered through a link. Its mark goes, and the invitations it sent to its
+    own suppliers, held until now, are e-mailed (each with a fresh link: the held ones were
+    never delivered)."""
+    with transaction.atomic():
+        organisation = Organisation.objects.select_for_update().filter(pk=organisation_id).first()
+        if organisation is None:
+            raise WrongState(_("This organisation no longer exists."))
+        if organisation.identity_verified:
+            raise WrongState(_("This organisation's identity is already confirmed."))
+        if not permissions.can_confirm_identity(access, organisation):
+            raise NotAllowed(
+                _(
+                    "Only the scheme owner or an administrator of the organisation that invited "
+                    "it can confirm this organisation."
+                )
+            )
+        now = timezone.now()
+        organisation.identity_verified = True
+        organisation.identity_confirmed_by = actor
+        organisation.identity_confirmed_at = now
+        organisation.save(
+            update_fields=[
+                "identity_verified",
+                "identity_confirmed_by",
+                "identity_confirmed_at",
+                "updated_at",
+            ]
+        )
+        record(
+            actor,
+            "organisation.identity_confirmed",
+            organisation,
+            organisation=organisation,
+            details={
+                "as": "scheme_owner" if access.is_scheme_owner else "inviter",
+                "corporate_number": organisation.corporate_number,
+                "resembles": organisation.resembles,
+            },
+        )
+        held = Invitation.objects.select_for_update().filter(
+            parent__organisation=organisation,
+            mail_held=True,
+            status=InvitationStatus.INVITED,
+        )
+        for invitation in held.select_related("campaign"):
+            token = invitation.new_token()
+            invitation.mail_held = False
+            invitation.expires_at = max(invitation.expires_at, now + INVITATION_TTL)
+            invitation.save(
+                update_fields=["token_hash", "link_nonce", "mail_held", "expires_at", "updated_at"]
+            )
+            base = invitation.campaign.site_url or settings.SITE_URL
+            link = base.rstrip("/") + reverse("supplychain:landing", args=[token])
+            invitation_mail(invitation.email, organisation.name, link, invitation.due_on)
+            record(
+                actor,
+                "supplychain.invitation_released",
+                invitation,
+                organisation=invitation.campaign.owner,
+                details={"campaign": invitation.campaign_id, "tier": invitation.tier},
+            )
+            _queue_invitation_mail(invitation, base, organisation.name)
+    return organisation
 
 
 # --- Hearings ---------------------------------------------------------------------------------
@@ -718,7 +932,7 @@ def send_due_reminders(now=None) -> int:
     queued = 0
     candidates = (
         Invitation.objects.overdue(today)
-        .filter(campaign__deadline__gte=today - dt.timedelta(days=90))
+        .filter(campaign__deadline__gte=today - dt.timedelta(days=90), mail_held=False)
         .exclude(last_reminded_at__gt=window_start)
         .select_related("campaign__owner", "parent__organisation", "organisation")
     )
@@ -858,11 +1072,30 @@ def import_graph(organisation: Organisation, document, *, actor=None) -> dict:
                         % {"pos": position, "id": node["id"], "field": field, "limit": limit}
                     ]
                 )
+        for field in ("id", "entity", "name", "name_en", "parent"):
+            if first_control_character(node.get(field) or "") is not None:
+                raise GraphImportError(
+                    [
+                        _(
+                            "nodes[%(pos)s] (%(id)s).%(field)s: a line break or another control "
+                            "character"
+                        )
+                        % {"pos": position, "id": node["id"], "field": field}
+                    ]
+                )
         if len(node["country"]) > 2:
             raise GraphImportError(
                 [
                     _("nodes[%(pos)s] (%(id)s).country: not a two-letter country code")
                     % {"pos": position, "id": node["id"]}
+                ]
+            )
+    for position, requirement in enumerate(document["requirements"]):
+        if first_control_character(requirement["need"]) is not None:
+            raise GraphImportError(
+                [
+                    _("requirements[%(pos)s].need: a line break or another control character")
+                    % {"pos": position}
                 ]
             )
     own_key = f"org-{organisation.pk}"

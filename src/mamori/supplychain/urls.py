@@ -31,6 +31,11 @@ urlpatterns = [
     path("supply/responses/<int:pk>/invite/", views.invite_suppliers, name="invite"),
     path("supply/responses/<int:pk>/decline/", views.decline, name="decline"),
     path("supply/responses/<int:pk>/claim/", views.claim, name="claim"),
+    path(
+        "supply/organisations/<int:pk>/confirm/",
+        views.confirm_identity,
+        name="confirm_identity",
+    ),
     path("supply/responses/<int:pk>/hearings/", views.record_hearing, name="hearing_add"),
     path("supply/responses/<int:pk>/offline/", views_offline.offline_page, name="offline"),
     path(

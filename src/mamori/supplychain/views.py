@@ -13,6 +13,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -283,7 +284,13 @@ def landing(request, token: str):
     form = BindForm(request.POST or None, organisations=organisations)
     if request.method == "POST" and request.user.is_authenticated and form.is_valid():
         try:
-            services.bind(request.user, access, invitation, form.cleaned_data["organisation"])
+            services.bind(
+                request.user,
+                access,
+                invitation,
+                form.cleaned_data["organisation"],
+                link_key=permissions.answer_key(request.session),
+            )
         except MamoriError as exc:
             form.add_error(None, exc.message)
         else:
@@ -291,7 +298,12 @@ def landing(request, token: str):
     return render(
         request,
         "supplychain/landing.html",
-        {"invitation": invitation, "form": form, "organisations": organisations},
+        {
+            "invitation": invitation,
+            "form": form,
+            "organisations": organisations,
+            "answered_elsewhere": not permissions.holds_pen(request.session, invitation),
+        },
     )
 
 
@@ -324,6 +336,10 @@ def _render_response(request, invitation: Invitation, *, hearing_form=None, stat
             "can_edit": permissions.can_edit_response(access, request.session, invitation),
             "can_invite": permissions.can_invite_from(access, invitation),
             "can_claim": permissions.can_claim(request.user, request.session, invitation),
+            "can_confirm_identity": invitation.organisation_id is not None
+            and permissions.can_confirm_identity(access, invitation.organisation),
+            "answered_elsewhere": invitation.organisation_id is None
+            and not permissions.holds_pen(request.session, invitation),
             "is_respondent": is_respondent,
             "sent": invitation.children.select_related("node") if is_respondent else [],
             "hearings": invitation.hearing_notes.select_related("recorded_by")
@@ -432,6 +448,7 @@ def answer(request, pk: int):
                     answers=answers,
                     sites=sites,
                     needs=needs,
+                    link_key=permissions.answer_key(request.session),
                 )
             except MamoriError as exc:
                 form.add_error(None, exc.message)
@@ -492,7 +509,11 @@ def invite_suppliers(request, pk: int):
 def decline(request, pk: int):
     invitation = _get_response(request, pk, edit=True)
     try:
-        services.decline(request.user if request.user.is_authenticated else None, invitation)
+        services.decline(
+            request.user if request.user.is_authenticated else None,
+            invitation,
+            link_key=permissions.answer_key(request.session),
+        )
     except MamoriError as exc:
         messages.error(request, exc.message)
     else:
@@ -520,6 +541,7 @@ def claim(request, pk: int):
                     username=data["username"],
                     email=data["email"],
                     password=data["password"],
+                    link_key=permissions.answer_key(request.session),
                 )
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
@@ -538,3 +560,28 @@ def claim(request, pk: int):
     return render(
         request, "supplychain/claim.html", {"invitation": invitation, "form": form}, status=status
     )
+
+
+@login_required
+@require_POST
+def confirm_identity(request, pk: int):
+    """Confirm an organisation registered through a survey link (the scheme owner, or an
+    administrator of the organisation that invited it). Others learn nothing: 404."""
+    access = _access(request)
+    organisation = get_object_or_404(Organisation, pk=pk)
+    if not permissions.can_confirm_identity(access, organisation):
+        raise Http404
+    try:
+        services.confirm_identity(request.user, access, organisation.pk)
+    except MamoriError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            _("%(organisation)s is confirmed; its invitations to its suppliers are sent.")
+            % {"organisation": organisation.name},
+        )
+    target = url_has_allowed_host_and_scheme(
+        request.POST.get("next", ""), allowed_hosts={request.get_host()}
+    )
+    return redirect(request.POST["next"] if target else "supplychain:index")

@@ -105,6 +105,7 @@ def _offline_page(request, pk: int):
                     invitation,
                     parsed,
                     site_url=request.build_absolute_uri("/"),
+                    link_key=permissions.answer_key(request.session),
                 )
             except offline.OfflineFileError as exc:
                 errors = exc.errors
