@@ -20,7 +20,7 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from mamori.assessments.models import Level
 from mamori.assessments.services import start_assessment
@@ -58,6 +58,14 @@ def scene(django_db_setup, django_db_blocker):
 @pytest.fixture
 def world(scene, db):
     return scene
+
+
+@pytest.fixture(autouse=True)
+def _english_messages():
+    # The services' messages are matched in English; a page rendered in Japanese by an earlier
+    # test on the same worker leaves Japanese active.
+    with translation.override("en"):
+        yield
 
 
 def add_url(organisation) -> str:
