@@ -14,6 +14,11 @@ redirect with the reason (action buttons); 409 means "your role may, but not in 
 Anonymous users go to the login page (pages) or get 401 (API). The assessor's review pages do
 not exist for the applicant side (404), though the assessment itself is visible to them.
 
+Membership consent and conflict of interest have rows too: an invitation is answered by the
+invited user alone, and invitations that reached an assessor of the body marking the bank, or the
+scheme owner, are refused at acceptance; and a separate table for conrad, an assessor of body A
+who belongs to the bank, who may take over, mark or decide none of its reviews.
+
 The scene is built once per module inside a transaction that is rolled back at the end; every
 test runs in a savepoint of it, so each cell starts from the same state, which is checked by
 comparing a fingerprint of everything a request could write.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
@@ -194,6 +195,28 @@ def test_another_holder_of_the_link_reads_but_cannot_overwrite(sent, scene):
     invitation = Invitation.objects.select_related("organisation").get(pk=pk)
     assert invitation.organisation.name_en == "Line L KK"
     assert Node.objects.get(pk=invitation.node_id).name_ja == "二度目の回答"
+
+
+def test_the_pen_outlives_the_session_in_the_same_browser(sent):
+    """The session ends after an idle hour; the browser keeps its key in a cookie, so opening
+    the link again days later gives the answers back to it, and to no other browser."""
+    pages = urls(sent.invitation.pk)
+    first = Client()
+    first.get(f"/supply/i/{sent.token}/")
+    assert first.post(pages["answer"], answer_post("最初の回答")).status_code == 302
+    cookie = first.cookies["mamori_answer_key"]
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Lax"
+    assert int(cookie["max-age"]) == int(services.INVITATION_TTL.total_seconds())
+    del first.cookies[settings.SESSION_COOKIE_NAME]  # the idle session is gone
+    assert first.get(pages["answer"]).status_code == 404  # the link must be opened again
+    first.get(f"/supply/i/{sent.token}/")
+    assert first.post(pages["answer"], answer_post("続きの回答")).status_code == 302
+    assert Node.objects.get(pk=sent.invitation.node_id).name_ja == "続きの回答"
+    # A browser without that cookie is another holder.
+    other = Client()
+    other.get(f"/supply/i/{sent.token}/")
+    assert other.post(pages["answer"], answer_post("上書き")).status_code == 404
 
 
 def test_the_services_keep_the_pen_with_the_first_browser(sent):

@@ -5,6 +5,7 @@ service calls; outsiders get 404."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -276,6 +277,7 @@ def landing(request, token: str):
     if invitation.status == InvitationStatus.DECLINED:
         return _invalid_link(request)
     permissions.remember_link(request.session, invitation)
+    link_key = _adopt_answer_key(request)
     organisations = [
         o
         for o in Organisation.objects.filter(pk__in=access.organisation_ids)
@@ -289,13 +291,13 @@ def landing(request, token: str):
                 access,
                 invitation,
                 form.cleaned_data["organisation"],
-                link_key=permissions.answer_key(request.session),
+                link_key=link_key,
             )
         except MamoriError as exc:
             form.add_error(None, exc.message)
         else:
             return redirect("supplychain:answer", pk=invitation.pk)
-    return render(
+    response = render(
         request,
         "supplychain/landing.html",
         {
@@ -304,6 +306,32 @@ def landing(request, token: str):
             "organisations": organisations,
             "answered_elsewhere": not permissions.holds_pen(request.session, invitation),
         },
+    )
+    _keep_answer_key(response, link_key)
+    return response
+
+
+# The browser's key for the answers it gives through a link lives in the session, which ends
+# after an idle hour, and in a cookie kept as long as a link lives: opening the link again in
+# the same browser, days later, gives the pen back to whoever holds it (and to nobody else).
+ANSWER_COOKIE = "mamori_answer_key"
+
+
+def _adopt_answer_key(request) -> str:
+    remembered = request.COOKIES.get(ANSWER_COOKIE, "")
+    if 20 <= len(remembered) <= 100 and remembered.replace("-", "").replace("_", "").isalnum():
+        request.session[permissions.ANSWER_KEY] = remembered
+    return permissions.answer_key(request.session)
+
+
+def _keep_answer_key(response, key: str) -> None:
+    response.set_cookie(
+        ANSWER_COOKIE,
+        key,
+        max_age=int(services.INVITATION_TTL.total_seconds()),
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
     )
 
 
