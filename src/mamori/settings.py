@@ -47,6 +47,10 @@ try:
     # Agent uploads: the largest evidence accepted (after gzip), and how recent a check-in must
     # be to count on a certificate's continuous-assurance panel.
     MAMORI_EVIDENCE_UPLOAD_MAX_BYTES = env_int("MAMORI_AGENT_UPLOAD_MAX_BYTES", 16 * 1024 * 1024)
+    # The offline supplier questionnaire (xlsx/CSV): the largest file, and the rows of answers
+    # read per sheet (the template has room for this many; see supplychain/offline.py).
+    OFFLINE_UPLOAD_MAX_BYTES = env_int("MAMORI_OFFLINE_UPLOAD_MAX_BYTES", 2 * 1024 * 1024)
+    OFFLINE_MAX_ROWS = env_int("MAMORI_OFFLINE_MAX_ROWS", 500)
     MAMORI_ASSURANCE_CHECKIN_DAYS = env_int("MAMORI_ASSURANCE_CHECKIN_DAYS", 7)
     LOGIN_FAILURE_LIMIT = env_int("MAMORI_LOGIN_FAILURE_LIMIT", 5)
     SECRET_KEY = env_secret("SECRET_KEY")
