@@ -5,6 +5,7 @@ service calls; outsiders get 404."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -17,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from mamori.core.bodylimit import body_limit, upload_limit
 from mamori.core.errors import MamoriError
 from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
@@ -394,6 +396,7 @@ def _answer_initial(invitation: Invitation):
     return initial, sites, needs
 
 
+@body_limit(upload_limit(lambda: settings.EVIDENCE_MAX_BYTES))
 @never_cache
 def answer(request, pk: int):
     invitation = _get_response(request, pk, edit=True)

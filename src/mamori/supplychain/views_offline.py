@@ -16,6 +16,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from mamori.core.bodylimit import body_limit, upload_limit
 from mamori.organisations.access import Access
 from mamori.supplychain import offline, offline_uploads, permissions
 from mamori.supplychain.models import Invitation, OfflineImport
@@ -70,6 +71,7 @@ def _editable(request, pk: int) -> Invitation:
     return invitation
 
 
+@body_limit(upload_limit(offline.max_upload_bytes))
 @csrf_exempt  # the CSRF check runs in _offline_page, after the upload handler is set
 @never_cache
 def offline_page(request, pk: int):

@@ -25,6 +25,7 @@ from mamori.verification.api.serializers import (
     UploadResultSerializer,
 )
 from mamori.verification.models import Host
+from mamori.verification.services.ingest import max_evidence_bytes
 
 
 def _content_length(request) -> int | None:
@@ -40,6 +41,8 @@ class EvidenceUploadView(APIView):
 
     authentication_classes = [OrganisationTokenAuthentication]
     permission_classes = [IsAuthenticated]
+    # The request body limit (core/bodylimit.py): the evidence as sent, before decompression.
+    max_request_body = staticmethod(max_evidence_bytes)
 
     def initialize_request(self, request, *args, **kwargs):
         # The one place an agent token is accepted: its authentication checks this flag.
