@@ -275,7 +275,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 PRIVATE_FILES_ROOT = Path(env_str("MAMORI_FILES_DIR", str(VAR_DIR / "files")))
 STORAGES = {
     "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # Django's file system storage, but a failed write leaves no partial file behind.
+        "BACKEND": "mamori.core.storage.PrivateFileStorage",
         "OPTIONS": {"location": PRIVATE_FILES_ROOT, "base_url": None},
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -437,7 +437,7 @@ def answer(request, pk: int):
                     needs=needs,
                 )
             except MamoriError as exc:
-                form.add_error(None, exc.message)
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
                 status = _status(exc)
             else:
                 messages.success(request, _("Your answers were saved."))
