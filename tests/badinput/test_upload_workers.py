@@ -21,6 +21,7 @@ from django.test import Client
 
 from mamori.accounts.models import TokenKind
 from mamori.audit.models import AuditEvent
+from mamori.celery import app
 from mamori.supplychain.models import ImportState, Invitation, OfflineImport
 from mamori.supplychain.tasks import import_offline_answers
 from mamori.verification.models import Evaluation, Evidence, EvidenceUpload
@@ -36,8 +37,14 @@ from tests.verification.factory import debian12_evidence
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 # Database 9 of the local Redis is this module's: the certificate and re-match worker tests use
-# 7 and 8 and may run at the same time.
+# 7 and 8 and may run at the same time. Its tests may run in two pytest-xdist processes at once,
+# each with its own test database and worker: each process routes its tasks to a queue of its own.
 REDIS_URL = "redis://127.0.0.1:6379/9"
+QUEUE = f"mamori-upload-tests-{uuid.uuid4().hex[:12]}"
+ROUTED = (
+    "mamori.verification.tasks.evaluate_evidence_upload",
+    "mamori.supplychain.tasks.import_offline_answers",
+)
 TIMEOUT = 60.0
 
 # The fixtures of the offline tests: the survey chain, and the hostile workbook.
@@ -70,6 +77,8 @@ class Worker:
                 "worker",
                 "--pool",
                 "solo",
+                "--queues",
+                QUEUE,
                 "--loglevel",
                 "INFO",
                 "--hostname",
@@ -106,21 +115,28 @@ class Worker:
 
 @pytest.fixture(scope="module")
 def worker(django_db_blocker, tmp_path_factory) -> Iterator[Worker]:
-    client = redis.Redis.from_url(REDIS_URL)
-    client.flushdb()  # our database only: no stale message reaches the worker
     with django_db_blocker.unblock():
         started = Worker(tmp_path_factory.mktemp("upload-worker"))
     started.wait_for("the worker", lambda: "ready." in started.output())
     yield started
     started.stop()
-    client.flushdb()
+    client = redis.Redis.from_url(REDIS_URL)
+    client.delete(QUEUE)  # anything left in our queue (the queue is ours alone)
     client.close()
 
 
 @pytest.fixture
 def on_redis():
-    with tasks_sent_to(REDIS_URL):
-        yield
+    """``.delay()`` publishes to Redis, into this process's queue, instead of running eagerly."""
+    saved = app.conf.task_routes
+    app.conf.task_routes = {name: {"queue": QUEUE} for name in ROUTED}
+    app.amqp.flush_routes()
+    try:
+        with tasks_sent_to(REDIS_URL):
+            yield
+    finally:
+        app.conf.task_routes = saved
+        app.amqp.flush_routes()
 
 
 def test_agent_evidence_is_evaluated_by_the_worker(world, worker, on_redis):
