@@ -48,6 +48,13 @@ try:
     # Agent uploads: the largest evidence accepted (after gzip), and how recent a check-in must
     # be to count on a certificate's continuous-assurance panel.
     MAMORI_EVIDENCE_UPLOAD_MAX_BYTES = env_int("MAMORI_AGENT_UPLOAD_MAX_BYTES", 16 * 1024 * 1024)
+    # No request body larger than this is read, whatever the URL (core/bodylimit.py); each
+    # upload has its own, smaller limit below, and other views take Django's form-data limit.
+    REQUEST_MAX_BYTES = env_int("MAMORI_REQUEST_MAX_BYTES", 20 * 1024 * 1024)
+    # The offline supplier questionnaire (xlsx/CSV): the largest file, and the rows of answers
+    # read per sheet (the template has room for this many; see supplychain/offline.py).
+    OFFLINE_UPLOAD_MAX_BYTES = env_int("MAMORI_OFFLINE_UPLOAD_MAX_BYTES", 2 * 1024 * 1024)
+    OFFLINE_MAX_ROWS = env_int("MAMORI_OFFLINE_MAX_ROWS", 500)
     MAMORI_ASSURANCE_CHECKIN_DAYS = env_int("MAMORI_ASSURANCE_CHECKIN_DAYS", 7)
     # Login lock-out tiers (accounts/lockout.py): one account from one address, one account
     # from anywhere, one address for every account (higher: many people may share it).
@@ -156,6 +163,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "mamori.core.middleware.RejectNulPathMiddleware",
+    # Before the CSRF check, the first to read a body: oversized bodies are refused unread.
+    "mamori.core.bodylimit.RequestBodyLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -314,7 +323,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 PRIVATE_FILES_ROOT = Path(env_str("MAMORI_FILES_DIR", str(VAR_DIR / "files")))
 STORAGES = {
     "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # Django's file system storage, but a failed write leaves no partial file behind.
+        "BACKEND": "mamori.core.storage.PrivateFileStorage",
         "OPTIONS": {"location": PRIVATE_FILES_ROOT, "base_url": None},
     },
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

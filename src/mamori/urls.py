@@ -9,7 +9,11 @@ from mamori.certificates.api.views import CertificateViewSet, PublicCertificateV
 from mamori.core import views as core_views
 from mamori.organisations.api.views import OrganisationViewSet
 from mamori.plus.api.views import PlusAuditViewSet
-from mamori.verification.api.views import EvidenceUploadView, HostViewSet
+from mamori.verification.api.views import (
+    EvidenceUploadStatusView,
+    EvidenceUploadView,
+    HostViewSet,
+)
 
 router = DefaultRouter()
 # The trailing slash is optional. DRF's constructor turns any true value into "/", so it is set
@@ -42,8 +46,14 @@ urlpatterns = [
         PublicCertificateView.as_view(),
         name="api-public-certificate",
     ),
-    # Agents post here with an upload-only token; the only endpoint such a token may use.
+    # Agents post here with an upload-only token and read the upload's status: the only
+    # endpoints such a token may use.
     re_path(r"api/evidence/?$", EvidenceUploadView.as_view(), name="api-evidence-upload"),
+    path(
+        "api/evidence/uploads/<int:pk>/",
+        EvidenceUploadStatusView.as_view(),
+        name="api-evidence-upload-status",
+    ),
     path("api/", include(router.urls)),
 ]
 

@@ -15,7 +15,16 @@ import tempfile
 
 from . import SCHEMA, __version__
 from .collect import collect
-from .upload import UploadError, UsageError, check_token, describe, endpoint, upload
+from .upload import (
+    DEFAULT_WAIT,
+    UploadError,
+    UsageError,
+    check_token,
+    describe,
+    endpoint,
+    upload,
+    wait_for_evaluation,
+)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -78,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--ca-bundle", metavar="PEM", help="trust the CA certificates in PEM")
     send.add_argument(
         "--timeout", type=float, default=60.0, metavar="S", help="network timeout (default 60)"
+    )
+    send.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT,
+        metavar="S",
+        help="how long to wait for the server to evaluate the evidence it accepted, polling its "
+        f"status (default {DEFAULT_WAIT:g}; 0: do not wait)",
     )
     return parser
 
@@ -175,6 +192,8 @@ def _run_upload(args: argparse.Namespace) -> int:
     token = _read_token(args)
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
+    if not 0 <= args.wait <= 24 * 3600:
+        raise UsageError("--wait must be between 0 and 86400 seconds")
     if args.ca_bundle and not os.path.isfile(args.ca_bundle):
         raise UsageError(f"--ca-bundle {args.ca_bundle}: no such file")
     if args.file:
@@ -186,6 +205,14 @@ def _run_upload(args: argparse.Namespace) -> int:
         data = _collect_json(args.root)
     try:
         answer = upload(args.url, token, data, ca_bundle=args.ca_bundle, timeout=args.timeout)
+        answer = wait_for_evaluation(
+            args.url,
+            token,
+            answer,
+            ca_bundle=args.ca_bundle,
+            timeout=args.timeout,
+            wait=args.wait,
+        )
     except UploadError as error:
         _fail(f"upload failed: {error}")
         return EXIT_FAILURE

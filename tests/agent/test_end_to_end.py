@@ -10,7 +10,7 @@ import pytest
 
 from mamori.accounts.models import ApiToken, TokenKind
 from mamori.organisations.models import Category, Organisation, Role
-from mamori.verification.models import Evidence, Host
+from mamori.verification.models import Evidence, EvidenceUpload, Host
 
 from .conftest import clean_environment
 
@@ -52,7 +52,9 @@ def test_upload_to_the_server(live_server, agent_token, pyz, oldest_python, debi
     ]
     first = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
     assert first.returncode == 0, first.stderr
-    assert "stored (HTTP 201)" in first.stdout
+    # Embedded (no broker): the evaluation ran when the upload was committed, before the
+    # answer, so the 202 already says done and the agent does not poll.
+    assert "stored and evaluated (HTTP 202); firewalls=" in first.stdout
     assert key not in first.stdout + first.stderr
     again = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
     assert again.returncode == 0, again.stderr
@@ -62,6 +64,7 @@ def test_upload_to_the_server(live_server, agent_token, pyz, oldest_python, debi
     assert Evidence.objects.filter(host=host).count() == 1
     stored = Evidence.objects.get(host=host).payload
     assert stored == json.loads(evidence_file.read_text())
+    assert EvidenceUpload.objects.get().state == "done"
 
     wrong = subprocess.run(
         [*command[:-2], "--file", str(evidence_file)],

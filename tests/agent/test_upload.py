@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import itertools
 import json
 import shutil
 import socket
@@ -36,6 +37,9 @@ class Recorder:
         self.content_type = "application/json"
         self.headers: dict[str, str] = {}
         self.delay = 0.0
+        # What GET (the status URL) answers, in turn: (status, body, headers); the last repeats.
+        self.statuses: list[tuple[int, dict, dict]] = []
+        self.polls: list[dict] = []
 
 
 def make_handler(recorder: Recorder):
@@ -55,6 +59,22 @@ def make_handler(recorder: Recorder):
                 self.send_header(key, value)
             self.end_headers()
             self.wfile.write(recorder.body)
+
+        def do_GET(self):
+            recorder.polls.append(
+                {"path": self.path, "headers": dict(self.headers.items()), "at": time.monotonic()}
+            )
+            status, body, headers = (
+                recorder.statuses.pop(0) if len(recorder.statuses) > 1 else recorder.statuses[0]
+            )
+            raw = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(raw)
 
         def log_message(self, *args):
             pass
@@ -195,6 +215,149 @@ def test_duplicate_and_explicit_endpoint(evidence_file, capsys):
         assert main(["upload", "--url", url, "--token", TOKEN, "--file", str(evidence_file)]) == 0
     assert recorder.requests[0]["path"] == "/tenant/api/evidence/?v=1"
     assert "already received (duplicate) (HTTP 200)" in one_line(capsys.readouterr().out)
+
+
+# --- A server that evaluates in a worker: 202 and a status URL to poll ------------------------
+
+
+def accepted(recorder: Recorder, port: int, *, status_url: str | None = None) -> str:
+    """The server accepts the upload (202) and points to its status; returns that URL."""
+    url = status_url or f"http://127.0.0.1:{port}/api/evidence/uploads/12/"
+    recorder.status = 202
+    recorder.body = json.dumps(
+        {"upload": 12, "status": "pending", "status_url": url, "duplicate": False, "host": None}
+    ).encode()
+    recorder.headers = {"Location": url, "Retry-After": "0"}
+    return url
+
+
+PENDING = (200, {"upload": 12, "status": "pending"}, {"Retry-After": "0"})
+DONE = (
+    200,
+    {
+        "upload": 12,
+        "status": "done",
+        "host": 3,
+        "evidence": 7,
+        "controls": {"firewalls": "pass", "malware_protection": "fail"},
+    },
+    {},
+)
+
+
+def test_an_accepted_upload_is_polled_until_evaluated(evidence_file, capsys):
+    with serve() as (recorder, port):
+        url = accepted(recorder, port)
+        recorder.statuses = [PENDING, PENDING, DONE]
+        started = time.monotonic()
+        assert main(upload(port, "--file", str(evidence_file))) == 0
+        elapsed = time.monotonic() - started
+    out = one_line(capsys.readouterr().out)
+    assert out == (
+        "mamori-agent: evidence 7 for host 3: stored and evaluated (HTTP 202); "
+        "firewalls=pass, malware_protection=fail"
+    )
+    assert [poll["path"] for poll in recorder.polls] == ["/api/evidence/uploads/12/"] * 3
+    for poll in recorder.polls:  # the same token, to the same server
+        assert poll["headers"]["Authorization"] == f"Token {TOKEN}"
+    assert url.endswith(recorder.polls[0]["path"])
+    # Retry-After: 0 is kept at the lower bound (half a second) between polls.
+    gaps = [b["at"] - a["at"] for a, b in itertools.pairwise(recorder.polls)]
+    assert all(gap >= 0.45 for gap in gaps), gaps
+    assert elapsed < 5
+
+
+def test_a_refused_evaluation_fails_with_the_reason(evidence_file, capsys):
+    with serve() as (recorder, port):
+        accepted(recorder, port)
+        recorder.statuses = [
+            (
+                200,
+                {
+                    "upload": 12,
+                    "status": "failed",
+                    "code": "invalid_evidence",
+                    "detail": "$.packages.items[3].name: 5 is not of type 'string'",
+                },
+                {},
+            )
+        ]
+        assert main(upload(port, "--file", str(evidence_file))) == 1
+    err = one_line(capsys.readouterr().err)
+    assert err == (
+        "mamori-agent: upload failed: the server refused the evidence (invalid_evidence): "
+        "$.packages.items[3].name: 5 is not of type 'string'"
+    )
+
+
+def test_the_wait_is_bounded(evidence_file, capsys):
+    """Still pending when --wait runs out: the evidence is stored, so this is no failure; the
+    operator gets the status URL."""
+    with serve() as (recorder, port):
+        url = accepted(recorder, port)
+        recorder.statuses = [PENDING]
+        started = time.monotonic()
+        assert main(upload(port, "--file", str(evidence_file), "--wait", "1.5")) == 0
+        elapsed = time.monotonic() - started
+    out = one_line(capsys.readouterr().out)
+    assert out == (
+        f"mamori-agent: upload 12 accepted (HTTP 202); still being evaluated after 1.5 s; "
+        f"status: {url}"
+    )
+    assert 1.4 < elapsed < 3.5, elapsed
+    assert 2 <= len(recorder.polls) <= 4
+
+
+def test_no_wait(evidence_file, capsys):
+    with serve() as (recorder, port):
+        url = accepted(recorder, port)
+        recorder.statuses = [DONE]
+        assert main(upload(port, "--file", str(evidence_file), "--wait", "0")) == 0
+    assert recorder.polls == []
+    out = one_line(capsys.readouterr().out)
+    assert out == f"mamori-agent: upload 12 accepted (HTTP 202); being evaluated; status: {url}"
+
+
+def test_a_server_error_while_polling_is_tried_again(evidence_file, capsys):
+    with serve() as (recorder, port):
+        accepted(recorder, port)
+        recorder.statuses = [(503, {"detail": "restarting"}, {}), PENDING, DONE]
+        assert main(upload(port, "--file", str(evidence_file))) == 0
+    assert "stored and evaluated (HTTP 202)" in one_line(capsys.readouterr().out)
+    assert len(recorder.polls) == 3
+
+
+def test_an_answer_already_evaluated_is_not_polled(evidence_file, capsys):
+    """A server without a broker evaluates before answering: 202 with the status done."""
+    with serve() as (recorder, port):
+        recorder.status = 202
+        recorder.body = json.dumps({**DONE[1], "duplicate": False}).encode()
+        assert main(upload(port, "--file", str(evidence_file))) == 0
+    assert recorder.polls == []
+    assert "stored and evaluated (HTTP 202)" in one_line(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    ["http://attacker.example/api/evidence/uploads/12/", "https://127.0.0.1:{port}/status/"],
+    ids=["other-host", "other-scheme"],
+)
+def test_a_status_url_on_another_server_is_not_followed(evidence_file, capsys, elsewhere):
+    """The token is only ever sent to the server given with --url."""
+    with serve() as (recorder, port):
+        accepted(recorder, port, status_url=elsewhere.format(port=port))
+        recorder.statuses = [DONE]
+        assert main(upload(port, "--file", str(evidence_file))) == 1
+    assert recorder.polls == []
+    assert "not sending the token there" in one_line(capsys.readouterr().err)
+
+
+def test_a_relative_status_url_is_on_the_same_server(evidence_file, capsys):
+    with serve() as (recorder, port):
+        accepted(recorder, port, status_url="/api/evidence/uploads/12/")
+        recorder.statuses = [DONE]
+        assert main(upload(port, "--file", str(evidence_file))) == 0
+    assert [poll["path"] for poll in recorder.polls] == ["/api/evidence/uploads/12/"]
 
 
 def test_upload_collects_first(debian_root, capsys):

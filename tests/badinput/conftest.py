@@ -28,7 +28,7 @@ def evidence_root(settings, tmp_path) -> Path:
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "BACKEND": "mamori.core.storage.PrivateFileStorage",
             "OPTIONS": {"location": root, "base_url": None},
         },
     }

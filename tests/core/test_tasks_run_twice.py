@@ -43,6 +43,12 @@ RUN_TWICE = {
     "mamori.core.tasks.deliver_outbox": "test_outbox_delivery_twice",
     "mamori.core.tasks.clean_up": "test_clean_up_twice",
     "mamori.core.tasks.heartbeat": "test_heartbeat_twice",
+    "mamori.supplychain.tasks.import_offline_answers": (
+        "tests/supplychain/test_offline_hostile.py::test_running_the_import_twice_imports_once"
+    ),
+    "mamori.verification.tasks.evaluate_evidence_upload": (
+        "tests/verification/test_upload_async.py::test_evaluating_twice_stores_once"
+    ),
     "mamori.verification.tasks.rematch_advisories": (
         "tests/verification/test_rematch.py::test_the_rematch_task_twice_has_the_effect_of_once"
     ),

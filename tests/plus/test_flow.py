@@ -33,7 +33,7 @@ from mamori.plus.models import TestCase as PlusTestCase
 from mamori.verification.models import Host
 from tests.conftest import api_token, client_for
 from tests.plus.conftest import collect, debian12_evidence, fix_account_separation, page_client
-from tests.verification.conftest import post_evidence
+from tests.verification.conftest import evaluated
 
 pytestmark = pytest.mark.django_db
 
@@ -112,12 +112,10 @@ def test_plus_from_the_basic_pass_to_a_publicly_verifiable_plus_certificate(
 
     # --- the agents report; alice lists a device without the agent ---------------------------
     agent_key = api_token(world.admin, world.bank, TokenKind.AGENT)
-    uploaded = post_evidence(agent_key, collect(debian_root))
-    assert uploaded.status_code == 201, uploaded.content
-    web = Host.objects.get(pk=uploaded.json()["host"])
+    uploaded = evaluated(agent_key, collect(debian_root))
+    web = Host.objects.get(pk=uploaded["host"])
     assert web.hostname == "bank-web-01"
-    app = post_evidence(agent_key, debian12_evidence(hostname="bank-app-01", machine_id="a" * 32))
-    assert app.status_code == 201, app.content
+    app = evaluated(agent_key, debian12_evidence(hostname="bank-app-01", machine_id="a" * 32))
     _post(
         alice,
         reverse("plus:add_device", args=[audit.pk]),
@@ -143,7 +141,7 @@ def test_plus_from_the_basic_pass_to_a_publicly_verifiable_plus_certificate(
         reverse("plus:kinds", args=[audit.pk]),
         {
             f"kind-host-{web.pk}": "server",
-            f"kind-host-{app.json()['host']}": "end_user",
+            f"kind-host-{app['host']}": "end_user",
             f"kind-device-{manual.pk}": "end_user",
         },
     )
@@ -223,8 +221,7 @@ def test_plus_from_the_basic_pass_to_a_publicly_verifiable_plus_certificate(
 
     # --- the fix, estate-wide; a second random sample -----------------------------------------
     fix_account_separation(debian_root)
-    again = post_evidence(agent_key, collect(debian_root))
-    assert again.status_code == 201, again.content
+    evaluated(agent_key, collect(debian_root))
     _post(ada, reverse("plus:draw", args=[audit.pk]))
     second = SampleRound.objects.get(audit=audit, number=2)
     assert second.seed != first.seed

@@ -86,6 +86,7 @@ from mamori.verification.models import (
     CheckResult,
     Evaluation,
     Evidence,
+    EvidenceUpload,
     Host,
     HostTarget,
     VerdictChange,
@@ -519,6 +520,8 @@ GLOBAL_ROWS = {
     # POST: evidence of a new host for the token's organisation, whatever the member's role;
     # the outsider's token names the bank, where she is no member (403)
     "api:evidence-upload":       "done done done done done done done done 403  401",
+    # An upload's status: the bank's members (and the agent token that sent it), nobody else
+    "api:evidence-upload-status": "200  200  200  404  404  404  404  404  404  401",
     # --- Cyber Essentials Plus: the list for everyone signed in; the request form for those who
     # could ever start one (applicant administrators, assessors). The bank's certificate already
     # has its audit, so no form offers it: 422.
@@ -664,6 +667,7 @@ SUMMARIES = {
     Organisation: ("COUNT(*)", "MAX(id)", "MAX(updated_at)"),
     Host: ("COUNT(*)", "MAX(id)", "MAX(updated_at)", "SUM(CASE WHEN in_scope THEN 1 ELSE 0 END)"),
     Evidence: ("COUNT(*)", "MAX(id)"),
+    EvidenceUpload: ("COUNT(*)", "MAX(id)"),
     Evaluation: ("COUNT(*)", "MAX(id)"),
     CheckResult: ("COUNT(*)",),
     HostTarget: ("COUNT(*)", "MAX(id)"),
@@ -771,6 +775,7 @@ def _hosts(world: World) -> dict[str, Any]:
     return {
         "hosts": {"bank": second.host, "other": other.host},
         "host_evidence": (first.evidence.pk, second.evidence.pk),
+        "bank_upload": EvidenceUpload.objects.get(evidence=first.evidence).pk,
     }
 
 
@@ -1589,6 +1594,14 @@ def _organisation_created(scene: Scene, target, user) -> None:
 
 
 def _evidence_uploaded(scene: Scene, target, user) -> None:
+    # Received and stored (202); the evaluation is queued for after the commit: run it.
+    receipt = EvidenceUpload.objects.select_related("uploaded_by").latest("pk")
+    assert (receipt.hostname, receipt.state, receipt.uploaded_by.user) == (
+        "matrix-new",
+        "pending",
+        user,
+    )
+    assert verification.evaluate_upload(receipt.pk).state == "done"
     evidence = Evidence.objects.select_related("host", "uploaded_by").latest("pk")
     assert evidence.host.hostname == "matrix-new"
     assert evidence.uploaded_by.user == user
@@ -1689,8 +1702,13 @@ GLOBAL_ACTIONS: dict[str, Action] = {
         _const("/api/evidence/"),
         lambda s, t: debian12_evidence(hostname="matrix-new", machine_id="3" * 32),
         api=True,
-        ok=201,
+        ok=202,
         effect=_evidence_uploaded,
+    ),
+    "api:evidence-upload-status": Action(
+        "get",
+        lambda s, t: f"/api/evidence/uploads/{s.extra['bank_upload']}/",
+        api=True,
     ),
     "organisations:members-bank": Action("get", _members("bank")),
     "organisations:members-other-bank": Action("get", _members("other_bank")),
@@ -2131,10 +2149,16 @@ def test_an_agent_token_uploads_evidence(scene):
     client = new_client(HTTP_AUTHORIZATION=f"Token {scene.extra['agent_token']}")
     evidence = debian12_evidence(hostname="agent-upload", machine_id="4" * 32)
     response = client.post("/api/evidence/", json.dumps(evidence), content_type="application/json")
-    assert response.status_code == 201, response.content
-    host = Host.objects.get(pk=response.json()["host"])
+    assert response.status_code == 202, response.content
+    verification.evaluate_upload(response.json()["upload"])  # what the queued task does
+    status = client.get(response["Location"])
+    assert status.status_code == 200, status.content
+    host = Host.objects.get(pk=status.json()["host"])
     assert (host.hostname, host.organisation) == ("agent-upload", scene.world.bank)
-    assert Evidence.objects.get(pk=response.json()["evidence"]).uploaded_by.kind == TokenKind.AGENT
+    assert Evidence.objects.get(pk=status.json()["evidence"]).uploaded_by.kind == TokenKind.AGENT
+    # The same token reads its own uploads' status, and only those.
+    other = client.get(f"/api/evidence/uploads/{scene.extra['bank_upload']}/")
+    assert other.status_code == 404
 
 
 # Which hosts each role finds on the hosts page and in the API (the scene's two hosts).

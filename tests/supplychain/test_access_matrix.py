@@ -208,6 +208,15 @@ MATRIX = {
         "scheme_owner": GONE,
         "anonymous": GONE,
     },
+    ("tier1 offline upload", "view"): {
+        "institution_admin": GONE,
+        "institution_member": GONE,
+        "tier1": OK,
+        "tier2": GONE,
+        "unrelated": GONE,
+        "scheme_owner": GONE,
+        "anonymous": GONE,
+    },
     ("tier1 offline", "xlsx"): {
         "institution_admin": GONE,
         "institution_member": GONE,
@@ -295,9 +304,20 @@ MATRIX = {
 
 
 def _requests(chain):
+    from mamori.supplychain.models import ImportState, OfflineImport
     from tests.supplychain.test_survey_cascade import answer_post
 
     campaign, a, b = chain.campaign, chain.a, chain.b
+    upload, _created = OfflineImport.objects.get_or_create(
+        invitation=a,
+        defaults={
+            "file_name": "answers.csv",
+            "language": "en",
+            "site_url": "http://testserver/",
+            "state": ImportState.IMPORTED,
+            "summary": {"format": "csv", "sites": 1, "needs": 1, "invited": 0},
+        },
+    )
     return {
         ("campaign", "view"): ("get", f"/supply/campaigns/{campaign.pk}/", None),
         ("campaign", "export"): ("get", f"/supply/campaigns/{campaign.pk}/graph.json", None),
@@ -330,6 +350,11 @@ def _requests(chain):
         ),
         ("tier1 link", "open"): ("get", f"/supply/i/{chain.token_a}/", None),
         ("tier1 offline", "view"): ("get", f"/supply/responses/{a.pk}/offline/", None),
+        ("tier1 offline upload", "view"): (
+            "get",
+            f"/supply/responses/{a.pk}/offline/uploads/{upload.pk}/",
+            None,
+        ),
         ("tier1 offline", "xlsx"): (
             "get",
             f"/supply/responses/{a.pk}/offline/questionnaire.xlsx",

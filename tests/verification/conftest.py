@@ -6,7 +6,7 @@ import gzip
 import json
 
 import pytest
-from django.test import Client
+from django.test import Client, TestCase
 
 from mamori.accounts.models import TokenKind
 from tests.conftest import api_token
@@ -31,6 +31,32 @@ def post_evidence(
         extra["HTTP_AUTHORIZATION"] = f"Token {key}"
     client = Client(HTTP_ACCEPT_LANGUAGE="en")
     return client.generic("POST", "/api/evidence/", raw, content_type=content_type, **extra)
+
+
+def upload_evidence(key: str, body, **kwargs) -> tuple:
+    """POST like the agent, let the queued evaluation run once the upload is committed (as a
+    worker does; in-process here, as on the embedded default), and read the upload's status
+    with the same token. Returns the POST's response and the status (None when refused)."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = post_evidence(key, body, **kwargs)
+    if response.status_code not in (200, 202):
+        return response, None
+    return response, upload_status(key, response.json()["status_url"])
+
+
+def upload_status(key: str, url: str) -> dict:
+    answer = Client().get(url, HTTP_AUTHORIZATION=f"Token {key}")
+    assert answer.status_code == 200, answer.content[:500]
+    return answer.json()
+
+
+def evaluated(key: str, body, **kwargs) -> dict:
+    """Upload and expect it accepted (202) and evaluated: the status, done."""
+    response, status = upload_evidence(key, body, **kwargs)
+    assert response.status_code == 202, response.content[:500]
+    assert response["Location"] == response.json()["status_url"]
+    assert status["status"] == "done", status
+    return status
 
 
 @pytest.fixture

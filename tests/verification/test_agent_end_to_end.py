@@ -50,7 +50,8 @@ def test_the_agent_collects_and_uploads(live_server, catalogue, tmp_path):
     first = _agent(*arguments, "--file", str(evidence_file))
     second = _agent(*arguments, "--file", str(evidence_file))
     assert first.returncode == second.returncode == 0, (first.stderr, second.stderr)
-    assert "duplicate" in second.stdout.lower()
+    assert "stored and evaluated (HTTP 202)" in first.stdout
+    assert "already received (duplicate) (HTTP 200)" in second.stdout
     assert Evidence.objects.filter(host__hostname="from-file").count() == 1
 
     # A refusal comes back as one line with the server's reason and a non-zero exit.

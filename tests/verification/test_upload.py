@@ -1,5 +1,7 @@
-"""Evidence upload: ``POST /api/evidence/`` with an agent or user token, through the real
-schema validation, advisory matching and evaluation."""
+"""Evidence upload: ``POST /api/evidence/`` with an agent or user token. The request reads and
+stores the evidence and answers 202 with a status URL; the evaluation (schema validation,
+advisory matching, the five controls) runs once the upload is committed — in-process here, as
+on the embedded default, and in a worker with a broker (test_upload_worker.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import tracemalloc
 import zlib
 
 import pytest
-from django.test import Client, override_settings
+from django.test import Client, TestCase, override_settings
 from django.utils import timezone
 from django.utils.html import escape
 
@@ -25,6 +27,7 @@ from mamori.verification.models import (
     CheckResult,
     Evaluation,
     Evidence,
+    EvidenceUpload,
     Host,
     HostTarget,
     MatchTarget,
@@ -32,8 +35,9 @@ from mamori.verification.models import (
     Vulnerability,
 )
 from mamori.verification.services import ingest
+from mamori.verification.tasks import evaluate_evidence_upload
 from tests.conftest import api_token, client_for
-from tests.verification.conftest import post_evidence
+from tests.verification.conftest import evaluated, post_evidence, upload_evidence
 from tests.verification.factory import agent_evidence, debian12_evidence
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +59,20 @@ def _rows() -> tuple[int, ...]:
 NOTHING = (0,) * 8
 
 
+def _failed(key, body, code: str = "invalid_evidence", **kwargs) -> dict:
+    """Accepted (202) by the request, then refused by the evaluation: the status says why and
+    nothing but the receipt is stored."""
+    response, status = upload_evidence(key, body, **kwargs)
+    assert response.status_code == 202, response.content[:500]
+    assert status["status"] == "failed", status
+    assert status["code"] == code, status
+    assert status["detail"].strip()
+    assert (status["host"], status["evidence"], status["controls"]) == (None, None, None)
+    assert _rows() == NOTHING
+    assert bytes(EvidenceUpload.objects.get(pk=status["upload"]).body) == b""  # not kept
+    return status
+
+
 def _refused(response, status: int, code: str | None = None) -> dict:
     assert response.status_code == status, response.content[:500]
     body = response.json()
@@ -71,10 +89,15 @@ def _refused(response, status: int, code: str | None = None) -> dict:
 def test_real_agent_evidence_is_stored_and_evaluated(world, agent_key):
     """This machine's evidence, collected by the agent itself, goes through the whole path."""
     payload = agent_evidence()
-    response = post_evidence(agent_key, payload, compress=True)
-    assert response.status_code == 201, response.content[:500]
-    body = response.json()
-    assert body["duplicate"] is False
+    response, body = upload_evidence(agent_key, payload, compress=True)
+    assert response.status_code == 202, response.content[:500]
+    accepted = response.json()
+    assert accepted["duplicate"] is False
+    # The request answered before the evaluation ran (here: after the commit).
+    assert (accepted["status"], accepted["controls"]) == ("pending", None)
+    assert response["Location"] == accepted["status_url"]
+    assert accepted["status_url"] == f"http://testserver/api/evidence/uploads/{accepted['upload']}/"
+    assert body["status"] == "done"
     assert set(body["controls"]) == set(CONTROLS)
     assert set(body["controls"].values()) <= {"pass", "fail", "unknown"}
 
@@ -96,9 +119,7 @@ def test_real_agent_evidence_is_stored_and_evaluated(world, agent_key):
 
 
 def test_upload_stores_everything_and_records_it(world, agent_key, evidence):
-    response = post_evidence(agent_key, evidence)
-    assert response.status_code == 201, response.content[:500]
-    body = response.json()
+    body = evaluated(agent_key, evidence)
     host = Host.objects.get(pk=body["host"])
     assert (host.hostname, host.machine_id) == ("web-01", "0123456789abcdef0123456789abcdef")
     assert (host.os_id, host.os_version, host.architecture) == ("debian", "12", "x86_64")
@@ -123,32 +144,45 @@ def test_upload_stores_everything_and_records_it(world, agent_key, evidence):
     assert event.organisation_id == world.bank.pk
     assert event.details["token_kind"] == TokenKind.AGENT
     assert event.details["digest"] == Evidence.objects.get().digest
+    assert event.details["upload"] == body["upload"]
+    receipt = EvidenceUpload.objects.get()
+    assert (receipt.state, receipt.evidence_id, bytes(receipt.body)) == (
+        "done",
+        body["evidence"],
+        b"",
+    )
     assert verify_trail() is None
 
 
 def test_a_user_token_may_upload_too(world, evidence):
     key = api_token(world.contributor, world.bank)
-    response = post_evidence(key, evidence)
-    assert response.status_code == 201
+    evaluated(key, evidence)
     assert Host.objects.get().organisation == world.bank
 
 
 def test_gzip_body(agent_key, evidence):
-    response = post_evidence(agent_key, evidence, compress=True)
-    assert response.status_code == 201
+    evaluated(agent_key, evidence, compress=True)
     assert Evidence.objects.get().payload == evidence
 
 
 def test_the_same_evidence_twice_is_acknowledged_not_stored(agent_key, evidence):
+    # Sent twice before it is evaluated: the second is the same pending upload (202).
     first = post_evidence(agent_key, evidence)
-    assert first.status_code == 201
-    before = _rows()
+    again = post_evidence(agent_key, evidence)
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again.json() == {**first.json(), "duplicate": True}
+    assert EvidenceUpload.objects.count() == 1
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        evaluate_evidence_upload(first.json()["upload"])
+    done = Client().get(first["Location"], HTTP_AUTHORIZATION=f"Token {agent_key}").json()
+    assert done["status"] == "done"
+    before = (*_rows(), EvidenceUpload.objects.count())
     # Same content, other key order and whitespace, compressed: the canonical digest is equal.
     reordered = json.dumps(dict(reversed(list(evidence.items()))), indent=2).encode()
     second = post_evidence(agent_key, reordered, compress=True)
     assert second.status_code == 200, second.content[:300]
-    assert second.json() == {**first.json(), "duplicate": True}
-    assert _rows() == before
+    assert second.json() == {**done, "duplicate": True}
+    assert (*_rows(), EvidenceUpload.objects.count()) == before
 
 
 def test_newer_collections_become_current_and_late_old_ones_join_the_history(agent_key):
@@ -159,9 +193,7 @@ def test_newer_collections_become_current_and_late_old_ones_join_the_history(age
     older = debian12_evidence(collected_at=now - dt.timedelta(days=3))
     ids = []
     for payload in (first, newer, older):
-        response = post_evidence(agent_key, payload)
-        assert response.status_code == 201
-        ids.append(response.json()["evidence"])
+        ids.append(evaluated(agent_key, payload)["evidence"])
     host = Host.objects.get()  # one host: the machine id is the same
     assert host.latest_evidence_id == ids[1]
     assert host.latest_evaluation.evidence_id == ids[1]
@@ -178,9 +210,9 @@ def test_hosts_are_told_apart_by_machine_id_else_hostname(world, agent_key):
         hostname="legacy-box", machine_id=None, collected_at=timezone.now() - dt.timedelta(hours=1)
     )
     for payload in (a, b, c, d):
-        assert post_evidence(agent_key, payload).status_code == 201
+        evaluated(agent_key, payload)
     # The same machine in another organisation is that organisation's host.
-    assert post_evidence(key_other_bank, a).status_code == 201
+    evaluated(key_other_bank, a)
     assert Host.objects.filter(organisation=world.bank).count() == 3
     assert Host.objects.get(organisation=world.bank, machine_id="").evidence.count() == 2
     assert Host.objects.filter(organisation=world.other_bank).count() == 1
@@ -321,14 +353,24 @@ def _set(document: dict, path: tuple, value) -> dict:
         (("packages", "items", 3, "name"), 5, "$.packages.items[3]"),
         (("host", "hostname"), ["a"], "$.host"),
         (("firewall", "default_inbound"), "maybe", "$.firewall"),
-        (("collected_at",), "yesterday", "$.collected_at"),
         (("ssh", "status"), "fine", "$.ssh"),
     ],
 )
 def test_schema_errors_name_the_json_path(agent_key, evidence, path, value, named):
-    body = _refused(post_evidence(agent_key, _set(evidence, path, value)), 400)
-    assert body["detail"].startswith(named), body
+    """The schema is checked by the evaluation, not the request (seconds for a large
+    document): the status says what is wrong, and where."""
+    status = _failed(agent_key, _set(evidence, path, value))
+    assert status["detail"].startswith(named), status
+
+
+def test_what_the_request_reads_is_refused_at_once(agent_key, evidence):
+    """The schema id, the host and the collection time are read by the request itself."""
+    body = _refused(post_evidence(agent_key, _set(evidence, ("collected_at",), "yesterday")), 400)
+    assert body["detail"].startswith("$.collected_at"), body
+    body = _refused(post_evidence(agent_key, _set(evidence, ("schema",), "other/1")), 400)
+    assert body["field"] == "$.schema"
     assert _rows() == NOTHING
+    assert not EvidenceUpload.objects.exists()
 
 
 def test_a_collection_from_the_future_is_refused(agent_key):
@@ -353,13 +395,13 @@ def test_a_collection_from_the_future_is_refused(agent_key):
 def test_hostile_hostnames(world, agent_key, hostname, accepted):
     payload = debian12_evidence(hostname="placeholder")
     raw = json.dumps(payload).replace('"placeholder"', json.dumps(hostname)).encode()
-    response = post_evidence(agent_key, raw)
     if not accepted:
-        body = _refused(response, 400)
+        body = _refused(post_evidence(agent_key, raw), 400)
         assert body["field"].startswith("$.host")
         assert _rows() == NOTHING
+        assert not EvidenceUpload.objects.exists()
         return
-    assert response.status_code == 201, response.content[:300]
+    evaluated(agent_key, raw)
     host = Host.objects.get()
     assert host.hostname == (hostname if len(hostname) <= 255 else hostname[:254] + "…")
     for url in ("/hosts/", f"/hosts/{host.pk}/"):
@@ -375,7 +417,7 @@ def test_a_very_long_hostname_without_machine_id_stays_one_host(agent_key):
         payload = debian12_evidence(
             hostname=name, machine_id=None, collected_at=now - dt.timedelta(hours=hours)
         )
-        assert post_evidence(agent_key, payload).status_code == 201
+        evaluated(agent_key, payload)
     host = Host.objects.get()
     assert host.evidence.count() == 2
     assert len(host.hostname) == 255
@@ -388,7 +430,7 @@ def test_a_host_needs_a_hostname_or_a_machine_id(agent_key):
     assert body["field"] == "$.host"
     only_id = debian12_evidence(machine_id="d" * 32)
     only_id["host"]["hostname"] = None
-    assert post_evidence(agent_key, only_id).status_code == 201
+    evaluated(agent_key, only_id)
     assert Host.objects.get().hostname == "d" * 32
 
 
@@ -406,6 +448,13 @@ def test_a_failure_half_way_stores_nothing(world, evidence, monkeypatch):
             services.AgentUpload(organisation=world.bank, body=body, user=world.admin)
         )
     assert _rows() == NOTHING
+    # The receipt stays pending: the task fails, and its redelivery evaluates it again.
+    receipt = EvidenceUpload.objects.get()
+    assert receipt.state == "pending"
+    assert gzip.decompress(bytes(receipt.body)) == ingest.canonical_bytes(evidence)
+    monkeypatch.undo()
+    assert services.evaluate_upload(receipt.pk).state == "done"
+    assert Evidence.objects.get().payload == evidence
 
 
 def test_deep_nesting_inside_valid_evidence_is_refused(agent_key, evidence):
@@ -415,23 +464,23 @@ def test_deep_nesting_inside_valid_evidence_is_refused(agent_key, evidence):
         inner["x"] = {}
         inner = inner["x"]
     evidence["backups"]["extra"] = nested
-    body = _refused(post_evidence(agent_key, evidence), 400)
-    assert "nested deeper" in body["detail"]
+    status = _failed(agent_key, evidence)
+    assert "nested deeper" in status["detail"]
 
 
-def test_evidence_that_cannot_be_evaluated_is_422_and_stores_nothing(
+def test_evidence_that_cannot_be_evaluated_fails_and_stores_nothing(
     agent_key, evidence, monkeypatch
 ):
-    """Should evaluation ever break on schema-valid evidence, the agent learns it and nothing
-    half-evaluated is stored (the traceback goes to the log)."""
+    """Should evaluation ever break on schema-valid evidence, the agent learns it from the
+    status and nothing half-evaluated is stored (the traceback goes to the log)."""
     from mamori.verification import evaluation
 
     def broken(*args, **kwargs):
         raise KeyError("unexpected")
 
     monkeypatch.setattr(evaluation, "evaluate", broken)
-    _refused(post_evidence(agent_key, evidence), 422, "evaluation_failed")
-    assert _rows() == NOTHING
+    status = _failed(agent_key, evidence, "evaluation_failed")
+    assert "could not be evaluated" in status["detail"]
 
 
 def _python_items(count: int) -> list[dict]:
@@ -458,8 +507,7 @@ def test_evidence_larger_than_the_form_limit_is_accepted(agent_key, evidence):
     evidence["packages"]["managers"].append("python")
     raw = json.dumps(evidence).encode()
     assert len(raw) > 3 * 1024 * 1024
-    response = post_evidence(agent_key, raw)
-    assert response.status_code == 201, response.content[:300]
+    evaluated(agent_key, raw)
     assert Evidence.objects.get().size > 3 * 1024 * 1024
 
 
@@ -481,6 +529,5 @@ def test_a_million_packages_is_refused_once_decompressed_past_the_limit(agent_ke
 
 def test_too_many_items_within_the_size_limit_are_refused_by_path(agent_key, evidence):
     evidence["services"]["enabled"] = [f"u{index}.service" for index in range(250_000)]
-    body = _refused(post_evidence(agent_key, evidence, compress=True), 400)
-    assert body["detail"].startswith("$.services.enabled"), body
-    assert _rows() == NOTHING
+    status = _failed(agent_key, evidence, compress=True)
+    assert status["detail"].startswith("$.services.enabled"), status

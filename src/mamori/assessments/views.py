@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -38,6 +39,7 @@ from mamori.assessments.models import (
 )
 from mamori.assessments.reports import advice_context
 from mamori.catalogue.models import Question, Section
+from mamori.core.bodylimit import body_limit, upload_limit
 from mamori.core.errors import MamoriError
 from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
@@ -281,6 +283,7 @@ def answer(request, pk: int, qid: str):
     )
 
 
+@body_limit(upload_limit(lambda: settings.EVIDENCE_MAX_BYTES))
 @login_required
 def evidence(request, pk: int):
     access = _access(request)

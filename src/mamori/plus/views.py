@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -16,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mamori.catalogue.models import pick
+from mamori.core.bodylimit import body_limit, upload_limit
 from mamori.core.errors import MamoriError
 from mamori.organisations.access import Access
 from mamori.organisations.models import Role
@@ -409,6 +411,7 @@ def decide(request, pk: int):
     return redirect("plus:detail", pk=pk)
 
 
+@body_limit(upload_limit(lambda: settings.EVIDENCE_MAX_BYTES))
 @login_required
 def test_case(request, pk: int, code: str):
     """One test case of the current (or a past) round: its result, notes and files for everyone

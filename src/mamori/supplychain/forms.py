@@ -217,9 +217,9 @@ class AnswerForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        # The file's type, content and size are checked where it is stored
+        # (services.save_answers, the allow-list of assessment evidence).
         upload = data.get("certification_file")
-        if upload and upload.size > 10 * 1024 * 1024:
-            self.add_error("certification_file", _("The file is larger than 10 MB."))
         if (
             data.get("certification_declared")
             and not (data.get("certification_text") or "").strip()

@@ -569,3 +569,59 @@ class HearingNote(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.invitation.supplier_name} ({self.held_on})"
+
+
+class ImportState(models.TextChoices):
+    PENDING = "pending", _("Being processed")
+    IMPORTED = "imported", _("Imported")
+    FAILED = "failed", _("Not imported")
+
+
+class OfflineImport(TimeStampedModel):
+    """One uploaded offline questionnaire (``offline``). The request stores the file here and
+    answers at once; a worker parses and imports it (``offline_import.process_upload``) and
+    records the outcome: imported with a summary, or the errors by sheet and row. The file's
+    bytes are dropped once it has been processed."""
+
+    invitation = models.ForeignKey(
+        Invitation,
+        on_delete=models.CASCADE,
+        related_name="offline_imports",
+        verbose_name=_("supplier invitation"),
+    )
+    # None for a link holder without an account (and when the account is deleted).
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    file_name = models.CharField(_("file name"), max_length=200)
+    content = models.BinaryField(_("file"), blank=True)
+    # The errors are written in the uploader's language, and invitations the import sends
+    # link to the address the upload came through.
+    language = models.CharField(_("language"), max_length=8)
+    site_url = models.CharField(_("site address"), max_length=200)
+    # The digest of the uploading browser's key (``permissions.answer_lock_of``): before the
+    # invitation is bound, only the browser holding the answers may replace them.
+    answer_lock = models.CharField(max_length=64, blank=True, editable=False)
+    state = models.CharField(
+        _("state"), max_length=8, choices=ImportState.choices, default=ImportState.PENDING
+    )
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("offline questionnaire import")
+        verbose_name_plural = _("offline questionnaire imports")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.state})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == ImportState.PENDING

@@ -18,8 +18,10 @@ Reading is defensive: the size is limited, the format is decided by the content 
 whose main part is an ordinary workbook, or text), never by the name alone; macro-enabled
 workbooks (xlsm), templates, ActiveX, embedded objects and external links are refused; cells
 holding formulas are refused (we do not trust cached results, and files written by other tools
-have none), so every value is what the respondent typed. The uploaded bytes are parsed in
-memory and never stored.
+have none), so every value is what the respondent typed. The work is bounded before it starts:
+the file's size (``MAMORI_OFFLINE_UPLOAD_MAX_BYTES``), its unpacked size, and the rows of a sheet
+(``max_sheet_rows``: a sheet that declares or holds more rows is refused without reading them).
+Parsing runs in a worker (``offline_import.process_upload``), never in the upload request.
 
 Every problem is reported with its place: ``needs!C7`` in a workbook, ``line 7, column J
 (provider_country)`` in a CSV file.
@@ -34,17 +36,20 @@ import zipfile
 from dataclasses import dataclass, field
 from xml.etree import ElementTree
 
+from django.conf import settings
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.core.validators import validate_email
+from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 from mamori.core.errors import MamoriError
 from mamori.supplychain.models import Disclosure, InvitationStatus, NodeKind, SiteKind
 
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-MAX_UNPACKED_BYTES = 20 * 1024 * 1024
+# A filled questionnaire (500 sites and 500 providers) is about 0.4 MiB unpacked; parsing is
+# linear in the XML read, so this bounds the work on a sheet stuffed with cells (~1.5 s at most).
+MAX_UNPACKED_BYTES = 4 * 1024 * 1024
 MAX_PACKAGE_PARTS = 200
-MAX_ROWS = 500  # data rows per section
 MAX_COLUMNS = 40
 MAX_ERRORS = 200
 
@@ -171,6 +176,24 @@ INSTRUCTIONS = (
         "cell, and nothing is saved until the file is correct.",
     ),
 )
+
+
+def max_upload_bytes() -> int:
+    """The largest file accepted (``MAMORI_OFFLINE_UPLOAD_MAX_BYTES``)."""
+    return settings.OFFLINE_UPLOAD_MAX_BYTES
+
+
+def max_rows() -> int:
+    """Rows of answers read per section (``MAMORI_OFFLINE_MAX_ROWS``): the template has room
+    for this many below its header."""
+    return settings.OFFLINE_MAX_ROWS
+
+
+def max_sheet_rows() -> int:
+    """Rows of a sheet read at all: the header, the answers, and as many again for empty rows
+    that spreadsheet programs keep below the data (inserted rows, formats copied down). Work on
+    a sheet is bounded by this, whatever the file declares or holds."""
+    return 1 + 2 * max_rows()
 
 
 class OfflineFileError(MamoriError):
@@ -349,7 +372,7 @@ def build_xlsx(data: dict) -> bytes:
         else:
             supply.cell(row=row, column=3).number_format = "@"
 
-    last = MAX_ROWS + 1
+    last = max_rows() + 1
     sites = book.create_sheet("sites")
     header(sites, SITES_COLUMNS, SITES_LABELS)
     for row, item in enumerate(data["sites"], start=2):
@@ -488,16 +511,12 @@ class _Errors:
             raise OfflineFileError(self.items)
 
 
-def parse_upload(filename: str, data: bytes) -> Parsed:
-    """Parse and validate an uploaded file. Raises ``OfflineFileError`` listing every problem."""
+def check_file(filename: str, data: bytes) -> str:
+    """The checks that need no parsing (size, name, the first bytes): what the upload request
+    itself refuses at once. Returns the format, ``"xlsx"`` or ``"csv"``."""
     name = (filename or "").lower().rsplit("/", 1)[-1]
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise OfflineFileError(
-            [
-                _("The file is larger than %(limit)s MiB.")
-                % {"limit": MAX_UPLOAD_BYTES // (1024 * 1024)}
-            ]
-        )
+    if len(data) > max_upload_bytes():
+        raise OfflineFileError([too_large_message()])
     if not data:
         raise OfflineFileError([_("The file is empty.")])
     extension = name.rsplit(".", 1)[-1] if "." in name else ""
@@ -517,17 +536,25 @@ def parse_upload(filename: str, data: bytes) -> Parsed:
             ]
         )
     is_zip = data.startswith(ZIP_MAGIC)
-    if extension == "xlsx":
-        if not is_zip:
-            raise OfflineFileError([_("The file is named .xlsx but is not an Excel workbook.")])
-        sections, errors = _read_xlsx(data)
-        fmt = "xlsx"
-    else:
-        if is_zip:
-            raise OfflineFileError([_("The file is named .csv but is not a text (CSV) file.")])
-        sections, errors = _read_csv(data)
-        fmt = "csv"
+    if extension == "xlsx" and not is_zip:
+        raise OfflineFileError([_("The file is named .xlsx but is not an Excel workbook.")])
+    if extension == "csv" and is_zip:
+        raise OfflineFileError([_("The file is named .csv but is not a text (CSV) file.")])
+    return extension
+
+
+def parse_upload(filename: str, data: bytes) -> Parsed:
+    """Parse and validate an uploaded file. Raises ``OfflineFileError`` listing every problem.
+    The work is bounded by the file's size, its unpacked size and the rows read per sheet."""
+    fmt = check_file(filename, data)
+    sections, errors = _read_xlsx(data) if fmt == "xlsx" else _read_csv(data)
     return _validate(fmt, sections, errors)
+
+
+def too_large_message() -> str:
+    return _("The file is larger than the limit of %(size)s.") % {
+        "size": filesizeformat(max_upload_bytes())
+    }
 
 
 def _check_package(data: bytes) -> zipfile.ZipFile:
@@ -583,7 +610,6 @@ def _check_package(data: bytes) -> zipfile.ZipFile:
 
 def _read_xlsx(data: bytes) -> tuple[dict[str, list[list[Cell]]], _Errors]:
     from openpyxl import load_workbook
-    from openpyxl.utils import get_column_letter
 
     _check_package(data)
     try:
@@ -603,37 +629,9 @@ def _read_xlsx(data: bytes) -> tuple[dict[str, list[list[Cell]]], _Errors]:
                 fatal = True
                 continue
             sheet = book[by_name[section]]
-            rows: list[list[Cell]] = []
-            for row_number, row in enumerate(
-                sheet.iter_rows(min_row=1, max_col=MAX_COLUMNS), start=1
-            ):
-                cells = []
-                for col_number, cell in enumerate(row, start=1):
-                    ref = f"{section}!{get_column_letter(col_number)}{row_number}"
-                    if getattr(cell, "data_type", None) == "f":
-                        errors.refuse(ref, _("formulas are not accepted; type the value instead"))
-                        cells.append(Cell(None, ref))
-                        continue
-                    if getattr(cell, "data_type", None) == "e":
-                        errors.refuse(
-                            ref,
-                            _("the cell holds an error value (%(value)s)")
-                            % {"value": str(cell.value)[:20]},
-                        )
-                        cells.append(Cell(None, ref))
-                        continue
-                    cells.append(Cell(cell.value, ref))
-                if any(_present(c.value) or c.ref in errors.refused for c in cells):
-                    if row_number > MAX_ROWS + 1:
-                        errors.add(
-                            f"{section}!{row_number}",
-                            _("too many rows: at most %(max)s rows are read") % {"max": MAX_ROWS},
-                        )
-                        fatal = True
-                        break
-                    rows.append(cells)
-                elif row_number == 1:
-                    rows.append(cells)
+            _check_declared_rows(section, sheet)
+            rows, fatal_here = _read_sheet(section, sheet, errors)
+            fatal = fatal or fatal_here
             sections[section] = rows
     except OfflineFileError:
         raise
@@ -644,6 +642,81 @@ def _read_xlsx(data: bytes) -> tuple[dict[str, list[list[Cell]]], _Errors]:
     if fatal:
         errors.raise_if_any()
     return sections, errors
+
+
+def _rows_refused(message: str) -> OfflineFileError:
+    limit = max_sheet_rows()
+    return OfflineFileError(
+        [
+            message
+            + " "
+            + _(
+                "at most %(limit)s rows are read (a header and %(answers)s rows of answers, "
+                "with room for empty rows). Delete the rows below your answers, or use the CSV "
+                "file."
+            )
+            % {"limit": intcomma(limit), "answers": intcomma(max_rows())}
+        ]
+    )
+
+
+def _check_declared_rows(section: str, sheet) -> None:
+    """Refuse a sheet whose declared dimension (``<dimension ref="A1:E1048576">``) is beyond
+    the rows read, before any row is parsed: such a file is either hostile or not the
+    questionnaire. The dimension is optional; ``_read_sheet`` bounds the rows actually read."""
+    declared = sheet.max_row
+    if declared is not None and declared > max_sheet_rows():
+        raise _rows_refused(
+            _("The sheet '%(sheet)s' declares %(rows)s rows;")
+            % {"sheet": section, "rows": intcomma(declared)}
+        )
+
+
+def _read_sheet(section: str, sheet, errors: _Errors) -> tuple[list[list[Cell]], bool]:
+    """The header row and the rows holding something, at most ``max_sheet_rows()`` rows read.
+    Returns the rows and whether reading had to stop (too many rows of answers)."""
+    from openpyxl.utils import get_column_letter
+
+    limit = max_sheet_rows()
+    letters = [get_column_letter(col) for col in range(1, MAX_COLUMNS + 1)]
+    rows: list[list[Cell]] = []
+    # One row past the limit is asked for: openpyxl stops parsing there (and fills the rows
+    # up to it), so a row below the limit shows as row limit + 1 and is refused.
+    for row_number, row in enumerate(
+        sheet.iter_rows(min_row=1, max_row=limit + 1, max_col=MAX_COLUMNS), start=1
+    ):
+        if row_number > limit:
+            raise _rows_refused(
+                _("The sheet '%(sheet)s' has rows below row %(limit)s;")
+                % {"sheet": section, "limit": intcomma(limit)}
+            )
+        cells = []
+        for letter, cell in zip(letters, row, strict=False):
+            ref = f"{section}!{letter}{row_number}"
+            data_type = getattr(cell, "data_type", None)
+            if data_type == "f":
+                errors.refuse(ref, _("formulas are not accepted; type the value instead"))
+                cells.append(Cell(None, ref))
+            elif data_type == "e":
+                errors.refuse(
+                    ref,
+                    _("the cell holds an error value (%(value)s)")
+                    % {"value": str(cell.value)[:20]},
+                )
+                cells.append(Cell(None, ref))
+            else:
+                cells.append(Cell(cell.value, ref))
+        if any(_present(c.value) or c.ref in errors.refused for c in cells):
+            if row_number > max_rows() + 1:
+                errors.add(
+                    f"{section}!{row_number}",
+                    _("too many rows: at most %(max)s rows are read") % {"max": max_rows()},
+                )
+                return rows, True
+            rows.append(cells)
+        elif row_number == 1:
+            rows.append(cells)
+    return rows, False
 
 
 def _present(value) -> bool:
@@ -674,7 +747,7 @@ def _read_csv(data: bytes) -> tuple[dict[str, list[list[Cell]]], _Errors]:
             lines.append(record)
             starts.append(previous + 1)
             previous = reader.line_num
-            if len(lines) > len(SECTIONS) * MAX_ROWS + len(SUPPLY_FIELDS) + 1:
+            if len(lines) > len(SECTIONS) * max_rows() + len(SUPPLY_FIELDS) + 1:
                 break
     except csv.Error as exc:
         raise OfflineFileError(
@@ -682,9 +755,9 @@ def _read_csv(data: bytes) -> tuple[dict[str, list[list[Cell]]], _Errors]:
         ) from None
     if not lines:
         raise OfflineFileError([_("The file is empty.")])
-    if len(lines) > len(SECTIONS) * MAX_ROWS + len(SUPPLY_FIELDS) + 1:
+    if len(lines) > len(SECTIONS) * max_rows() + len(SUPPLY_FIELDS) + 1:
         raise OfflineFileError(
-            [_("too many rows: at most %(max)s rows per section are read") % {"max": MAX_ROWS}]
+            [_("too many rows: at most %(max)s rows per section are read") % {"max": max_rows()}]
         )
 
     def ref(line: int, index: int) -> str:
@@ -753,11 +826,11 @@ def _read_csv(data: bytes) -> tuple[dict[str, list[list[Cell]]], _Errors]:
         else:
             sections[section].append([cell(key) for key in used])
     for section in SECTIONS:
-        if len(sections[section]) - 1 > MAX_ROWS:
+        if len(sections[section]) - 1 > max_rows():
             errors.add(
                 "",
                 _("%(section)s: too many rows: at most %(max)s rows are read")
-                % {"section": section, "max": MAX_ROWS},
+                % {"section": section, "max": max_rows()},
             )
             errors.raise_if_any()
     return sections, errors

@@ -1,6 +1,11 @@
 """Saving an uploaded offline questionnaire (see ``offline``): the same effect as the answer page
 followed by the invite page, all or nothing.
 
+``process_upload`` is what the worker runs for one stored upload (``OfflineImport``, stored by
+``offline_uploads.receive_upload``): parse, import, and record the outcome on the upload in the
+same transaction as the answers. It is idempotent: an upload already processed is left as it
+is, so a task delivered twice imports once.
+
 The answers, sites and needs go through ``services.save_answers``; providers with an e-mail
 address are invited through ``services.invite`` exactly as the invite page does (one invitation
 each, the e-mail sent after the commit); providers without one join as opaque nodes, as in the
@@ -12,14 +17,84 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from mamori.audit.services import record
 from mamori.core.errors import MamoriError, WrongState
 from mamori.organisations.access import Access
-from mamori.supplychain import permissions, services
-from mamori.supplychain.models import Invitation, InvitationStatus, Provision
+from mamori.supplychain import offline, permissions, services
+from mamori.supplychain.models import (
+    ImportState,
+    Invitation,
+    InvitationStatus,
+    OfflineImport,
+    Provision,
+)
 from mamori.supplychain.offline import OfflineFileError, Parsed
+
+
+def process_upload(import_id: int) -> str:
+    """Parse and import one stored upload; returns its state afterwards. The file is parsed
+    before the transaction (no lock held while parsing); the answers, the invitations and the
+    outcome are then written together, or nothing is."""
+    upload = OfflineImport.objects.filter(pk=import_id).select_related("uploaded_by").first()
+    if upload is None:
+        return "missing"
+    if not upload.is_pending:
+        return upload.state
+    with translation.override(upload.language or None):
+        try:
+            parsed = offline.parse_upload(upload.file_name, bytes(upload.content))
+        except OfflineFileError as exc:
+            return _failed(upload.pk, exc.errors)
+        actor = upload.uploaded_by
+        access = Access.for_user(actor)
+        try:
+            with transaction.atomic():
+                locked = OfflineImport.objects.select_for_update().get(pk=upload.pk)
+                if not locked.is_pending:  # another delivery of the task finished it
+                    return locked.state
+                invitation = locked.invitation
+                if invitation.organisation_id is not None and not permissions.can_answer_for_id(
+                    access, invitation.organisation_id
+                ):
+                    raise OfflineFileError(
+                        [_("You may no longer answer for this supplier; nothing was saved.")]
+                    )
+                summary = import_answers(
+                    actor,
+                    access,
+                    invitation,
+                    parsed,
+                    site_url=locked.site_url,
+                    answer_lock=locked.answer_lock,
+                )
+                _finish(locked, ImportState.IMPORTED, summary=summary)
+        except OfflineFileError as exc:
+            return _failed(upload.pk, exc.errors)
+        except MamoriError as exc:
+            return _failed(upload.pk, [str(exc.message)])
+    return ImportState.IMPORTED
+
+
+def _failed(import_id: int, errors: list[str]) -> str:
+    with transaction.atomic():
+        locked = OfflineImport.objects.select_for_update().get(pk=import_id)
+        if locked.is_pending:
+            _finish(locked, ImportState.FAILED, errors=[str(error) for error in errors])
+        return locked.state
+
+
+def _finish(upload: OfflineImport, state: str, *, summary=None, errors=None) -> None:
+    upload.state = state
+    upload.summary = summary or {}
+    upload.errors = errors or []
+    upload.content = b""  # the file is not kept once its answers are saved or refused
+    upload.finished_at = timezone.now()
+    upload.save(
+        update_fields=["state", "summary", "errors", "content", "finished_at", "updated_at"]
+    )
 
 
 def import_answers(
@@ -30,6 +105,7 @@ def import_answers(
     *,
     site_url: str,
     link_key: str | None = None,
+    answer_lock: str | None = None,
 ) -> dict:
     """Save the file's answers for ``invitation``. Access is the caller's check
     (``permissions.can_edit_response``). Raises ``OfflineFileError`` naming the cells that the
@@ -101,7 +177,13 @@ def import_answers(
     try:
         with transaction.atomic():
             services.save_answers(
-                actor, invitation, answers=answers, sites=sites, needs=needs, link_key=link_key
+                actor,
+                invitation,
+                answers=answers,
+                sites=sites,
+                needs=needs,
+                link_key=link_key,
+                answer_lock=answer_lock,
             )
             for group in parsed.needs:
                 for provider in group.providers:

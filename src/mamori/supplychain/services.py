@@ -9,6 +9,7 @@ commits (``core.outbox``), once each (``core.mail.send_once``).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.core.mail import BadHeaderError, EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
@@ -49,6 +51,8 @@ from mamori.supplychain.models import (
     hash_invitation_token,
     invitation_link_token,
 )
+
+log = logging.getLogger(__name__)
 
 INVITATION_TTL = dt.timedelta(days=60)
 REMINDER_WINDOW = dt.timedelta(days=7)
@@ -397,15 +401,20 @@ def resolve_token(token: str) -> Invitation | None:
 
 
 def _require_link_usable(
-    invitation: Invitation, link_key: str | None, *, take_pen: bool = False
+    invitation: Invitation,
+    link_key: str | None,
+    *,
+    take_pen: bool = False,
+    answer_lock: str | None = None,
 ) -> None:
     """For an invitation not bound yet, used through its link (call with the row locked): the
     link has not expired, and if answers were saved already, they were saved from this browser
-    (``Invitation.answer_lock``: the digest of the browser's ``link_key``). Saving answers
-    (``take_pen``) makes this browser the one that holds them."""
+    (``Invitation.answer_lock``: the digest of the browser's ``link_key``; work done later for
+    that browser, an offline file imported by a worker, carries the digest as ``answer_lock``).
+    Saving answers (``take_pen``) makes this browser the one that holds them."""
     if invitation.is_expired:
         raise WrongState(_("This invitation link has expired."), code="expired")
-    lock = permissions.answer_lock_of(link_key)
+    lock = answer_lock if answer_lock is not None else permissions.answer_lock_of(link_key)
     if invitation.answer_lock and invitation.answer_lock != lock:
         raise WrongState(
             _(
@@ -474,6 +483,13 @@ class SiteRow:
     country: str
 
 
+class FileNotStored(MamoriError):
+    """The server could not write the file (a full disk, for one): nothing was saved."""
+
+    status = 503
+    code = "file_not_stored"
+
+
 def save_answers(
     actor,
     invitation: Invitation,
@@ -482,17 +498,25 @@ def save_answers(
     sites: list[SiteRow],
     needs: list[NeedRow],
     link_key: str | None = None,
+    answer_lock: str | None = None,
 ) -> Invitation:
     """Store the questionnaire. Access is the caller's check (``permissions.can_edit_response``).
     Before the invitation is bound, the link must not have expired and the first browser that
     saves answers (``link_key``) is the only one that can change them.
 
     Sites are replaced. Needs are matched by name: providers named again are kept, new names
-    join as opaque nodes, others go, except suppliers already invited (those stay)."""
+    join as opaque nodes, others go, except suppliers already invited (those stay).
+
+    An evidence file (``answers["certification_file"]``) passes the same checks as assessment
+    evidence (allow-listed types confirmed by their content, the size limit). It is written
+    last, once every row is; if anything fails it is removed again, and the file it replaces
+    leaves the disk only once the new answers are committed."""
     if invitation.status == InvitationStatus.DECLINED:
         raise WrongState(_("This invitation was declined."))
     for field in ("name_ja", "name_en", "parent_name"):
         _single_line(answers.get(field) or "", field)
+    upload = answers.get("certification_file")
+    checked = _checked_evidence(upload) if upload else None
     node_fields = (
         "kind",
         "name_ja",
@@ -505,61 +529,96 @@ def save_answers(
         "certification_declared",
         "certification_text",
     )
-    with transaction.atomic():
-        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
-        if invitation.status == InvitationStatus.DECLINED:
-            raise WrongState(_("This invitation was declined."))
-        if invitation.organisation_id is None:
-            _require_link_usable(invitation, link_key, take_pen=True)
-        node = invitation.node
-        for name in node_fields:
-            if name in answers:
-                setattr(node, name, answers[name])
-        if answers.get("certification_file"):
-            node.certification_file = answers["certification_file"]
-        if node.kind != NodeKind.PART:
-            node.inventory_days = None
-        node.save()
-        entity = node.entity
-        entity.name_ja = node.name_ja or entity.name_ja
-        entity.name_en = node.name_en or entity.name_en
-        entity.corporate_number = answers.get("corporate_number", entity.corporate_number)
-        entity.lei = answers.get("lei", entity.lei)
-        entity.country = answers.get("country_of_entity") or node.country or entity.country
-        parent_name = (answers.get("parent_name") or "").strip()
-        if parent_name:
-            parent = Entity.objects.filter(owner=node.owner, name_ja=parent_name).first()
-            if parent is None:
-                parent = Entity.objects.create(
-                    owner=node.owner, name_ja=parent_name, name_en=parent_name
-                )
-            entity.ultimate_parent = parent
-        elif "parent_name" in answers:
-            entity.ultimate_parent = None
-        entity.save()
-        node.sites.all().delete()
-        Site.objects.bulk_create(
-            [Site(node=node, kind=s.kind, name=s.name, country=s.country) for s in sites]
-        )
-        _reconcile_needs(node, invitation.campaign, needs)
-        first = invitation.status != InvitationStatus.ANSWERED
-        invitation.status = InvitationStatus.ANSWERED
-        invitation.answered_at = timezone.now()
-        invitation.save(update_fields=["status", "answered_at", "updated_at"])
-        record(
-            actor,
-            "supplychain.invitation_answered",
-            invitation,
-            organisation=invitation.organisation,
-            details={
-                "campaign": invitation.campaign_id,
-                "tier": invitation.tier,
-                "first": first,
-                "needs": len(needs),
-                "sites": len(sites),
-            },
-        )
+    written = None
+    try:
+        with transaction.atomic():
+            invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+            if invitation.status == InvitationStatus.DECLINED:
+                raise WrongState(_("This invitation was declined."))
+            if invitation.organisation_id is None:
+                _require_link_usable(invitation, link_key, take_pen=True, answer_lock=answer_lock)
+            node = invitation.node
+            for name in node_fields:
+                if name in answers:
+                    setattr(node, name, answers[name])
+            if node.kind != NodeKind.PART:
+                node.inventory_days = None
+            node.save()
+            entity = node.entity
+            entity.name_ja = node.name_ja or entity.name_ja
+            entity.name_en = node.name_en or entity.name_en
+            entity.corporate_number = answers.get("corporate_number", entity.corporate_number)
+            entity.lei = answers.get("lei", entity.lei)
+            entity.country = answers.get("country_of_entity") or node.country or entity.country
+            parent_name = (answers.get("parent_name") or "").strip()
+            if parent_name:
+                parent = Entity.objects.filter(owner=node.owner, name_ja=parent_name).first()
+                if parent is None:
+                    parent = Entity.objects.create(
+                        owner=node.owner, name_ja=parent_name, name_en=parent_name
+                    )
+                entity.ultimate_parent = parent
+            elif "parent_name" in answers:
+                entity.ultimate_parent = None
+            entity.save()
+            node.sites.all().delete()
+            Site.objects.bulk_create(
+                [Site(node=node, kind=s.kind, name=s.name, country=s.country) for s in sites]
+            )
+            _reconcile_needs(node, invitation.campaign, needs)
+            first = invitation.status != InvitationStatus.ANSWERED
+            invitation.status = InvitationStatus.ANSWERED
+            invitation.answered_at = timezone.now()
+            invitation.save(update_fields=["status", "answered_at", "updated_at"])
+            record(
+                actor,
+                "supplychain.invitation_answered",
+                invitation,
+                organisation=invitation.organisation,
+                details={
+                    "campaign": invitation.campaign_id,
+                    "tier": invitation.tier,
+                    "first": first,
+                    "needs": len(needs),
+                    "sites": len(sites),
+                    **({"file_sha256": checked.sha256} if checked else {}),
+                },
+            )
+            if checked is not None:
+                replaced = node.certification_file.name
+                written = _write_evidence_file(node, upload, checked)
+                node.save(update_fields=["certification_file", "updated_at"])
+                if replaced:
+                    # robust: the answers are saved; a file that cannot be removed is logged.
+                    transaction.on_commit(lambda: default_storage.delete(replaced), robust=True)
+    except BaseException:
+        if written:
+            default_storage.delete(written)
+        raise
     return invitation
+
+
+def _checked_evidence(upload):
+    from mamori.assessments.uploads import inspect_upload
+
+    try:
+        return inspect_upload(upload)
+    except MamoriError as exc:
+        raise MamoriError(exc.message, field="certification_file", code=exc.code) from None
+
+
+def _write_evidence_file(node: Node, upload, checked) -> str:
+    """Write the file and set its name on the node (not saved); returns the name written."""
+    try:
+        node.certification_file.save(checked.name, upload, save=False)
+    except OSError:
+        # The storage removed what it wrote (core/storage.py); the rows roll back with this.
+        log.exception("storing a supplier's evidence file failed")
+        raise FileNotStored(
+            _("The file could not be stored, so nothing was saved. Please try again later."),
+            field="certification_file",
+        ) from None
+    return node.certification_file.name
 
 
 def _reconcile_needs(node: Node, campaign: Campaign, rows: list[NeedRow]) -> None:

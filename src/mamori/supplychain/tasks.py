@@ -1,5 +1,5 @@
-"""Background work for the supplier survey: invitation e-mail and reminders for overdue
-invitations."""
+"""Background work for the supplier survey: invitation e-mail, reminders for overdue
+invitations, and importing uploaded offline questionnaires."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 
 from mamori.celery import app
 from mamori.supplychain import services
+from mamori.supplychain.offline_import import process_upload
 
 log = logging.getLogger(__name__)
 
@@ -34,3 +35,9 @@ def send_invitation_mail(
     return services.send_invitation_mail(
         invitation_id, key, site_url, inviter, language, reminder=reminder
     )
+
+
+@app.task(name="mamori.supplychain.tasks.import_offline_answers")
+def import_offline_answers(import_id: int) -> str:
+    """Parse and import one uploaded offline questionnaire; running it again changes nothing."""
+    return process_upload(import_id)

@@ -39,6 +39,11 @@ urlpatterns = [
     path("supply/responses/<int:pk>/hearings/", views.record_hearing, name="hearing_add"),
     path("supply/responses/<int:pk>/offline/", views_offline.offline_page, name="offline"),
     path(
+        "supply/responses/<int:pk>/offline/uploads/<int:upload>/",
+        views_offline.offline_import,
+        name="offline_import",
+    ),
+    path(
         "supply/responses/<int:pk>/offline/questionnaire.xlsx",
         views_offline.download_xlsx,
         name="offline_xlsx",

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from mamori.core.bodylimit import body_limit, upload_limit
 from mamori.core.errors import MamoriError
 from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
@@ -438,6 +439,7 @@ def _answer_initial(invitation: Invitation):
     return initial, sites, needs
 
 
+@body_limit(upload_limit(lambda: settings.EVIDENCE_MAX_BYTES))
 @never_cache
 def answer(request, pk: int):
     invitation = _get_response(request, pk, edit=True)
@@ -479,7 +481,7 @@ def answer(request, pk: int):
                     link_key=permissions.answer_key(request.session),
                 )
             except MamoriError as exc:
-                form.add_error(None, exc.message)
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
                 status = _status(exc)
             else:
                 messages.success(request, _("Your answers were saved."))

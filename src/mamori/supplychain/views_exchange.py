@@ -12,6 +12,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 
+from mamori.core.bodylimit import body_limit, upload_limit
 from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
 from mamori.supplychain import graph, permissions, services
@@ -27,6 +28,7 @@ def _organisation(request, pk: int) -> tuple[Access, Organisation]:
     return access, organisation
 
 
+@body_limit(upload_limit(lambda: MAX_UPLOAD_BYTES))
 @login_required
 def exchange(request, pk: int):
     _access, organisation = _organisation(request, pk)

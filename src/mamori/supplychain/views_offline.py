@@ -1,27 +1,25 @@
 """Offline answering pages: download the questionnaire pre-filled (xlsx or CSV) and upload it
-back. The same people as on the answer page may use them; others get 404. The uploaded file is
-parsed in memory and never stored."""
+back. The same people as on the answer page may use them; others get 404. The upload request
+stores the file and answers at once; a worker parses and imports it, and the upload's page shows
+its state (polled with htmx) and then the outcome. The file is dropped once processed."""
 
 from __future__ import annotations
 
 import io
 
 from django import forms
-from django.contrib import messages
 from django.core.files.uploadedfile import InMemoryUploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import get_language, gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from mamori.core.errors import MamoriError
+from mamori.core.bodylimit import body_limit, upload_limit
 from mamori.organisations.access import Access
-from mamori.supplychain import offline, permissions
-from mamori.supplychain.models import Invitation
-from mamori.supplychain.offline_import import import_answers
+from mamori.supplychain import offline, offline_uploads, permissions
+from mamori.supplychain.models import Invitation, OfflineImport
 
 
 class UploadForm(forms.Form):
@@ -42,7 +40,7 @@ class CappedMemoryUpload(FileUploadHandler):
 
     def receive_data_chunk(self, raw_data, start):
         self.seen += len(raw_data)
-        if self.seen <= offline.MAX_UPLOAD_BYTES:
+        if self.seen <= offline.max_upload_bytes():
             self.buffer.write(raw_data)
         return None
 
@@ -73,6 +71,7 @@ def _editable(request, pk: int) -> Invitation:
     return invitation
 
 
+@body_limit(upload_limit(offline.max_upload_bytes))
 @csrf_exempt  # the CSRF check runs in _offline_page, after the upload handler is set
 @never_cache
 def offline_page(request, pk: int):
@@ -90,39 +89,22 @@ def _offline_page(request, pk: int):
         if form.is_valid():
             upload = form.cleaned_data["file"]
             try:
-                if upload.size > offline.MAX_UPLOAD_BYTES:
-                    raise offline.OfflineFileError(
-                        [
-                            _("The file is larger than %(limit)s MiB.")
-                            % {"limit": offline.MAX_UPLOAD_BYTES // (1024 * 1024)}
-                        ]
-                    )
-                data = upload.read(offline.MAX_UPLOAD_BYTES + 1)
-                parsed = offline.parse_upload(upload.name, data)
-                summary = import_answers(
+                if upload.size > offline.max_upload_bytes():
+                    raise offline.OfflineFileError([offline.too_large_message()])
+                stored = offline_uploads.receive_upload(
                     request.user if request.user.is_authenticated else None,
-                    Access.for_request(request),
                     invitation,
-                    parsed,
+                    file_name=upload.name,
+                    data=upload.read(offline.max_upload_bytes() + 1),
+                    language=get_language() or "ja",
                     site_url=request.build_absolute_uri("/"),
                     link_key=permissions.answer_key(request.session),
                 )
             except offline.OfflineFileError as exc:
                 errors = exc.errors
                 status = 422
-            except MamoriError as exc:
-                errors = [str(exc.message)]
-                status = 409 if exc.status == 409 else 422
             else:
-                messages.success(
-                    request,
-                    _(
-                        "Your answers were imported (%(sites)s sites, %(needs)s needs, %(invited)s "
-                        "suppliers invited)."
-                    )
-                    % summary,
-                )
-                return redirect("supplychain:response", pk=invitation.pk)
+                return redirect("supplychain:offline_import", pk=invitation.pk, upload=stored.pk)
             finally:
                 upload.close()
         else:
@@ -134,11 +116,27 @@ def _offline_page(request, pk: int):
             "invitation": invitation,
             "form": form,
             "errors": errors,
-            "max_mib": offline.MAX_UPLOAD_BYTES // (1024 * 1024),
-            "max_rows": offline.MAX_ROWS,
+            "max_mib": offline.max_upload_bytes() // (1024 * 1024),
+            "max_rows": offline.max_rows(),
         },
         status=status,
     )
+
+
+@never_cache
+def offline_import(request, pk: int, upload: int):
+    """An upload's state: being processed (the page polls this fragment), imported, or refused
+    with the errors by sheet and row. Only those who may answer the invitation see it."""
+    invitation = _editable(request, pk)
+    stored = get_object_or_404(
+        OfflineImport.objects.defer("content"), pk=upload, invitation=invitation
+    )
+    template = (
+        "supplychain/_offline_import.html"
+        if getattr(request, "htmx", False)
+        else "supplychain/offline_import.html"
+    )
+    return render(request, template, {"invitation": invitation, "upload": stored})
 
 
 @never_cache

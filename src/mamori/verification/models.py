@@ -447,3 +447,93 @@ class VerdictChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host_id} {self.control} {self.before}→{self.after}"
+
+
+class UploadState(models.TextChoices):
+    PENDING = "pending", _("Being evaluated")
+    DONE = "done", _("Evaluated")
+    FAILED = "failed", _("Not accepted")
+
+
+class EvidenceUploadQuerySet(models.QuerySet):
+    def visible_to(self, access, token=None) -> EvidenceUploadQuerySet:
+        """An agent token reads the uploads it sent; people (and their own tokens) read their
+        organisations' uploads. Nobody else learns that an upload exists."""
+        from mamori.accounts.models import TokenKind
+
+        if token is not None and token.kind == TokenKind.AGENT:
+            return self.filter(uploaded_by=token)
+        return self.filter(organisation_id__in=access.organisation_ids)
+
+
+class EvidenceUpload(models.Model):
+    """One evidence upload as the request accepted it: the durable receipt the agent's ``202``
+    points to. The request stores the canonical JSON (gzip) here; a worker validates it against
+    the schema, evaluates it and stores host, evidence and evaluation (``ingest.evaluate_upload``),
+    then marks this row done (or failed, with the reason) in the same transaction and drops the
+    body. The same content for the same host is one upload (a duplicate is acknowledged with
+    this row), unless the earlier one failed."""
+
+    organisation = models.ForeignKey(
+        "organisations.Organisation",
+        on_delete=models.CASCADE,
+        related_name="evidence_uploads",
+        verbose_name=_("organisation"),
+    )
+    identity = models.CharField(max_length=64, editable=False)  # the host's (identity_key)
+    hostname = models.CharField(_("hostname"), max_length=255)
+    digest = models.CharField(_("digest"), max_length=64)
+    size = models.PositiveIntegerField(_("size"))
+    body = models.BinaryField(_("evidence (gzip)"), blank=True)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    uploaded_by = models.ForeignKey(
+        "accounts.ApiToken",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("uploaded with token"),
+    )
+    user = models.ForeignKey(
+        "accounts.User",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    language = models.CharField(_("language"), max_length=8, default="ja")
+    state = models.CharField(
+        _("state"), max_length=8, choices=UploadState.choices, default=UploadState.PENDING
+    )
+    code = models.CharField(_("reason code"), max_length=32, blank=True)
+    detail = models.TextField(_("reason"), blank=True)
+    evidence = models.ForeignKey(
+        Evidence,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="uploads",
+        verbose_name=_("evidence"),
+    )
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    objects = EvidenceUploadQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("evidence upload")
+        verbose_name_plural = _("evidence uploads")
+        ordering = ["-received_at", "-pk"]
+        constraints = [
+            # One live upload per content and host: the same evidence sent again (or twice at
+            # once) is the same upload. A failed one does not block sending it again.
+            models.UniqueConstraint(
+                fields=["organisation", "identity", "digest"],
+                condition=~models.Q(state="failed"),
+                name="evidence_upload_live_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["state", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.hostname} {self.digest[:12]} ({self.state})"

@@ -1,4 +1,8 @@
-"""Background work for verification: re-matching the fleet when advisories change.
+"""Background work for verification: evaluating uploaded evidence, and re-matching the fleet
+when advisories change.
+
+``evaluate_evidence_upload`` checks, evaluates and stores one upload the API received
+(``ingest.evaluate_upload``); running it twice stores nothing twice.
 
 An advisory import sends ``advisories_changed(keys=..., changes=IndexChanges(...))`` after it
 commits. ``rematch_advisories`` brings the process's advisory index up to date (in place when
@@ -16,7 +20,7 @@ import logging
 from mamori.advisories.signals import IndexChanges
 from mamori.celery import app
 from mamori.core import outbox
-from mamori.verification.services import rematch
+from mamori.verification.services import ingest, rematch
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,13 @@ def _payload(changes: IndexChanges) -> dict:
         "generation_after": generation(changes.generation_after),
         "bumps": changes.bumps,
     }
+
+
+@app.task(name="mamori.verification.tasks.evaluate_evidence_upload")
+def evaluate_evidence_upload(upload_id: int) -> str:
+    """Evaluate one received upload; returns its state afterwards."""
+    receipt = ingest.evaluate_upload(upload_id)
+    return receipt.state if receipt is not None else "missing"
 
 
 @app.task(name="mamori.verification.tasks.rematch_advisories")

@@ -2,7 +2,7 @@ from django.utils.translation import get_language
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from mamori.verification.models import Evidence, Host, Trigger, Verdict
+from mamori.verification.models import Evidence, Host, Trigger, UploadState, Verdict
 
 
 @extend_schema_field(
@@ -118,11 +118,32 @@ class EvidenceSerializer(serializers.ModelSerializer):
         return EvaluationSummarySerializer(evaluation).data if evaluation is not None else None
 
 
-class UploadResultSerializer(serializers.Serializer):
-    host = serializers.IntegerField()
-    evidence = serializers.IntegerField()
-    duplicate = serializers.BooleanField()
-    controls = ControlsSerializer()
+class UploadStatusSerializer(serializers.Serializer):
+    """An upload's state: what ``POST /api/evidence/`` answers and ``status_url`` shows."""
+
+    upload = serializers.IntegerField(help_text="The upload (the receipt of this evidence).")
+    status = serializers.ChoiceField(
+        choices=UploadState.choices,
+        help_text="`pending` while a worker evaluates it, then `done` or `failed`.",
+    )
+    status_url = serializers.URLField(
+        help_text="Where to read this status (also the `Location` header of a 202)."
+    )
+    duplicate = serializers.BooleanField(
+        required=False,
+        help_text="In the answer to an upload: the same evidence had been received before.",
+    )
+    received_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    host = serializers.IntegerField(allow_null=True, help_text="Once done.")
+    evidence = serializers.IntegerField(allow_null=True, help_text="Once done.")
+    controls = ControlsSerializer(allow_null=True, help_text="Once done: the five verdicts.")
+    code = serializers.CharField(
+        required=False, help_text="Once failed: `invalid_evidence` or `evaluation_failed`."
+    )
+    detail = serializers.CharField(
+        required=False, help_text="Once failed: the reason, with the JSON path at fault."
+    )
 
 
 class ErrorSerializer(serializers.Serializer):

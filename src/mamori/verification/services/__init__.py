@@ -1,7 +1,8 @@
 """What verification does with evidence, in parts:
 
-- ``ingest``: accepting an agent's upload (limits, decoding, schema, duplicates by digest,
-  evaluating, storing) — ``accept_upload(AgentUpload(...))``;
+- ``ingest``: accepting an agent's upload: the request receives and stores it
+  (``receive_upload``: limits, decoding, duplicates by digest), a worker checks, evaluates and
+  stores it (``evaluate_upload``); ``accept_upload(AgentUpload(...))`` does both at once;
 - ``evaluations``: evaluating evidence against the catalogue's thresholds and storing the
   evaluation (shared by the upload and the re-match);
 - ``targets``: the distinct package versions a host's latest evidence makes matching look up;
@@ -26,13 +27,18 @@ from mamori.verification.services.ingest import (
     EvidenceRejected,
     EvidenceTooLarge,
     HostFacts,
+    Receipt,
     UnsupportedEncoding,
     UploadOutcome,
     accept_upload,
+    check_document,
     digest_of,
+    evaluate_upload,
     host_facts,
+    load_document,
     parse_evidence,
     read_body,
+    receive_upload,
 )
 from mamori.verification.services.rematch import (
     RematchOutcome,
@@ -51,18 +57,23 @@ __all__ = [
     "EvidenceRejected",
     "EvidenceTooLarge",
     "HostFacts",
+    "Receipt",
     "RematchOutcome",
     "UnsupportedEncoding",
     "UploadOutcome",
     "accept_upload",
     "catalogue_settings_for",
+    "check_document",
     "continuous_assurance",
     "digest_of",
     "evaluate_evidence",
+    "evaluate_upload",
     "host_facts",
     "hosts_with_keys",
+    "load_document",
     "parse_evidence",
     "read_body",
+    "receive_upload",
     "rematch_advisories",
     "rematch_all",
     "rematch_hosts",

@@ -1,15 +1,24 @@
-"""Accepting one evidence upload from an agent.
+"""Accepting one evidence upload from an agent, in two steps.
 
-An upload goes: read the body (bounded, gzip bounded after decompression) → parse and check the
-JSON → ``validate_evidence`` (the schema) → digest → duplicate? → ``evaluate_evidence``
-outside any transaction (the slow part, no locks held) → one transaction that stores host,
-evidence, evaluation, check rows, targets and the audit entry together, so a failure anywhere
-leaves nothing half-written.
+The request (``receive_upload``): read the body (bounded, gzip bounded after decompression) →
+parse the JSON → the schema id, the host and the collection time → the canonical digest →
+duplicate? → store the canonical JSON as an ``EvidenceUpload`` (the receipt the agent's ``202``
+points to). That is linear in the size and cheap (about a second for 120,000 packages).
+
+A worker (``evaluate_upload``, the task ``evaluate_evidence_upload``): the full checks
+(structure and the JSON Schema) → ``evaluate_evidence`` outside any transaction (the slow part,
+no locks held) → one transaction that stores host, evidence, evaluation, check rows, targets
+and the audit entry and marks the receipt done, so a failure anywhere leaves nothing
+half-written and a second run (a redelivered task) stores nothing twice. Evidence that fails
+the checks or cannot be evaluated marks the receipt failed, with the reason.
+
+``accept_upload`` does both at once, in-process (the demo, the benchmark, tests).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import json
 import zlib
@@ -19,15 +28,24 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from mamori.audit.services import record
 from mamori.core.errors import MamoriError
-from mamori.verification.models import Evaluation, Evidence, Host, Trigger, identity_key
+from mamori.verification.models import (
+    Evaluation,
+    Evidence,
+    EvidenceUpload,
+    Host,
+    Trigger,
+    UploadState,
+    identity_key,
+)
 from mamori.verification.services.evaluations import (
     CatalogueSettings,
     Evaluated,
+    EvaluationFailed,
     catalogue_settings_for,
     evaluate_evidence,
     store_evaluation,
@@ -184,9 +202,10 @@ def _check_structure(payload: Any) -> None:
                 stack.append((item, [*parts, index], depth + 1))
 
 
-def parse_evidence(raw: bytes | bytearray) -> dict:
-    """JSON → a checked ``mamori.evidence/1`` document, or EvidenceRejected naming the path."""
-    from mamori.verification.evidence import EvidenceError, validate_evidence
+def load_document(raw: bytes | bytearray) -> dict:
+    """JSON → an object claiming to be ``mamori.evidence/1``, or EvidenceRejected. Linear in
+    the size and cheap: what the upload request checks before storing."""
+    from mamori.verification.evidence import SCHEMA_ID
 
     if not raw.strip():
         raise EvidenceRejected(_("The body is empty; send the evidence JSON."))
@@ -211,6 +230,18 @@ def parse_evidence(raw: bytes | bytearray) -> dict:
         ) from None
     if not isinstance(payload, dict):
         raise EvidenceRejected(_("The evidence must be a JSON object."))
+    if payload.get("schema") != SCHEMA_ID:
+        shown = json.dumps(payload.get("schema"), ensure_ascii=False)[:60]
+        raise EvidenceRejected(f"$.schema: expected {SCHEMA_ID!r}, found {shown}", field="$.schema")
+    return payload
+
+
+def check_document(payload: dict) -> None:
+    """The full checks: structure (depth, NUL characters, unpaired surrogates) and the JSON
+    Schema. EvidenceRejected names the JSON path. Seconds for a very large document: a worker
+    runs them."""
+    from mamori.verification.evidence import EvidenceError, validate_evidence
+
     _check_structure(payload)
     try:
         validate_evidence(payload)
@@ -221,13 +252,25 @@ def parse_evidence(raw: bytes | bytearray) -> dict:
         raise EvidenceRejected(message[:1000], field=path[:200] or None) from None
     except RecursionError:
         raise EvidenceRejected(_("The JSON is nested too deeply.")) from None
+
+
+def parse_evidence(raw: bytes | bytearray) -> dict:
+    """JSON → a checked ``mamori.evidence/1`` document, or EvidenceRejected naming the path."""
+    payload = load_document(raw)
+    check_document(payload)
     return payload
 
 
 def canonical_bytes(payload: Mapping) -> bytes:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
+    """The JSON with sorted keys and no spaces, UTF-8: equal for equal content. Refuses an
+    unpaired surrogate (``\\ud800`` in the JSON), which has no UTF-8 form."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EvidenceRejected(
+            _("The evidence contains an unpaired surrogate (not valid Unicode).")
+        ) from None
 
 
 def digest_of(payload: Mapping) -> tuple[str, int]:
@@ -281,6 +324,9 @@ def host_facts(payload: Mapping, now: dt.datetime | None = None) -> HostFacts:
     os_release = payload.get("os") if isinstance(payload.get("os"), Mapping) else {}
     hostname = _text(host.get("hostname"))
     machine_id = _text(host.get("machine_id")).lower()
+    # Checked here, not only with the whole document: the upload request stores them.
+    _clean_string(hostname, ["host", "hostname"])
+    _clean_string(machine_id, ["host", "machine_id"])
     if not hostname and not machine_id:
         raise EvidenceRejected(
             _("$.host: the evidence names neither a hostname nor a machine id."), field="$.host"
@@ -322,24 +368,32 @@ def _collected_at(value: Any, now: dt.datetime) -> dt.datetime:
 @dataclass(frozen=True)
 class AgentUpload:
     """One evidence upload as it arrived: the body (already read and decompressed), the
-    organisation it is for (the token's), and who sent it with which token. The demo and the
-    benchmark upload without a token, and the benchmark without a user."""
+    organisation it is for (the token's), who sent it with which token, and the language the
+    reasons of a refusal are written in. The demo and the benchmark upload without a token, and
+    the benchmark without a user."""
 
     organisation: Organisation
     body: bytes | bytearray
     user: User | None = None
     token: ApiToken | None = None
+    language: str = "ja"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The upload row for what the request received: new, or the earlier one it duplicates."""
+
+    upload: EvidenceUpload
+    duplicate: bool
 
 
 @dataclass(frozen=True)
 class _CheckedUpload:
     """An upload read, checked and evaluated: everything its one transaction stores."""
 
-    upload: AgentUpload
+    receipt: EvidenceUpload
     payload: dict
     facts: HostFacts
-    digest: str
-    size: int
     as_of: dt.date
     catalogue: CatalogueSettings
     evaluated: Evaluated
@@ -372,60 +426,176 @@ def _existing(organisation_id: int, identity: str, digest: str) -> Evidence | No
     )
 
 
-def accept_upload(upload: AgentUpload) -> UploadOutcome:
-    """Store one uploaded evidence for the upload's organisation, evaluated, or acknowledge it
-    as a duplicate of one already stored for the same host."""
-    organisation = upload.organisation
-    payload = parse_evidence(upload.body)
-    facts = host_facts(payload)
-    digest, size = digest_of(payload)
-    duplicate = _existing(organisation.pk, facts.identity, digest)
-    if duplicate is not None:
-        return UploadOutcome(duplicate.host, duplicate, True, None)
-    as_of = timezone.localdate()
-    catalogue = catalogue_settings_for(organisation.pk, as_of)
-    checked = _CheckedUpload(
-        upload=upload,
-        payload=payload,
-        facts=facts,
-        digest=digest,
-        size=size,
-        as_of=as_of,
-        catalogue=catalogue,
-        evaluated=evaluate_evidence(payload, as_of=as_of, catalogue=catalogue),
-        targets=targets_of(payload),
+def _live_upload(organisation_id: int, identity: str, digest: str) -> EvidenceUpload | None:
+    return (
+        EvidenceUpload.objects.filter(
+            organisation_id=organisation_id, identity=identity, digest=digest
+        )
+        .exclude(state=UploadState.FAILED)
+        .defer("body")
+        .first()
     )
+
+
+def receive_upload(upload: AgentUpload) -> Receipt:
+    """Store one upload for evaluation, or find the upload it duplicates (the same content for
+    the same host of the organisation; a failed upload may be sent again). The caller queues
+    ``evaluate_upload`` for a new one (``verification.intake``)."""
+    organisation = upload.organisation
+    payload = load_document(upload.body)
+    facts = host_facts(payload)
+    canonical = canonical_bytes(payload)
+    digest = hashlib.sha256(canonical).hexdigest()
+    found = _live_upload(organisation.pk, facts.identity, digest)
+    if found is not None:
+        return Receipt(found, True)
+    stored = _existing(organisation.pk, facts.identity, digest)
+    fields = {
+        "organisation": organisation,
+        "identity": facts.identity,
+        "hostname": facts.fields()["hostname"],
+        "digest": digest,
+        "size": len(canonical),
+        "uploaded_by": upload.token,
+        "user": upload.user,
+        "language": (upload.language or "ja")[:8],
+    }
     try:
-        return _store(checked)
+        with transaction.atomic():
+            if stored is not None:
+                # Stored before uploads had receipts (or by another path): a receipt for it,
+                # so the agent still gets a status to read; the evidence is not stored again.
+                done = {
+                    "state": UploadState.DONE,
+                    "evidence": stored,
+                    "finished_at": timezone.now(),
+                }
+                return Receipt(EvidenceUpload.objects.create(**fields, **done), True)
+            # Level 1: the body is JSON text; gzip makes it about a tenth, quickly.
+            body = gzip.compress(canonical, compresslevel=1, mtime=0)
+            return Receipt(EvidenceUpload.objects.create(**fields, body=body), False)
     except IntegrityError:
-        # A concurrent upload of the same evidence won the race between our check and insert.
-        duplicate = _existing(organisation.pk, facts.identity, digest)
-        if duplicate is None:
+        # The same evidence arrived twice at once: the other request's receipt is ours.
+        found = _live_upload(organisation.pk, facts.identity, digest)
+        if found is None:
             raise
-        return UploadOutcome(duplicate.host, duplicate, True, None)
+        return Receipt(found, True)
+
+
+def evaluate_upload(upload_id: int) -> EvidenceUpload | None:
+    """Check, evaluate and store one received upload; returns its receipt afterwards (None
+    when there is no such upload). Idempotent: an upload already done or failed is left as it
+    is, and a run that finds the evidence stored (by a first run that died after committing)
+    only links it, so a redelivered task stores nothing twice."""
+    receipt = (
+        EvidenceUpload.objects.select_related("organisation", "uploaded_by", "user")
+        .filter(pk=upload_id)
+        .first()
+    )
+    if receipt is None or receipt.state != UploadState.PENDING:
+        return receipt
+    with translation.override(receipt.language or None):
+        try:
+            payload = load_document(gzip.decompress(bytes(receipt.body)))
+            check_document(payload)
+            facts = host_facts(payload, now=receipt.received_at)
+            as_of = timezone.localdate()
+            catalogue = catalogue_settings_for(receipt.organisation_id, as_of)
+            checked = _CheckedUpload(
+                receipt=receipt,
+                payload=payload,
+                facts=facts,
+                as_of=as_of,
+                catalogue=catalogue,
+                evaluated=evaluate_evidence(payload, as_of=as_of, catalogue=catalogue),
+                targets=targets_of(payload),
+            )
+        except (EvidenceRejected, EvaluationFailed) as exc:
+            return _failed(receipt.pk, exc)
+    try:
+        _store(checked)
+    except IntegrityError:
+        # A concurrent run stored the same evidence for the host between our check and insert.
+        stored = _existing(receipt.organisation_id, facts.identity, receipt.digest)
+        if stored is None:
+            raise
+        with transaction.atomic():
+            _finish(_locked(receipt.pk), stored)
+    return EvidenceUpload.objects.defer("body").get(pk=receipt.pk)
+
+
+def accept_upload(upload: AgentUpload) -> UploadOutcome:
+    """Receive and evaluate one upload at once, in this process: for the demo, the benchmark
+    and tests (agents go through the API, which answers before the evaluation). Raises the
+    refusal when the evidence fails its checks or its evaluation."""
+    receipt = receive_upload(upload)
+    if receipt.upload.state == UploadState.PENDING:
+        evaluate_upload(receipt.upload.pk)
+    row = (
+        EvidenceUpload.objects.select_related("evidence__host")
+        .defer("body")
+        .get(pk=receipt.upload.pk)
+    )
+    if row.state == UploadState.FAILED:
+        error = EvaluationFailed if row.code == EvaluationFailed.code else EvidenceRejected
+        raise error(row.detail)
+    evaluation = None
+    if not receipt.duplicate:
+        evaluation = row.evidence.evaluations.order_by("-evaluated_at", "-pk").first()
+    return UploadOutcome(row.evidence.host, row.evidence, receipt.duplicate, evaluation)
+
+
+def _locked(upload_id: int) -> EvidenceUpload:
+    return EvidenceUpload.objects.select_for_update().defer("body").get(pk=upload_id)
+
+
+def _finish(receipt: EvidenceUpload, evidence: Evidence) -> None:
+    receipt.state = UploadState.DONE
+    receipt.evidence = evidence
+    receipt.body = b""  # the evidence row holds the document now
+    receipt.finished_at = timezone.now()
+    receipt.save(update_fields=["state", "evidence", "body", "finished_at"])
+
+
+def _failed(upload_id: int, exc: MamoriError) -> EvidenceUpload:
+    with transaction.atomic():
+        receipt = _locked(upload_id)
+        if receipt.state == UploadState.PENDING:
+            receipt.state = UploadState.FAILED
+            receipt.code = exc.code
+            receipt.detail = str(exc.message)[:2000]
+            receipt.body = b""
+            receipt.finished_at = timezone.now()
+            receipt.save(update_fields=["state", "code", "detail", "body", "finished_at"])
+    return receipt
 
 
 @transaction.atomic
-def _store(checked: _CheckedUpload) -> UploadOutcome:
-    upload, facts = checked.upload, checked.facts
+def _store(checked: _CheckedUpload) -> None:
+    receipt = _locked(checked.receipt.pk)
+    if receipt.state != UploadState.PENDING:  # another run finished it meanwhile
+        return
+    facts = checked.facts
+    organisation = checked.receipt.organisation
     now = timezone.now()
     host, created = Host.objects.get_or_create(
-        organisation=upload.organisation,
+        organisation=organisation,
         identity=facts.identity,
         defaults={**facts.fields(), "first_seen": now, "last_seen": now},
     )
     host = Host.objects.select_for_update().get(pk=host.pk)
-    duplicate = Evidence.objects.filter(host=host, digest=checked.digest).defer("payload").first()
+    duplicate = Evidence.objects.filter(host=host, digest=receipt.digest).defer("payload").first()
     if duplicate is not None:
-        return UploadOutcome(host, duplicate, True, None)
+        _finish(receipt, duplicate)
+        return
     evidence = Evidence.objects.create(
         host=host,
         collected_at=facts.collected_at,
-        received_at=now,
-        uploaded_by=upload.token,
-        digest=checked.digest,
+        received_at=receipt.received_at,
+        uploaded_by=checked.receipt.uploaded_by,
+        digest=receipt.digest,
         payload=checked.payload,
-        size=checked.size,
+        size=receipt.size,
     )
     evaluation = store_evaluation(
         evidence,
@@ -447,23 +617,24 @@ def _store(checked: _CheckedUpload) -> UploadOutcome:
         host.latest_evidence = evidence
         host.latest_evaluation = evaluation
         sync_targets(host, checked.targets)
-    host.last_seen = max(host.last_seen, now)
+    host.last_seen = max(host.last_seen, receipt.received_at)
     host.save()
-    token = upload.token
+    token = checked.receipt.uploaded_by
     record(
-        upload.user,
+        checked.receipt.user,
         "evidence.uploaded",
         evidence,
-        organisation=upload.organisation,
+        organisation=organisation,
         details={
             "host": host.pk,
             "new_host": created,
-            "digest": checked.digest,
-            "size": checked.size,
+            "digest": receipt.digest,
+            "size": receipt.size,
             "collected_at": facts.collected_at.isoformat(),
             "token": token.pk if token is not None else None,
             "token_kind": getattr(token, "kind", None),
+            "upload": receipt.pk,
             "controls": evaluation.controls,
         },
     )
-    return UploadOutcome(host, evidence, False, evaluation)
+    _finish(receipt, evidence)
