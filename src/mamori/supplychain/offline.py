@@ -644,32 +644,26 @@ def _read_xlsx(data: bytes) -> tuple[dict[str, list[list[Cell]]], _Errors]:
     return sections, errors
 
 
-def _rows_refused(message: str) -> OfflineFileError:
-    limit = max_sheet_rows()
-    return OfflineFileError(
-        [
-            message
-            + " "
-            + _(
-                "at most %(limit)s rows are read (a header and %(answers)s rows of answers, "
-                "with room for empty rows). Delete the rows below your answers, or use the CSV "
-                "file."
-            )
-            % {"limit": intcomma(limit), "answers": intcomma(max_rows())}
-        ]
-    )
-
-
 def _check_declared_rows(section: str, sheet) -> None:
     """Refuse a sheet whose declared dimension (``<dimension ref="A1:E1048576">``) is beyond
     the rows read, before any row is parsed: such a file is either hostile or not the
     questionnaire. The dimension is optional; ``_read_sheet`` bounds the rows actually read."""
     declared = sheet.max_row
     if declared is not None and declared > max_sheet_rows():
-        raise _rows_refused(
-            _("The sheet '%(sheet)s' declares %(rows)s rows;")
-            % {"sheet": section, "rows": intcomma(declared)}
+        raise OfflineFileError(
+            [
+                _(
+                    "The sheet '%(sheet)s' declares %(rows)s rows; at most %(limit)s rows are "
+                    "read (a header and %(answers)s rows of answers, with room for empty rows). "
+                    "Delete the rows below your answers, or use the CSV file."
+                )
+                % {"sheet": section, "rows": intcomma(declared), **_row_limits()}
+            ]
         )
+
+
+def _row_limits() -> dict[str, str]:
+    return {"limit": intcomma(max_sheet_rows()), "answers": intcomma(max_rows())}
 
 
 def _read_sheet(section: str, sheet, errors: _Errors) -> tuple[list[list[Cell]], bool]:
@@ -686,9 +680,15 @@ def _read_sheet(section: str, sheet, errors: _Errors) -> tuple[list[list[Cell]],
         sheet.iter_rows(min_row=1, max_row=limit + 1, max_col=MAX_COLUMNS), start=1
     ):
         if row_number > limit:
-            raise _rows_refused(
-                _("The sheet '%(sheet)s' has rows below row %(limit)s;")
-                % {"sheet": section, "limit": intcomma(limit)}
+            raise OfflineFileError(
+                [
+                    _(
+                        "The sheet '%(sheet)s' has rows below row %(limit)s; at most %(limit)s "
+                        "rows are read (a header and %(answers)s rows of answers, with room for "
+                        "empty rows). Delete the rows below your answers, or use the CSV file."
+                    )
+                    % {"sheet": section, **_row_limits()}
+                ]
             )
         cells = []
         for letter, cell in zip(letters, row, strict=False):
