@@ -58,7 +58,9 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mamori_bench_load"
 RESULTS_FILE = ROOT / "bench" / "results" / "load.json"
 REMINDER_INTERVAL = 5
 EVALUATION_DEADLINE = 60.0
-SETTLE_SECONDS = 120.0
+# Long enough for the outbox to hand over again what a restarted broker lost
+# (MAMORI_OUTBOX_REDELIVER_SECONDS, 150 s, then the next delivery round).
+SETTLE_SECONDS = 300.0
 APPLICANT_PAGES = ("/", "/assessments/{assessment}/", "/hosts/", "/certificates/{certificate}/")
 
 
