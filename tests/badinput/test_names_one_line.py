@@ -28,6 +28,7 @@ from mamori.organisations.models import Organisation
 from mamori.supplychain import services
 from mamori.supplychain.models import Campaign, Entity, HearingNote, Invitation, Node
 from tests.conftest import PASSWORD, World, built_once, client_for, make_user
+from tests.supplychain import bank_survey_with_one_invitation
 
 pytestmark = pytest.mark.django_db
 
@@ -38,28 +39,8 @@ def build():
     world = World()
     access = Access.for_user(world.admin)
     draft = start_assessment(world.admin, access, world.bank, world.body, Level.CE)
-    service = services.create_service(
-        world.admin, access, world.bank, name_ja="勘定系システム", name_en="Core banking"
-    )
-    campaign = services.create_campaign(
-        world.admin,
-        access,
-        world.bank,
-        title="2026 survey",
-        services=[service],
-        deadline=timezone.localdate() + dt.timedelta(days=30),
-        site_url="http://testserver/",
-    )
-    sent = services.invite(
-        world.admin,
-        access,
-        campaign=campaign,
-        for_node=service,
-        need="hosting",
-        supplier_name="Vendor N",
-        country="JP",
-        email="n@example.jp",
-        site_url="http://testserver/",
+    service, campaign, sent = bank_survey_with_one_invitation(
+        world, supplier_name="Vendor N", email="n@example.jp"
     )
     staff = make_user("stan", mfa=True)
     staff.is_staff = staff.is_superuser = True

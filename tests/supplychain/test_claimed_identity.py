@@ -30,6 +30,7 @@ from mamori.supplychain import services
 from mamori.supplychain.models import Invitation
 from tests.conftest import PASSWORD, World, api_token, built_once, client_for
 from tests.organisations.test_members import corporate_number
+from tests.supplychain import bank_survey_with_one_invitation
 from tests.supplychain.test_survey_cascade import LINK
 
 pytestmark = pytest.mark.django_db
@@ -40,29 +41,8 @@ BANK_NUMBER = corporate_number("100000000001")
 def build():
     world = World()
     Organisation.objects.filter(pk=world.bank.pk).update(corporate_number=BANK_NUMBER)
-    access = Access.for_user(world.admin)
-    service = services.create_service(
-        world.admin, access, world.bank, name_ja="勘定系システム", name_en="Core banking"
-    )
-    campaign = services.create_campaign(
-        world.admin,
-        access,
-        world.bank,
-        title="2026 survey",
-        services=[service],
-        deadline=timezone.localdate() + dt.timedelta(days=30),
-        site_url="http://testserver/",
-    )
-    sent = services.invite(
-        world.admin,
-        access,
-        campaign=campaign,
-        for_node=service,
-        need="hosting",
-        supplier_name="Vendor C",
-        country="JP",
-        email="c@example.jp",
-        site_url="http://testserver/",
+    _service, _campaign, sent = bank_survey_with_one_invitation(
+        world, supplier_name="Vendor C", email="c@example.jp"
     )
     return world, sent
 

@@ -20,11 +20,11 @@ from django.utils import timezone
 
 from mamori.audit.models import AuditEvent
 from mamori.core.errors import WrongState
-from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
 from mamori.supplychain import services
 from mamori.supplychain.models import Invitation, Node
 from tests.conftest import PASSWORD, World, built_once, client_for
+from tests.supplychain import bank_survey_with_one_invitation
 from tests.supplychain.test_survey_cascade import answer_post, supplier_org
 
 pytestmark = pytest.mark.django_db
@@ -32,29 +32,8 @@ pytestmark = pytest.mark.django_db
 
 def build():
     world = World()
-    access = Access.for_user(world.admin)
-    service = services.create_service(
-        world.admin, access, world.bank, name_ja="勘定系システム", name_en="Core banking"
-    )
-    campaign = services.create_campaign(
-        world.admin,
-        access,
-        world.bank,
-        title="2026 survey",
-        services=[service],
-        deadline=timezone.localdate() + dt.timedelta(days=30),
-        site_url="http://testserver/",
-    )
-    sent = services.invite(
-        world.admin,
-        access,
-        campaign=campaign,
-        for_node=service,
-        need="hosting",
-        supplier_name="Vendor L",
-        country="JP",
-        email="l@example.jp",
-        site_url="http://testserver/",
+    _service, _campaign, sent = bank_survey_with_one_invitation(
+        world, supplier_name="Vendor L", email="l@example.jp"
     )
     vendor, vendor_admin = supplier_org("ベンダーV", "vendor-v")
     return world, sent, vendor, vendor_admin
