@@ -9,11 +9,12 @@ import logging
 import socket
 
 import pytest
+from django.db.models import F
 from django.urls import reverse
 from django.utils import formats, translation
 
 from mamori.assessments import services, tasks
-from mamori.assessments.models import ClarificationReply, Outcome, State, Verdict
+from mamori.assessments.models import Assessment, ClarificationReply, Outcome, State, Verdict
 from mamori.audit.models import AuditEvent
 from mamori.core.errors import WrongState
 from mamori.core.models import OutboxMessage, OutboxState
@@ -286,3 +287,24 @@ def test_a_bad_reply_through_the_api_is_refused_with_a_reason(
     assert assessment.state == State.CLARIFICATION
     assert not ClarificationReply.objects.exists()
     assert mailoutbox == []
+
+
+def test_a_decision_mail_sent_after_the_resubmission_tells_that_decision(
+    world, django_capture_on_commit_callbacks, mailoutbox
+):
+    """The outbox may send the decision's mail late, when the applicant has already resubmitted
+    (the demo does all in one transaction): the message is about the decision of the earlier
+    round, not a failure to find one of the current round."""
+    failed = world.mark_all(world.submitted(failing={"A6.4"}))
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.decide(
+            world.assessor, world.access(world.assessor), failed.pk, Outcome.FAIL, "Patch A6.4."
+        )
+    Assessment.objects.filter(pk=failed.pk).update(round=F("round") + 1)
+    for callback in callbacks:
+        callback()
+    message = sent_to(mailoutbox)[world.admin.email]
+    assert "Patch A6.4." in message.body
+    assert f"{SITE}/assessments/{failed.pk}/advice/1/" in message.body.split()
+    # No run of the queued mail failed (before, each decision mail failed and waited to retry).
+    assert not OutboxMessage.objects.exclude(last_error="").exists()

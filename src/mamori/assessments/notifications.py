@@ -110,7 +110,7 @@ def _context(event: str, assessment: Assessment) -> dict:
             .first()
         )
     else:
-        decision = Decision.objects.get(assessment=assessment, round=assessment.round)
+        decision = decision_to_tell(assessment)
         context["decision"] = decision
         if decision.outcome == "pass":
             context["certificate"] = getattr(assessment, "certificate", None)
@@ -118,6 +118,16 @@ def _context(event: str, assessment: Assessment) -> dict:
         else:
             context["link"] = link("assessments:advice", assessment.pk, decision.round)
     return context
+
+
+def decision_to_tell(assessment: Assessment) -> Decision | None:
+    """The decision a "decided" message is about: the newest one, which may be of an earlier
+    round when the message goes out after a resubmission (the outbox may run it late)."""
+    return (
+        Decision.objects.filter(assessment=assessment, round__lte=assessment.round)
+        .order_by("-round")
+        .first()
+    )
 
 
 def render(event: str, assessment: Assessment, user) -> Message:
@@ -144,6 +154,8 @@ def send(event: str, assessment_id: int, user_id: int, *, key: str | None = None
     user = get_user_model().objects.filter(pk=user_id, is_active=True).exclude(email="").first()
     if assessment is None or user is None:
         return False  # gone since: nobody to tell, or nothing to tell about
+    if event == DECIDED and decision_to_tell(assessment) is None:
+        return False  # the decision is gone (an appeal or a correction): nothing to tell
     message = render(event, assessment, user)
     if key is None:
         send_mail(message.subject, message.body, settings.DEFAULT_FROM_EMAIL, [user.email])
