@@ -1,0 +1,1 @@
+"""Early warning: registered assets, threat and vulnerability feeds, alerts (issue 11)."""
