@@ -61,6 +61,19 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(autouse=True)
+def _default_language_each_test():
+    """Every test starts in the product's default language (Japanese). Django leaves the language
+    a request activated in place, so without this a test's outcome would depend on which test ran
+    before it on the same worker."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _bundled_catalogues_stay(request, django_db_blocker):
     """A test that commits (``transaction=True``, the live server) empties the database when it
     ends; the bundled catalogues come back at once, so what is built next, a module's shared data

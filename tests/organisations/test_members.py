@@ -15,6 +15,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from mamori.accounts.models import User
 from mamori.audit.models import AuditEvent
@@ -457,7 +458,7 @@ def test_bad_new_user_input_is_a_field_error(world, field, value, message):
 def test_a_user_name_taken_meanwhile_is_refused_by_the_service(world):
     """The form checks first; the service checks again inside its transaction."""
     before = footprint()
-    with pytest.raises(MamoriError) as refused:
+    with pytest.raises(MamoriError) as refused, translation.override("en"):
         services.create_user_and_add(
             world.admin,
             world.access(world.admin),

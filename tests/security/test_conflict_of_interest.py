@@ -19,6 +19,7 @@ from django.contrib.messages import constants as message_levels
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
+from django.utils import translation
 
 from mamori.accounts.models import ApiToken
 from mamori.assessments import appeals, assignment, services
@@ -203,8 +204,9 @@ def test_a_member_cannot_decide_the_appeal(scene):
     ada, failed = scene["ada"], scene["failed"]
     access = Access.for_user(ada)
     assessment = Assessment.objects.get(pk=failed.pk)
-    refusal = appeals.decide_refusal(access, assessment)
-    assert (refusal.code, refusal.message) == (CONFLICT_CODE, REFUSAL)
+    with translation.override("en"):
+        refusal = appeals.decide_refusal(access, assessment)
+        assert (refusal.code, refusal.message) == (CONFLICT_CODE, REFUSAL)
     before = footprint()
     response = client_for(ada).post(
         reverse("assessments:appeal_decide", args=[failed.pk]),
