@@ -111,6 +111,7 @@ class Stack:
             "MAMORI_STATIC_ROOT": str(self.static_dir),
             "MAMORI_NGINX_ACCESS_LOG": str(self.nginx_dir / "access.log"),
             "MAMORI_NGINX_DIR": str(self.nginx_dir),
+            "MAMORI_NGINX_CACHE_DIR": str(self.nginx_dir / "cache"),
             "MAMORI_NGINX_USER": pwd.getpwuid(os.geteuid()).pw_name,
         }
         values.update(self.settings)

@@ -410,3 +410,41 @@ def test_certificates_list_with_no_certificates_is_an_empty_json_list(db):
     out = io.StringIO()
     call_command("certificates", "list", "--format", "json", stdout=out)
     assert json.loads(out.getvalue()) == []
+
+
+def test_the_public_verification_page_can_be_shared_by_a_cache_and_sets_no_cookie(world):
+    """Anonymous readers get the same page per language: no cookie, ``Cache-Control: public``
+    for a few seconds, the language in ``Vary`` or the address; a signed-in reader's page (their
+    name in the header, a CSRF token) is private."""
+    issued = certificate_expiring(world, world.bank, days_from_today(200))
+    path = reverse("certificates:verify", args=[issued.number])
+    for client, language in ((Client(), "ja"), (Client(HTTP_ACCEPT_LANGUAGE="en"), "en")):
+        response = client.get(path)
+        assert response.status_code == 200
+        assert not response.cookies, response.cookies
+        assert response["Cache-Control"] == "public, max-age=5"
+        assert {"Accept-Language", "Cookie"} <= {
+            part.strip() for part in response["Vary"].split(",")
+        }
+        assert response["Content-Language"] == language
+        page = response.content.decode()
+        assert "csrfmiddlewaretoken" not in page
+        assert "X-CSRFToken" not in page
+    # The switch is a link that names the language, so a cache keys it by address.
+    english = Client().get(path + "?lang=en")
+    assert english["Content-Language"] == "en"
+    assert f"Certificate {issued.number} is valid until" in english.content.decode()
+    assert 'href="?lang=ja"' in english.content.decode()
+    assert (
+        'href="?lang=en"'
+        in Client(HTTP_ACCEPT_LANGUAGE="en").get(path + "?lang=ja").content.decode()
+    )
+    assert not english.cookies
+    # Unknown numbers too (404), and nonsense in ?lang= is the reader's own language.
+    missing = Client().get(reverse("certificates:verify", args=["CE-2026-NOSUCH00"]) + "?lang=xx")
+    assert (missing.status_code, missing["Content-Language"]) == (404, "ja")
+    assert missing["Cache-Control"] == "public, max-age=5"
+    signed_in = client_for(world.admin).get(path)
+    assert "private" in signed_in["Cache-Control"]
+    assert "public" not in signed_in["Cache-Control"]
+    assert "X-CSRFToken" in signed_in.content.decode()

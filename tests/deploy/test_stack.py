@@ -32,7 +32,7 @@ from pypdf import PdfReader
 
 from mamori.accounts.models import TokenKind
 from mamori.catalogue.services import load_bundled
-from tests.certificates import database_url_of_test_db
+from tests.certificates import certificate_expiring, database_url_of_test_db, days_from_today
 from tests.conftest import PASSWORD, World, api_token
 
 # One stack for the module: under pytest-xdist its tests all go to one worker
@@ -51,6 +51,7 @@ class Deployed:
     world: World
     assessment_id: int
     assessor_token: str
+    certificate_number: str
 
     def client(self, **options) -> httpx.Client:
         transport = httpx.HTTPTransport(verify=self.stack.tls_context(), **options)
@@ -85,7 +86,7 @@ class Deployed:
         return (self.stack.nginx_dir / "access.log").read_text(encoding="utf-8")
 
 
-def commit_world(database_blocker) -> tuple[World, int, str]:
+def commit_world(database_blocker) -> tuple[World, int, str, str]:
     """The bank's assessment submitted and marked, ready for a decision; the users who sign
     in over HTTPS get a password the stack verifies (the suite's fast hasher is not in the
     production list the stack runs with)."""
@@ -96,7 +97,8 @@ def commit_world(database_blocker) -> tuple[World, int, str]:
             user.save(update_fields=["password"])
         assessment = world.mark_all(world.submitted())
         token = api_token(world.assessor, world.body, kind=TokenKind.USER)
-    return world, assessment.pk, token
+        certificate = certificate_expiring(world, world.other_bank, days_from_today(200))
+    return world, assessment.pk, token, certificate.number
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +108,7 @@ def deployed(django_db_setup, django_db_blocker, tmp_path_factory):
     stack = None
     immediate = getattr(connection, "transaction_mode", None)
     try:
-        world, assessment_id, token = commit_world(django_db_blocker)
+        world, assessment_id, token, number = commit_world(django_db_blocker)
         with django_db_blocker.unblock():
             database_url = database_url_of_test_db()
             connection.ensure_connection()
@@ -120,7 +122,7 @@ def deployed(django_db_setup, django_db_blocker, tmp_path_factory):
         if connection.vendor == "sqlite":
             connection.transaction_mode = "DEFERRED"
         stack.start()
-        yield Deployed(stack, world, assessment_id, token)
+        yield Deployed(stack, world, assessment_id, token, number)
     finally:
         if stack is not None:
             stack.stop()
@@ -377,3 +379,38 @@ def test_a_graceful_reload_keeps_answering(deployed):
             assert len(statuses) < 500, deployed.web_log()
     assert "Handling signal: hup" in deployed.web_log()
     assert set(statuses) == {200}
+
+
+def test_public_verification_pages_are_kept_by_nginx_for_a_few_seconds(deployed):
+    """Readers who are not signed in share one page per certificate and language for up to 5 s
+    (the application's Cache-Control); a signed-in reader always reaches the application."""
+    path = f"/verify/{deployed.certificate_number}"
+
+    def cache_states() -> list[str]:
+        return re.findall(
+            rf"GET {re.escape(path)}\S* HTTP/1.1" + r'" \d+ \d+ \S+ cache=(\S+)',
+            deployed.access_log(),
+        )
+
+    def application_saw() -> int:
+        return len(re.findall(rf'"GET {re.escape(path)}\S* HTTP', deployed.web_log()))
+
+    with deployed.client() as client:
+        pages = [client.get(path) for _ in range(5)]
+    assert [page.status_code for page in pages] == [200] * 5
+    assert len({page.content for page in pages}) == 1
+    assert all(page.headers.get_list("strict-transport-security") == [HSTS] for page in pages)
+    assert "set-cookie" not in pages[0].headers
+    deployed.stack.wait_for("five log lines", lambda: len(cache_states()) == 5)
+    assert cache_states() == ["MISS", "HIT", "HIT", "HIT", "HIT"]
+    assert application_saw() == 1
+    with deployed.client() as client:
+        english = client.get(path + "?lang=en")
+    assert f"Certificate {deployed.certificate_number} is valid until" in english.text
+    with deployed.logged_in(deployed.world.other_admin) as client:
+        own = client.get(path)
+        assert own.status_code == 200
+        assert deployed.world.other_admin.username in own.text
+    deployed.stack.wait_for("the signed-in reader's line", lambda: len(cache_states()) == 7)
+    assert cache_states()[-1] == "BYPASS"
+    assert application_saw() == 3

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -8,7 +9,8 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -22,6 +24,12 @@ from mamori.verification.services import continuous_assurance
 NUMBER_PATTERN = re.compile(r"^[A-Z0-9-]{4,32}$")
 REGISTER_PAGE_SIZE = 50
 SHOWN_NUMBER_CHARS = 40  # of a number that names no certificate, echoed back on the page
+# How long a shared cache (nginx in deploy/) may answer for the public verification page without
+# asking again: a revocation shows there at most this long after it was recorded, while a rush
+# of look-ups (a QR code on a letter, a partner's script) costs the application one request per
+# certificate and language every few seconds.
+PUBLIC_VERIFY_MAX_AGE = 5
+PAGE_LANGUAGES = ("ja", "en")
 
 
 def _visible(request):
@@ -123,7 +131,24 @@ def _no_such_certificate(request, number: str):
 
 
 def verify(request, number: str):
-    """Public verification of one certificate by number: valid, expired or revoked."""
+    """Public verification of one certificate by number: valid, expired or revoked.
+
+    For someone not signed in the page is the same for everyone who reads it in the same
+    language: no cookie is set (its language switch is a ``?lang=`` link instead of a form that
+    needs a CSRF cookie), so a shared cache may keep it for a few seconds."""
+    language = request.GET.get("lang")
+    chosen = translation.override(language) if language in PAGE_LANGUAGES else nullcontext()
+    with chosen:
+        response = _verify(request, number)
+        response.headers["Content-Language"] = translation.get_language()
+    if request.user.is_authenticated:
+        patch_cache_control(response, private=True, no_cache=True)
+    else:
+        patch_cache_control(response, public=True, max_age=PUBLIC_VERIFY_MAX_AGE)
+    return response
+
+
+def _verify(request, number: str):
     number = number.strip().upper()
     certificate = None
     if NUMBER_PATTERN.match(number):
