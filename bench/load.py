@@ -4,11 +4,12 @@ of gunicorn, a Celery worker and beat, PostgreSQL and Redis, all on loopback.
 Concurrent clients for a bounded time (100 clients for 60 s by default), each one of:
 
 - **agents** posting evidence with an agent token, one host each, a fresh collection every
-  ``--agent-interval`` seconds; an answer of 202 is followed to its status address until the
+  ``--agent-interval`` seconds (10; their timers spread over the interval); an answer of 202 is followed to its status address until the
   evaluation is done (the time from acceptance to done is reported), 200/201 were evaluated
   in the request;
 - **verifiers** reading ``/verify/<number>`` of random certificates, back to back;
-- **applicants** reading their pages with a logged-in session, back to back;
+- **applicants** reading their pages with a logged-in session, pausing ``--think`` seconds on
+  average between pages as people do (0: back to back);
 - one **assessor** deciding prepared assessments (pass) through the API, one every
   ``--decision-interval`` seconds, so decisions, certificates and their PDFs happen under load.
 
@@ -112,7 +113,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load (60)")
     parser.add_argument("--agents", type=float, default=0.2, help="share of agent clients")
     parser.add_argument("--verifiers", type=float, default=0.4, help="share of /verify clients")
-    parser.add_argument("--agent-interval", type=float, default=1.0)
+    # An agent reports once a day in production; 20 agents every 10 s are 2 uploads a second,
+    # the rate of a fleet of about 170,000 hosts.
+    parser.add_argument("--agent-interval", type=float, default=10.0)
+    # People read a page before they open the next one; 0 makes them click back to back.
+    parser.add_argument("--think", type=float, default=2.0, help="applicants' mean pause (s)")
     parser.add_argument("--decisions", type=int, default=20, help="assessments to decide")
     parser.add_argument("--decision-interval", type=float, default=2.0)
     parser.add_argument("--web-workers", type=int, default=3)
@@ -299,15 +304,21 @@ async def verifier(stack: Stack, run: Run, numbers: list[str], deadline: float) 
             await timed(run, "verify", lambda: client.get(f"/verify/{random.choice(numbers)}"))
 
 
-async def applicant(stack: Stack, run: Run, session: str, pages: dict, deadline: float) -> None:
+async def applicant(
+    stack: Stack, run: Run, session: str, pages: dict, think: float, deadline: float
+) -> None:
     async with client_for(stack, cookies={"sessionid": session}) as client:
         turn = 0
+        # Each person starts at a different moment of their first pause, as people do.
+        await asyncio.sleep(random.uniform(0, 2 * think))
         while time.monotonic() < deadline:
             path = APPLICANT_PAGES[turn % len(APPLICANT_PAGES)].format(**pages)
             turn += 1
             answer = await timed(run, "applicant page", lambda path=path: client.get(path))
             if answer is not None and answer.status_code == 302:
                 run.samples[-1].detail = f"redirected to {answer.headers.get('location')}"
+            # A pause of `think` seconds on average (half to one and a half times it).
+            await asyncio.sleep(think * random.uniform(0.5, 1.5))
 
 
 async def agent(
@@ -327,6 +338,8 @@ async def agent(
     hostname = f"load-host-{index:03d}"
     async with client_for(stack) as client:
         sequence = 0
+        # Agents run on their own timers: their uploads are spread over the interval.
+        await asyncio.sleep(random.uniform(0, interval))
         while time.monotonic() < deadline:
             sequence += 1
             collected = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{sequence:06d}Z"
@@ -500,7 +513,7 @@ async def load(stack: Stack, fixture: Fixture, arguments, clients: dict[str, int
         for _ in range(clients["verifiers"])
     ]
     tasks += [
-        asyncio.create_task(applicant(stack, run, session, pages, deadline))
+        asyncio.create_task(applicant(stack, run, session, pages, arguments.think, deadline))
         for session, pages in fixture.applicants
     ]
     tasks += [
