@@ -32,6 +32,9 @@ EARLYWARNING = DATA / "earlywarning"
 SHADOWSERVER = EARLYWARNING / "shadowserver"
 SHADOWSERVER_DAILY = SHADOWSERVER / "daily"
 EARLYWARNING_HOSTILE = EARLYWARNING / "hostile"
+EPSS_FILE = EARLYWARNING / "epss" / "epss_scores-2026-11-20.csv"
+EPSS_GZ = EARLYWARNING / "epss" / "epss_scores-2026-11-20.csv.gz"
+EPSS_MALFORMED = EARLYWARNING / "epss" / "epss-malformed.csv"
 
 
 def _records(folder: Path) -> list[dict]:
@@ -62,10 +65,11 @@ DISTRO_INFO_ROWS = {
 }
 
 # Rows per vendored Shadowserver report, by report type (the file name): every line after the
-# header (these files hold one row per line).
+# header (these files hold one row per line). EPSS: every line after the comment and the header.
 SHADOWSERVER_ROWS = {
     path.stem: len(path.read_text("utf-8").splitlines()) - 1 for path in SHADOWSERVER.glob("*.csv")
 }
+EPSS_ROWS = len(EPSS_FILE.read_text("utf-8").splitlines()) - 2
 
 del _pypi, _debian12, _kev
 
