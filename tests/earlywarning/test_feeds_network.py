@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 import pytest
 from django.utils import translation
 from django.utils.translation import gettext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mamori.core.controls import FIVE_CONTROLS
 from mamori.earlywarning.feeds import network
@@ -23,6 +25,7 @@ from mamori.earlywarning.feeds.network import (
     REPORT_TYPES,
     SEVERITIES,
     ObservationRow,
+    normalise_ip,
     observation_key,
     parse_timestamp,
     read_report,
@@ -260,6 +263,20 @@ def test_a_row_at_most_a_day_ahead_of_now_is_accepted():
 def test_address_forms(report_type, value, expected):
     (result,) = read_text(f'timestamp,ip\n2026-11-20 00:00:00,"{value}"\n', report_type)
     assert (result.ip if isinstance(result, ObservationRow) else result.message) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.ip_addresses(), st.sampled_from(["compressed", "exploded", "upper"]))
+def test_addresses_normalise_as_ipaddress_prints_them(address, form):
+    """The fast path (C library for IPv6, a pattern for IPv4) agrees with ``ipaddress`` on any
+    address written in any of its forms."""
+    text = {
+        "compressed": address.compressed,
+        "exploded": address.exploded,
+        "upper": address.compressed.upper(),
+    }[form]
+    mapped = getattr(address, "ipv4_mapped", None)
+    assert normalise_ip(text) == str(mapped or address)
 
 
 @pytest.mark.parametrize(

@@ -30,8 +30,9 @@ The port, AS number and host name come from the same side as the address (``src_
 - ``seen_at``: Shadowserver's "YYYY-MM-DD HH:MM:SS" (UTC, as all its reports are) or ISO 8601
   with ``T``, fractions of a second and ``Z`` or an offset; always returned in UTC. A time more
   than a day after ``now`` is refused (a row from the future would keep an alert open for ever).
-- ``ip``: normalised by ``ipaddress`` ("2001:DB8:0::1" → "2001:db8::1"); an IPv4-mapped IPv6
-  address becomes the IPv4 address it carries, so that it matches IPv4 prefixes. Zone ids
+- ``ip``: normalised to ``ipaddress``'s text form ("2001:DB8:0::1" → "2001:db8::1",
+  ``normalise_ip``); an IPv4-mapped IPv6 address becomes the IPv4 address it carries, so that
+  it matches IPv4 prefixes. Zone ids
   ("fe80::1%eth0"), brackets and leading zeros ("192.000.002.001") are refused. A blocklist
   prefix must not have host bits set and must be no wider than /8 (IPv4) or /19 (IPv6), the
   registry's own limits; a /32 (/128) is returned as the plain address.
@@ -53,6 +54,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -312,6 +314,7 @@ _TIMESTAMP = re.compile(
 # the cost of ``ipaddress`` (a million-row report spends most of its time on addresses).
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _CANONICAL_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}", re.ASCII)
+_IPV4_MAPPED = bytes(10) + b"\xff\xff"
 _ASN = re.compile(r"(?:AS)?(\d{1,10})", re.ASCII | re.IGNORECASE)
 _PORT = re.compile(r"\d{1,5}", re.ASCII)
 
@@ -481,22 +484,40 @@ def _timestamp(value: str, latest: datetime) -> datetime:
     return moment
 
 
+def normalise_ip(text: str) -> str:
+    """An IP address as ``ObservationRow.ip`` holds it: ``ipaddress``'s text form, an
+    IPv4-mapped IPv6 address as the IPv4 address it carries; ``ValueError`` for anything else
+    (zone ids, brackets, leading zeros, prefixes)."""
+    text = text.strip()
+    if _CANONICAL_IPV4.fullmatch(text):
+        return text
+    if "%" in text:  # a zone id ("fe80::1%eth0") names an interface, not an address
+        raise ValueError(f"not an IP address: {text!r}")
+    if ":" in text:
+        # The C library parses and prints IPv6 in RFC 5952's form, as ipaddress does, at a
+        # tenth of the cost (half the rows of a mixed report); ipaddress prints the forms with
+        # an IPv4 tail ("::192.0.2.1") differently, so those go through it.
+        try:
+            packed = socket.inet_pton(socket.AF_INET6, text)
+        except OSError:
+            raise ValueError(f"not an IP address: {text!r}") from None
+        if packed.startswith(_IPV4_MAPPED):
+            return socket.inet_ntop(socket.AF_INET, packed[12:])
+        shown_text = socket.inet_ntop(socket.AF_INET6, packed)
+        return str(ipaddress.IPv6Address(packed)) if "." in shown_text else shown_text
+    return str(ipaddress.IPv4Address(text))
+
+
 def _address(value: str, kind: ReportKind) -> str:
     text = value.strip()
     if not text:
         raise _Invalid(gettext_noop("the %(column)s column is empty"), column=kind.ip_column)
-    if _CANONICAL_IPV4.fullmatch(text):
-        return text
-    if "%" not in text:  # a zone id ("fe80::1%eth0") names an interface, not an address
-        try:
-            address = ipaddress.ip_address(text)
-        except ValueError:
-            pass
-        else:
-            mapped = getattr(address, "ipv4_mapped", None)
-            return str(mapped or address)
-        if kind.allows_prefix and "/" in text:
-            return _prefix(text, kind)
+    try:
+        return normalise_ip(text)
+    except ValueError:
+        pass
+    if kind.allows_prefix and "/" in text and "%" not in text:
+        return _prefix(text, kind)
     if kind.allows_prefix:
         raise _Invalid(
             gettext_noop("the %(column)s value %(value)s is not an IP address or prefix"),
