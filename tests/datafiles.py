@@ -27,6 +27,14 @@ DEBIAN12_OS_RELEASE = HOSTS / "debian12-os-release"
 DEBIAN12_VERSION = HOSTS / "debian12-debian_version"
 DEBIAN12_PACKAGES = HOSTS / "this-debian12-packages.tsv"
 VERSION_CASES = DATA / "versions" / "dpkg-compare-cases.tsv"
+# Early warning: hand-written feed files in the real layouts (fictitious rows, README.md).
+EARLYWARNING = DATA / "earlywarning"
+SHADOWSERVER = EARLYWARNING / "shadowserver"
+SHADOWSERVER_DAILY = SHADOWSERVER / "daily"
+EARLYWARNING_HOSTILE = EARLYWARNING / "hostile"
+EPSS_FILE = EARLYWARNING / "epss" / "epss_scores-2026-11-20.csv"
+EPSS_GZ = EARLYWARNING / "epss" / "epss_scores-2026-11-20.csv.gz"
+EPSS_MALFORMED = EARLYWARNING / "epss" / "epss-malformed.csv"
 
 
 def _records(folder: Path) -> list[dict]:
@@ -55,6 +63,13 @@ DISTRO_INFO_ROWS = {
     product: len((DISTRO_INFO / f"{product}.csv").read_text("utf-8").splitlines()) - 1
     for product in ("debian", "ubuntu")
 }
+
+# Rows per vendored Shadowserver report, by report type (the file name): every line after the
+# header (these files hold one row per line). EPSS: every line after the comment and the header.
+SHADOWSERVER_ROWS = {
+    path.stem: len(path.read_text("utf-8").splitlines()) - 1 for path in SHADOWSERVER.glob("*.csv")
+}
+EPSS_ROWS = len(EPSS_FILE.read_text("utf-8").splitlines()) - 2
 
 del _pypi, _debian12, _kev
 
