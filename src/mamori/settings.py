@@ -78,6 +78,15 @@ try:
     DISK_MIN_FREE_MB = env_int("MAMORI_DISK_MIN_FREE_MB", 1024)
     READINESS_TIMEOUT_SECONDS = env_int("MAMORI_READINESS_TIMEOUT_SECONDS", 2)
     READINESS_CACHE_SECONDS = env_int("MAMORI_READINESS_CACHE_SECONDS", 5)
+    # Early warning. Documentation address ranges and example domains (RFC 5737, 3849, 2606)
+    # can be registered only where nothing real is watched: the demo and the tests, whose
+    # fictitious organisations must not be given addresses that belong to real ones.
+    EARLYWARNING_DOCUMENTATION_ASSETS = env_bool("MAMORI_EARLYWARNING_DOCUMENTATION_ASSETS", False)
+    # The recursive resolver that domain ownership checks ask (an IP address and port): by
+    # default the machine's own (the first nameserver of /etc/resolv.conf).
+    DNS_RESOLVER = env_str("MAMORI_DNS_RESOLVER", "")
+    DNS_PORT = env_int("MAMORI_DNS_PORT", 53)
+    DNS_TIMEOUT_SECONDS = env_int("MAMORI_DNS_TIMEOUT_SECONDS", 5)
     # Reverse proxies whose X-Forwarded-For names the client (core/client_address.py).
     TRUSTED_PROXIES = env_list("MAMORI_TRUSTED_PROXIES", [])
     SECRET_KEY = env_secret("SECRET_KEY")
@@ -154,6 +163,7 @@ INSTALLED_APPS = [
     "mamori.verification",
     "mamori.plus",
     "mamori.supplychain",
+    "mamori.earlywarning",
     "mamori.demo",
 ]
 

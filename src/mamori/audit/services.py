@@ -77,9 +77,8 @@ def record_many(actor, changes: Sequence[Change]) -> list[AuditEvent]:
                 action=change.action,
                 object_type=change.obj._meta.label_lower,
                 object_id=str(change.obj.pk),
-                organisation_id=(
-                    change.organisation.pk if change.organisation is not None else None
-                ),
+                # The organisation, or its id (batches raised from rows carry ids only).
+                organisation_id=getattr(change.organisation, "pk", change.organisation),
                 details=payload,
                 prev_hash=previous,
             )

@@ -58,3 +58,15 @@ def validate_lines(value: str) -> None:
     control character is refused."""
     for line in (value or "").splitlines():
         validate_single_line(line)
+
+
+def spreadsheet_safe(value) -> str:
+    """A CSV cell as text a spreadsheet will not run: programs take cells that start with
+    = + - @ (or a tab or carriage return before one) as formulas, so those get a leading quote,
+    which our own readers remove again."""
+    if value is None:
+        return ""
+    text = str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text

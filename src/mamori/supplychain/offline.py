@@ -44,6 +44,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
 
 from mamori.core.errors import MamoriError
+from mamori.core.text import spreadsheet_safe
 from mamori.supplychain.models import Disclosure, InvitationStatus, NodeKind, SiteKind
 
 # A filled questionnaire (500 sites and 500 providers) is about 0.4 MiB unpacked; parsing is
@@ -421,7 +422,7 @@ def build_csv(data: dict) -> bytes:
 
     def row(section: str, values: dict) -> list[str]:
         line = {"section": section, **values}
-        return [_csv_safe(line.get(key)) for key in CSV_COLUMNS]
+        return [spreadsheet_safe(line.get(key)) for key in CSV_COLUMNS]
 
     for key in SUPPLY_KEYS:
         writer.writerow(row("supply", {"field": key, "value": data["supply"].get(key)}))
@@ -430,17 +431,6 @@ def build_csv(data: dict) -> bytes:
     for item in data["needs"]:
         writer.writerow(row("needs", item))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
-def _csv_safe(value) -> str:
-    """Spreadsheet programs run cells that start with = + - @ as formulas: quote them, and
-    the reader removes the quote again."""
-    if value is None:
-        return ""
-    text = str(value)
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
 
 
 # --- Reading a file -----------------------------------------------------------------------------

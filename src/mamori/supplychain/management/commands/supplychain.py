@@ -78,16 +78,13 @@ class Command(BaseCommand):
             self.export_graph(options["organisation"], options["output"])
 
     def _organisation(self, reference: str):
-        from mamori.organisations.models import Organisation
+        from mamori.organisations.reference import find
 
-        reference = reference.strip()
-        found = Organisation.objects.filter(corporate_number=reference).first()
-        if found is None and reference.isdigit():
-            found = Organisation.objects.filter(pk=int(reference)).first()
+        found = find(reference)
         if found is None:
             raise CommandError(
                 _("No organisation with the id or corporate number %(reference)s.")
-                % {"reference": reference[:40]},
+                % {"reference": reference.strip()[:40]},
                 returncode=2,
             )
         return found

@@ -1,0 +1,40 @@
+"""Who may do what in early warning. Views, the API and services ask here.
+
+Seeing is the querysets' job (``Asset.objects.visible_to``, ``Alert.objects.visible_to``):
+an organisation's members see its assets and alerts; everyone else gets 404. Scheme owners
+approve address blocks and AS numbers, settle overlapping claims and read the sector's
+figures, never another organisation's alerts or raw rows.
+"""
+
+from __future__ import annotations
+
+from mamori.earlywarning.models import Alert, Asset
+from mamori.organisations.access import Access
+from mamori.organisations.models import Role
+
+# Who answers for the organisation's alerts: its administrators and contributors (the people
+# who run its systems). Board signatories read them.
+ALERT_HANDLER_ROLES = (Role.APPLICANT_ADMIN, Role.APPLICANT_CONTRIBUTOR)
+
+
+def can_register(access: Access, organisation_id: int) -> bool:
+    """An organisation's administrators and contributors register its assets."""
+    return organisation_id in access.editor_organisation_ids
+
+
+def can_withdraw(access: Access, asset: Asset) -> bool:
+    return asset.organisation_id in access.editor_organisation_ids
+
+
+def can_check_domain(access: Access, asset: Asset) -> bool:
+    return asset.organisation_id in access.editor_organisation_ids or access.is_scheme_owner
+
+
+def can_decide(access: Access) -> bool:
+    """Approving or refusing an address block or AS number, settling an overlap."""
+    return access.is_scheme_owner
+
+
+def can_handle(access: Access, alert: Alert) -> bool:
+    """Acknowledge, mitigate, close, accept the risk of, or dismiss an alert."""
+    return access.has_role(alert.organisation_id, *ALERT_HANDLER_ROLES)
