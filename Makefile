@@ -20,6 +20,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # test (deploy/). Installed with apt-get only when missing.
 RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-ipaexfont-gothic gettext
 TEST_PACKAGES := $(RUN_PACKAGES) chromium rpm lynis debsecan nginx openssl systemd
+# The load test's verifiers: a load generator in C, so the clients leave the 2 cores to the stack.
+BENCH_PACKAGES := wrk
 
 .PHONY: install run test lint check-django test-sqlite test-postgres sysdeps-run sysdeps-test services bench agent \
 	bench-matching bench-import bench-fleet bench-lynis bench-supplychain bench-load
@@ -145,6 +147,7 @@ bench-supplychain: install
 # BENCH_ARGS="--clients 20 --duration 15" for a short run, "--chaos" to kill and restart
 # workers, Redis and PostgreSQL meanwhile (shared servers: as root, and nothing else using them).
 bench-load: install sysdeps-test services
+	$(call apt_install,$(BENCH_PACKAGES))
 	DATABASE_URL=postgres://postgres@127.0.0.1:5432/mamori_bench_load \
 		$(BIN)/python bench/load.py $(BENCH_ARGS)
 

@@ -7,7 +7,10 @@ Concurrent clients for a bounded time (100 clients for 60 s by default), each on
   ``--agent-interval`` seconds (10; their timers spread over the interval); an answer of 202 is followed to its status address until the
   evaluation is done (the time from acceptance to done is reported), 200/201 were evaluated
   in the request;
-- **verifiers** reading ``/verify/<number>`` of random certificates, back to back;
+- **verifiers** reading ``/verify/<number>`` of random certificates, together offering
+  ``--verify-rate`` requests a second (400; 0: back to back), driven by
+  ``wrk`` (a load generator in C: Python clients would spend a core of the two making requests,
+  ``--python-verifiers`` uses them anyway);
 - **applicants** reading their pages with a logged-in session, pausing ``--think`` seconds on
   average between pages as people do (0: back to back);
 - one **assessor** deciding prepared assessments (pass) through the API, one every
@@ -97,6 +100,7 @@ class Run:
     chaos: list[tuple[float, str]] = field(default_factory=list)
     pollers: list[asyncio.Task] = field(default_factory=list)
     elapsed: float = 0.0
+    wrk: WrkFigures | None = None  # the verifiers' figures when wrk drove them
 
     def record(self, kind: str, status, started: float, detail: str = "") -> None:
         self.samples.append(
@@ -125,6 +129,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--redis-db", type=int, default=13)
     parser.add_argument("--folder", type=Path, default=ROOT / "var" / "bench-load")
     parser.add_argument("--chaos", action="store_true", help="kill and restart things meanwhile")
+    parser.add_argument(
+        "--python-verifiers", action="store_true", help="verifiers in Python instead of wrk"
+    )
+    # Scripts and QR scanners checking certificates: together they ask this many pages a second
+    # (each waits its share between requests); 0 sends them back to back, which leaves nothing
+    # of the two cores to anyone else.
+    parser.add_argument("--verify-rate", type=float, default=400.0, help="verifiers' req/s")
     arguments = parser.parse_args(argv)
     if not 1 <= arguments.clients <= 1000 or not 1 <= arguments.duration <= 600:
         parser.error("--clients must be 1..1000 and --duration 1..600 seconds")
@@ -302,6 +313,127 @@ async def verifier(stack: Stack, run: Run, numbers: list[str], deadline: float) 
     async with client_for(stack) as client:
         while time.monotonic() < deadline:
             await timed(run, "verify", lambda: client.get(f"/verify/{random.choice(numbers)}"))
+
+
+WRK_SCRIPT = """
+-- Written by bench/load.py: random certificate numbers, answers counted by status, failures
+-- (4xx, 5xx) with the second they happened.
+local numbers = {%(numbers)s}
+local started = os.time()
+statuses = {}
+failures = {}
+local threads = {}
+
+function setup(thread)
+    table.insert(threads, thread)
+end
+
+function init(args)
+    wrk.headers["Host"] = "%(host)s"
+end
+
+function request()
+    return wrk.format("GET", "/verify/" .. numbers[math.random(#numbers)])
+end
+
+-- Each connection waits this long before its next request: together they offer --verify-rate.
+function delay()
+    return %(delay_ms)d
+end
+
+function response(status, headers, body)
+    local key = tostring(status)
+    statuses[key] = (statuses[key] or 0) + 1
+    if status >= 400 and #failures < 1000 then
+        table.insert(failures, status .. "@" .. (os.time() - started))
+    end
+end
+
+function done(summary, latency, requests)
+    local all, failed = {}, {}
+    for _, thread in ipairs(threads) do
+        for key, count in pairs(thread:get("statuses")) do
+            all[key] = (all[key] or 0) + count
+        end
+        for _, failure in ipairs(thread:get("failures")) do
+            table.insert(failed, '"' .. failure .. '"')
+        end
+    end
+    local parts = {}
+    for key, count in pairs(all) do
+        table.insert(parts, '"' .. key .. '": ' .. count)
+    end
+    local e = summary.errors
+    io.write(string.format(
+        'MAMORI-WRK {"requests": %%d, "micros": %%d, "p50_us": %%d, "p99_us": %%d, ' ..
+        '"max_us": %%d, "statuses": {%%s}, "failures": [%%s], "connect": %%d, "read": %%d, ' ..
+        '"write": %%d, "timeout": %%d}\\n',
+        summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+        latency.max, table.concat(parts, ", "), table.concat(failed, ", "),
+        e.connect, e.read, e.write, e.timeout))
+end
+"""
+
+
+@dataclass
+class WrkFigures:
+    """What wrk measured for the verifiers: it reports totals, not one sample per request."""
+
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    statuses: dict[str, int]
+    failures: list[tuple[int, float]]  # (status, second of the run) of answers >= 400
+    no_answer: dict[str, int]  # socket errors by kind: connect, read, write, timeout
+
+
+async def wrk_verifiers(
+    stack: Stack,
+    run: Run,
+    numbers: list[str],
+    connections: int,
+    rate: float,
+    duration: float,
+    folder: Path,
+) -> None:
+    script = folder / "verify.lua"
+    script.write_text(
+        WRK_SCRIPT
+        % {
+            "numbers": ", ".join(f'"{number}"' for number in numbers),
+            "host": stack.site_url.removeprefix("https://"),
+            "delay_ms": round(1000 * connections / rate) if rate > 0 else 0,
+        },
+        encoding="utf-8",
+    )
+    # 127.0.0.1 itself: "localhost" may resolve to ::1 first, where nginx does not listen.
+    address = f"https://127.0.0.1:{stack.https_port}"
+    process = await asyncio.create_subprocess_exec(
+        "wrk", "--threads", "1", "--connections", str(connections),
+        "--duration", f"{max(1, round(duration))}s", "--timeout", "30s",
+        "--script", str(script), address,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output = (await process.communicate())[0].decode(errors="replace")
+    line = next((x for x in output.splitlines() if x.startswith("MAMORI-WRK ")), None)
+    if process.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({process.returncode}):\n{output[-2000:]}")
+    figures = json.loads(line.removeprefix("MAMORI-WRK "))
+    run.wrk = WrkFigures(
+        requests=figures["requests"],
+        seconds=figures["micros"] / 1e6,
+        p50_ms=figures["p50_us"] / 1000,
+        p99_ms=figures["p99_us"] / 1000,
+        max_ms=figures["max_us"] / 1000,
+        statuses=figures["statuses"],
+        failures=[
+            (int(status), float(second))
+            for status, second in (item.split("@") for item in figures["failures"])
+        ],
+        no_answer={kind: figures[kind] for kind in ("connect", "read", "write", "timeout")},
+    )
 
 
 async def applicant(
@@ -508,10 +640,20 @@ async def load(stack: Stack, fixture: Fixture, arguments, clients: dict[str, int
     run = Run(started=time.monotonic())
     deadline = run.started + arguments.duration
     evidence = EvidenceMaker()
-    tasks = [
-        asyncio.create_task(verifier(stack, run, fixture.numbers, deadline))
-        for _ in range(clients["verifiers"])
-    ]
+    if arguments.python_verifiers:
+        tasks = [
+            asyncio.create_task(verifier(stack, run, fixture.numbers, deadline))
+            for _ in range(clients["verifiers"])
+        ]
+    else:
+        tasks = [
+            asyncio.create_task(
+                wrk_verifiers(
+                    stack, run, fixture.numbers, clients["verifiers"], arguments.verify_rate,
+                    arguments.duration, arguments.folder,
+                )
+            )
+        ]  # fmt: skip
     tasks += [
         asyncio.create_task(applicant(stack, run, session, pages, arguments.think, deadline))
         for session, pages in fixture.applicants
@@ -673,13 +815,6 @@ def report(run: Run, problems: list[str], arguments, clients: dict[str, int]) ->
     by_kind: dict[str, list[Sample]] = defaultdict(list)
     for sample in run.samples:
         by_kind[sample.kind].append(sample)
-    print(
-        f"\n{arguments.clients} clients ({clients['agents']} agents, {clients['verifiers']} "
-        f"verifiers, {clients['applicants']} applicants, 1 assessor) for {run.elapsed:.0f} s"
-        f"{' with chaos' if arguments.chaos else ''}: "
-        f"{len(run.samples) / run.elapsed:.0f} requests/s\n"
-    )
-    print(f"  {'kind':<16}{'requests':>9}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     figures = {}
     for kind, samples in sorted(by_kind.items()):
         times = [sample.seconds * 1000 for sample in samples]
@@ -690,6 +825,34 @@ def report(run: Run, problems: list[str], arguments, clients: dict[str, int]) ->
             "p99_ms": round(percentile(times, 0.99), 1),
             "max_ms": round(max(times), 1),
         }
+    failed = [s for s in run.samples if not (isinstance(s.status, int) and s.status < 400)]
+    if run.wrk is not None:
+        wrk = run.wrk
+        figures["verify (wrk)"] = {
+            "requests": wrk.requests,
+            "per_second": round(wrk.requests / wrk.seconds, 1),
+            "p50_ms": round(wrk.p50_ms, 1),
+            "p99_ms": round(wrk.p99_ms, 1),
+            "max_ms": round(wrk.max_ms, 1),
+            "statuses": wrk.statuses,
+        }
+        failed += [
+            Sample("verify (wrk)", status, 0.0, second, "") for status, second in wrk.failures
+        ]
+        failed += [
+            Sample("verify (wrk)", f"socket {kind} error", 0.0, 0.0, f"{count} times")
+            for kind, count in wrk.no_answer.items()
+            if count
+        ]
+    total = sum(kind["requests"] for kind in figures.values())
+    print(
+        f"\n{arguments.clients} clients ({clients['agents']} agents, {clients['verifiers']} "
+        f"verifiers, {clients['applicants']} applicants, 1 assessor) for {run.elapsed:.0f} s"
+        f"{' with chaos' if arguments.chaos else ''}: "
+        f"{total / run.elapsed:.0f} requests/s\n"
+    )
+    print(f"  {'kind':<16}{'requests':>9}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    for kind in sorted(figures):
         f = figures[kind]
         print(
             f"  {kind:<16}{f['requests']:>9}{f['per_second']:>8}{f['p50_ms']:>9}"
@@ -703,7 +866,6 @@ def report(run: Run, problems: list[str], arguments, clients: dict[str, int]) ->
         f"acceptance: p50 {percentile(done, 0.5):.1f} s, p99 {percentile(done, 0.99):.1f} s; "
         f"not done within {EVALUATION_DEADLINE:.0f} s: {len(late)}"
     )
-    failed = [s for s in run.samples if not (isinstance(s.status, int) and s.status < 400)]
     print(f"\n  answers that were not 2xx/3xx: {len(failed)}")
     for (kind, status), count in sorted(Counter((s.kind, str(s.status)) for s in failed).items()):
         example = next(s for s in failed if s.kind == kind and str(s.status) == status)
@@ -719,7 +881,7 @@ def report(run: Run, problems: list[str], arguments, clients: dict[str, int]) ->
         "clients": arguments.clients,
         "duration_s": round(run.elapsed, 1),
         "chaos": arguments.chaos,
-        "requests_per_second": round(len(run.samples) / run.elapsed, 1),
+        "requests_per_second": round(total / run.elapsed, 1),
         "kinds": figures,
         "uploads": {
             "accepted": len(run.uploads),
