@@ -26,6 +26,7 @@ from mamori.core.errors import MamoriError, NotAllowed, WrongState
 from mamori.earlywarning import permissions
 from mamori.earlywarning.models import (
     Alert,
+    AlertEvent,
     AlertState,
     AlertType,
     DeadlinePolicy,
@@ -159,6 +160,11 @@ def upsert(sightings: Iterable[Sighting], *, feed: Feed | None, now=None) -> Ups
         result.updated.append(alert)
         result.alert_of[group_key] = alert
     Alert.objects.bulk_create(to_create, batch_size=500)
+    AlertEvent.objects.bulk_create(
+        [AlertEvent(alert=alert, at=now, state=AlertState.NEW) for alert in to_create]
+        + [AlertEvent(alert=alert, at=now, state=AlertState.NEW) for alert in result.reopened],
+        batch_size=1000,
+    )
     if to_update:
         Alert.objects.bulk_update(
             to_update,
@@ -246,7 +252,12 @@ ALLOWED_FROM = {
     AlertState.CLOSED: {AlertState.NEW, AlertState.ACKNOWLEDGED, AlertState.MITIGATED},
     AlertState.RISK_ACCEPTED: {AlertState.NEW, AlertState.ACKNOWLEDGED, AlertState.MITIGATED},
     AlertState.FALSE_POSITIVE: {AlertState.NEW, AlertState.ACKNOWLEDGED, AlertState.MITIGATED},
-    AlertState.NEW: {AlertState.RISK_ACCEPTED, AlertState.FALSE_POSITIVE, AlertState.CLOSED},
+    AlertState.NEW: {
+        AlertState.MITIGATED,
+        AlertState.CLOSED,
+        AlertState.RISK_ACCEPTED,
+        AlertState.FALSE_POSITIVE,
+    },
 }
 NEEDS_REASON = frozenset({AlertState.RISK_ACCEPTED, AlertState.FALSE_POSITIVE, AlertState.NEW})
 LONGEST_RISK_ACCEPTANCE = dt.timedelta(days=366)
@@ -310,6 +321,7 @@ def change_state(
         alert.acknowledged_at = alert.mitigated_at = alert.closed_at = None
         alert.risk_accepted_until = None
     alert.save()
+    AlertEvent.objects.create(alert=alert, at=now, state=target)
     audit.record(
         actor,
         "earlywarning.alert.state",
@@ -335,6 +347,7 @@ def expire_risk_acceptances(now=None) -> int:
             alert.reopened += 1
             alert.due_at = moment + dt.timedelta(hours=hours.get(alert.type, 24))
             alert.save(update_fields=["state", "state_changed_at", "reopened", "due_at"])
+            AlertEvent.objects.create(alert=alert, at=moment, state=AlertState.NEW)
         audit.record_many(
             None,
             [

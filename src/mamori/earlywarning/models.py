@@ -463,3 +463,42 @@ class DeadlinePolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type}: {self.acknowledge_hours} h"
+
+
+# --- history and sector figures -------------------------------------------------------------
+
+
+class AlertEvent(models.Model):
+    """One step of an alert's life (raised, a state change, reopened), never changed: the
+    sector's figures for a past day are recomputed from these, whatever happened since."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(_("when"))
+    state = models.CharField(_("state"), max_length=16, choices=AlertState.choices)
+
+    class Meta:
+        verbose_name = _("alert event")
+        verbose_name_plural = _("alert events")
+        ordering = ["at", "pk"]
+        indexes = [models.Index(fields=["at"], name="ew_event_at")]
+
+    def __str__(self) -> str:
+        return f"{self.alert_id} {self.state} {self.at:%Y-%m-%d %H:%M}"
+
+
+class SectorSample(models.Model):
+    """The sector's early-warning figures for one day (earlywarning.sector), with a digest of
+    their canonical JSON: recomputing the day gives the same figures and the same digest."""
+
+    day = models.DateField(_("day"), unique=True)
+    figures = models.JSONField(_("figures"))
+    digest = models.CharField(_("digest"), max_length=64)
+    computed_at = models.DateTimeField(_("computed"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("sector sample")
+        verbose_name_plural = _("sector samples")
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}"

@@ -46,6 +46,11 @@ class Command(BaseCommand):
         listed.add_argument("organisation", nargs="?", metavar="ORGANISATION")
         listed.add_argument("--state", default="")
         listed.add_argument("--format", choices=("json", "text"), default="text")
+        sector = sub.add_parser(
+            "sector", help="the sector's figures for a day (no organisation named), stored"
+        )
+        sector.add_argument("--date", metavar="YYYY-MM-DD", help="the day (default: yesterday)")
+        sector.add_argument("--format", choices=("json", "text"), default="text")
         assets = sub.add_parser("assets", help="register or export an organisation's assets")
         assets_sub = assets.add_subparsers(dest="assets_action", required=True)
         assets_import = assets_sub.add_parser("import", help="register the claims of a CSV file")
@@ -64,6 +69,8 @@ class Command(BaseCommand):
             return self.list_feeds(options["format"])
         if action == "alerts":
             return self.list_alerts(options["organisation"], options["state"], options["format"])
+        if action == "sector":
+            return self.sector(options["date"], options["format"])
         if options["assets_action"] == "import":
             return self.import_assets(
                 options["organisation"], options["path"], options["approve"], options["reason"]
@@ -227,6 +234,39 @@ class Command(BaseCommand):
                 f"{row['state']}\t{row['asset'] or row['hostname'] or ''}\t{row['ip'] or ''}"
                 f"{':' + str(row['port']) if row['port'] else ''}\t{row['last_seen']}"
             )
+
+    # --- sector -----------------------------------------------------------------------------
+
+    def sector(self, date: str | None, output_format: str) -> None:
+        import datetime as dt
+
+        from mamori.earlywarning import sector
+
+        if date:
+            try:
+                day = dt.date.fromisoformat(date)
+            except ValueError:
+                raise CommandError(
+                    _("'%(date)s' is not a date; write it as YYYY-MM-DD.") % {"date": date[:40]},
+                    returncode=2,
+                ) from None
+        else:
+            day = timezone.localdate() - dt.timedelta(days=1)
+        stored = sector.sample(day)
+        if output_format == "json":
+            self.stdout.write(
+                json.dumps({"digest": stored.digest, **stored.figures}, ensure_ascii=False)
+            )
+            return
+        figures = stored.figures
+        self.stdout.write(f"{figures['day']}  {stored.digest}")
+        if figures["sector"] is None:
+            self.stdout.write(
+                _("Fewer than %(count)s institutions: no figures are shown.")
+                % {"count": figures["min_group"]}
+            )
+            return
+        self.stdout.write(json.dumps(figures["sector"], ensure_ascii=False, indent=2))
 
     # --- assets -----------------------------------------------------------------------------
 
