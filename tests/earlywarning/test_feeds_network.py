@@ -343,8 +343,8 @@ REFUSALS = [
     (b"PK\x03\x04\x14\x00\x00\x00\x08\x00", "scan_rdp", {}, "report.csv: the header line contains a NUL byte: is this a CSV file?"),
     ("timestamp,ip\n".encode("utf-16-le"), "scan_rdp", {}, "report.csv: the header line contains a NUL byte: is this a CSV file?"),
     ("timestamp,ip\n".encode("utf-16"), "scan_rdp", {}, "report.csv: the file is UTF-16 text; save it as UTF-8"),
-    (gzip.compress("timestamp,ip\n".encode("utf-16")), "scan_rdp", {}, "report.csv: the file is UTF-16 text; save it as UTF-8"),
-    (gzip.compress(b"timestamp,ip\n")[:12], "scan_rdp", {}, "report.csv: the gzip data is damaged (Compressed file ended before the end-of-stream marker was reached); 0 lines were read before it"),
+    (gzip.compress("timestamp,ip\n".encode("utf-16"), mtime=0), "scan_rdp", {}, "report.csv: the file is UTF-16 text; save it as UTF-8"),
+    (gzip.compress(b"timestamp,ip\n", mtime=0)[:12], "scan_rdp", {}, "report.csv: the gzip data is damaged (Compressed file ended before the end-of-stream marker was reached); 0 lines were read before it"),
 ]  # fmt: skip
 
 
