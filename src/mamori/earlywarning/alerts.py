@@ -105,17 +105,17 @@ def _merge(sightings: Iterable[Sighting]) -> dict[tuple[int, str], list[Sighting
 
 
 def _existing(keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], Alert]:
+    """The alerts of these (organisation, key) pairs, locked: looked up by key in chunks
+    (one query per thousand, whatever the number of organisations)."""
+    wanted = set(keys)
     found: dict[tuple[int, str], Alert] = {}
-    by_organisation: dict[int, list[str]] = {}
-    for organisation_id, key in keys:
-        by_organisation.setdefault(organisation_id, []).append(key)
-    for organisation_id, organisation_keys in by_organisation.items():
-        for start in range(0, len(organisation_keys), LOOKUP_CHUNK):
-            chunk = organisation_keys[start : start + LOOKUP_CHUNK]
-            for alert in Alert.objects.select_for_update().filter(
-                organisation_id=organisation_id, key__in=chunk
-            ):
-                found[(organisation_id, alert.key)] = alert
+    distinct = sorted({key for _organisation, key in wanted})
+    for start in range(0, len(distinct), LOOKUP_CHUNK):
+        chunk = distinct[start : start + LOOKUP_CHUNK]
+        for alert in Alert.objects.select_for_update().filter(key__in=chunk):
+            pair = (alert.organisation_id, alert.key)
+            if pair in wanted:
+                found[pair] = alert
     return found
 
 

@@ -338,7 +338,7 @@ class Alert(models.Model):
         _("state"), max_length=16, choices=AlertState.choices, default=AlertState.NEW
     )
     # What makes two sightings the same alert (sha256 over the type and what was seen).
-    key = models.CharField(max_length=64)
+    key = models.CharField(max_length=64, db_index=True)
     category = models.CharField(_("category"), max_length=80)
     severity = models.CharField(
         _("severity"), max_length=8, choices=Severity.choices, default=Severity.MEDIUM
