@@ -214,3 +214,40 @@ def test_two_deliveries_at_once_hand_each_message_over_once(monkeypatch):
     assert outbox._claim(message.pk, first=True) is None
     assert deliver_outbox() == 0
     assert ran == []
+
+
+@pytest.mark.django_db
+def test_work_kept_off_the_request_waits_for_the_beat_on_the_embedded_default(
+    django_capture_on_commit_callbacks, monkeypatch
+):
+    """``enqueue_off_request`` (webhook deliveries): where ``enqueue`` would run the task in
+    the committing request, the row is left due at once for the beat instead."""
+    ran = []
+    monkeypatch.setattr(
+        "mamori.certificates.tasks.render_certificate_pdf.run", lambda pk: ran.append(pk)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        message = outbox.enqueue_off_request(render_certificate_pdf, 7)
+    assert ran == []
+    message.refresh_from_db()
+    assert (message.state, message.attempts) == (OutboxState.PENDING, 0)
+    assert message.due_at <= timezone.now()
+    assert deliver_outbox() == 1
+    assert ran == [7]
+    message.refresh_from_db()
+    assert (message.state, message.attempts) == (OutboxState.DONE, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_work_kept_off_the_request_is_published_after_commit_with_a_broker(
+    broker_pause_reset, settings
+):
+    """With a broker it is published once the transaction commits, as ``enqueue`` does (here
+    the broker is down: the row waits with the error, the commit is not held up)."""
+    settings.BROKER_CONNECT_TIMEOUT = 1
+    with tasks_sent_to(f"redis://127.0.0.1:{closed_port()}/0"), transaction.atomic():
+        message = outbox.enqueue_off_request(render_certificate_pdf, 7)
+        assert OutboxMessage.objects.get(pk=message.pk).attempts == 0
+    message.refresh_from_db()
+    assert message.attempts == 1
+    assert "Connection refused" in message.last_error

@@ -68,6 +68,20 @@ def enqueue(task, *args, **kwargs) -> OutboxMessage:
     return message
 
 
+def enqueue_off_request(task, *args, **kwargs) -> OutboxMessage:
+    """:func:`enqueue` for work that waits on other machines (webhook deliveries), which must
+    never hold up the request that made the change. With a broker it is the same: published once
+    the transaction commits. On the embedded default, where :func:`enqueue` would run the task
+    in this process (in the web request), the row is left, due at once, to the embedded
+    worker's beat (:func:`deliver_due`, every ``MAMORI_OUTBOX_INTERVAL_SECONDS``)."""
+    if not _eager():
+        return enqueue(task, *args, **kwargs)
+    name = task if isinstance(task, str) else task.name
+    return OutboxMessage.objects.create(
+        task=name, args=list(args), kwargs=kwargs, due_at=timezone.now()
+    )
+
+
 def retry_delay(attempts: int) -> dt.timedelta:
     base = settings.OUTBOX_RETRY_SECONDS
     return dt.timedelta(seconds=min(3600, base * 2 ** max(0, attempts - 1)))
