@@ -95,6 +95,16 @@ def _configure(sender: Celery, **_kwargs) -> None:
                 "task": "mamori.supplychain.tasks.send_invitation_reminders",
                 "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
             },
+            # Early warning: webhook deliveries that are due again, and the daily digests
+            # (queued from MAMORI_EARLYWARNING_DIGEST_HOUR, each once).
+            "earlywarning-webhook-retries": {
+                "task": "mamori.earlywarning.tasks.retry_webhook_deliveries",
+                "schedule": float(settings.OUTBOX_INTERVAL_SECONDS),
+            },
+            "earlywarning-daily-digests": {
+                "task": "mamori.earlywarning.tasks.send_daily_digests",
+                "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
+            },
             # Beat and worker liveness for the readiness check (core/tasks.py). A heartbeat
             # that waited in the queue until it is stale proves nothing: it expires.
             "heartbeat": {

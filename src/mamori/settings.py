@@ -87,6 +87,15 @@ try:
     DNS_RESOLVER = env_str("MAMORI_DNS_RESOLVER", "")
     DNS_PORT = env_int("MAMORI_DNS_PORT", 53)
     DNS_TIMEOUT_SECONDS = env_int("MAMORI_DNS_TIMEOUT_SECONDS", 5)
+    # Webhooks (earlywarning/delivery.py): how long one delivery may take in all, whatever the
+    # receiver does; a file of trusted authorities for receivers' certificates instead of the
+    # system's (empty: the system's); and, for tests and local development only, receivers on
+    # loopback addresses (refused below in production mode: webhooks reach public hosts only).
+    WEBHOOK_TIMEOUT_SECONDS = env_int("MAMORI_WEBHOOK_TIMEOUT_SECONDS", 10)
+    WEBHOOK_CA_FILE = env_str("MAMORI_WEBHOOK_CA_FILE", "")
+    WEBHOOK_ALLOW_LOOPBACK = env_bool("MAMORI_WEBHOOK_ALLOW_LOOPBACK", False)
+    # Early-warning daily digests of the previous day go out from this hour (local time).
+    EARLYWARNING_DIGEST_HOUR = env_int("MAMORI_EARLYWARNING_DIGEST_HOUR", 8)
     # Reverse proxies whose X-Forwarded-For names the client (core/client_address.py).
     TRUSTED_PROXIES = env_list("MAMORI_TRUSTED_PROXIES", [])
     SECRET_KEY = env_secret("SECRET_KEY")
@@ -116,6 +125,19 @@ if HEARTBEAT_SECONDS < 1 or READINESS_TIMEOUT_SECONDS < 1:
     raise ImproperlyConfigured(
         "MAMORI_HEARTBEAT_SECONDS and MAMORI_READINESS_TIMEOUT_SECONDS must be at least 1."
     )
+if WEBHOOK_ALLOW_LOOPBACK and not DEBUG:
+    raise ImproperlyConfigured(
+        "MAMORI_WEBHOOK_ALLOW_LOOPBACK is for tests and development only (MAMORI_DEBUG=1): in "
+        "production webhooks go to public internet addresses only."
+    )
+if not 1 <= WEBHOOK_TIMEOUT_SECONDS <= 60:
+    raise ImproperlyConfigured("MAMORI_WEBHOOK_TIMEOUT_SECONDS must be between 1 and 60.")
+if WEBHOOK_CA_FILE and not Path(WEBHOOK_CA_FILE).is_file():
+    raise ImproperlyConfigured(
+        f"MAMORI_WEBHOOK_CA_FILE={WEBHOOK_CA_FILE!r} is not a file of PEM certificates."
+    )
+if not 0 <= EARLYWARNING_DIGEST_HOUR <= 23:
+    raise ImproperlyConfigured("MAMORI_EARLYWARNING_DIGEST_HOUR must be an hour from 0 to 23.")
 if TOKEN_ROTATION_OVERLAP_HOURS < 0 or TOKEN_EXPIRY_WARNING_DAYS < 0:
     raise ImproperlyConfigured(
         "MAMORI_TOKEN_ROTATION_OVERLAP_HOURS and MAMORI_TOKEN_EXPIRY_WARNING_DAYS cannot be negative."
@@ -478,6 +500,8 @@ LOGGING = {
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},
+        # A line per webhook delivery otherwise; the delivery log has each attempt.
+        "httpx": {"level": "WARNING"},
         # In-process tasks open a broker connection object they never use; its notice is noise.
         "kombu.connection": {"level": "ERROR"},
     },

@@ -139,6 +139,26 @@ def last_line(result) -> str:
             {"MAMORI_DEBUG": "1", "MAMORI_CACHE_URL": "memcached://127.0.0.1:11211"},
             "MAMORI_CACHE_URL must be a redis:// or rediss:// URL, or 'database'.",
         ),
+        (
+            {
+                "SECRET_KEY": GOOD_KEY,
+                "ALLOWED_HOSTS": "example.jp",
+                "MAMORI_WEBHOOK_ALLOW_LOOPBACK": "1",
+            },
+            "MAMORI_WEBHOOK_ALLOW_LOOPBACK is for tests and development only (MAMORI_DEBUG=1)",
+        ),
+        (
+            {"MAMORI_DEBUG": "1", "MAMORI_WEBHOOK_TIMEOUT_SECONDS": "600"},
+            "MAMORI_WEBHOOK_TIMEOUT_SECONDS must be between 1 and 60.",
+        ),
+        (
+            {"MAMORI_DEBUG": "1", "MAMORI_WEBHOOK_CA_FILE": "/nonexistent/ca.pem"},
+            "MAMORI_WEBHOOK_CA_FILE='/nonexistent/ca.pem' is not a file of PEM certificates.",
+        ),
+        (
+            {"MAMORI_DEBUG": "1", "MAMORI_EARLYWARNING_DIGEST_HOUR": "24"},
+            "MAMORI_EARLYWARNING_DIGEST_HOUR must be an hour from 0 to 23.",
+        ),
     ],
     ids=[
         "no-secret-key",
@@ -157,6 +177,10 @@ def last_line(result) -> str:
         "login-limits-out-of-order",
         "token-lifetime-over-maximum",
         "unknown-cache",
+        "webhooks-to-loopback-in-production",
+        "webhook-timeout-too-long",
+        "missing-webhook-authorities",
+        "digest-hour-out-of-range",
     ],
 )
 def test_misconfiguration_stops_start_up(tmp_path, variables, message):
@@ -360,3 +384,16 @@ def test_healthz_answers_ok_without_login(client):
     assert response["Content-Type"] == "application/json"
     assert response.json() == {"status": "ok"}
     assert "no-cache" in response["Cache-Control"]
+
+
+def test_webhooks_to_loopback_are_for_development_mode_only(tmp_path):
+    show = "import django; django.setup(); from django.conf import settings as s; "
+    show += "print(s.WEBHOOK_ALLOW_LOOPBACK)"
+    result = start(
+        tmp_path,
+        [sys.executable, "-c", show],
+        MAMORI_DEBUG="1",
+        MAMORI_WEBHOOK_ALLOW_LOOPBACK="1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"

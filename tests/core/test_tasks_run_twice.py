@@ -52,6 +52,24 @@ RUN_TWICE = {
     "mamori.verification.tasks.rematch_advisories": (
         "tests/verification/test_rematch.py::test_the_rematch_task_twice_has_the_effect_of_once"
     ),
+    "mamori.earlywarning.tasks.send_alert_mail": (
+        "tests/earlywarning/test_notify_mail.py::test_the_digest_beat_and_the_mail_tasks_twice_send_once"
+    ),
+    "mamori.earlywarning.tasks.send_daily_digests": (
+        "tests/earlywarning/test_notify_mail.py::test_the_digest_beat_and_the_mail_tasks_twice_send_once"
+    ),
+    "mamori.earlywarning.tasks.send_digest": (
+        "tests/earlywarning/test_notify_mail.py::test_the_digest_beat_and_the_mail_tasks_twice_send_once"
+    ),
+    "mamori.earlywarning.tasks.deliver_webhooks": (
+        "tests/earlywarning/test_webhook_delivery.py::test_the_delivery_tasks_twice_deliver_once"
+    ),
+    "mamori.earlywarning.tasks.retry_webhook_deliveries": (
+        "tests/earlywarning/test_webhook_delivery.py::test_the_delivery_tasks_twice_deliver_once"
+    ),
+    "mamori.earlywarning.tasks.send_webhook_disabled_notice": (
+        "tests/earlywarning/test_webhook_delivery.py::test_the_disabled_notice_twice_is_sent_once"
+    ),
 }
 
 

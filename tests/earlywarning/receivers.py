@@ -17,7 +17,7 @@ import ssl
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -106,7 +106,7 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
-def _handler(record: Receiver, behaviour: str, location: str | None):
+def _handler(record: Receiver, behaviour: str, location: str | None, answer=None):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # Headers and body go out as separate writes; with Nagle's algorithm the second waits
@@ -116,15 +116,17 @@ def _handler(record: Receiver, behaviour: str, location: str | None):
         def do_POST(self):
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
-            record.requests.append(
-                Received(
-                    method="POST",
-                    path=self.path,
-                    headers={key.lower(): value for key, value in self.headers.items()},
-                    body=body,
-                )
+            received = Received(
+                method="POST",
+                path=self.path,
+                headers={key.lower(): value for key, value in self.headers.items()},
+                body=body,
             )
-            if behaviour == "hang":
+            record.requests.append(received)
+            if answer is not None:
+                status = answer(received)
+                self._answer(status, b"ok" if status < 300 else b"boom: the receiver failed")
+            elif behaviour == "hang":
                 record.stop.wait(30)
             elif behaviour == "drip":
                 self._drip()
@@ -178,12 +180,15 @@ def receiver(
     certificate: Certificate | None = None,
     host: str = "127.0.0.1",
     location: str | None = None,
+    answer: Callable[[Received], int] | None = None,
 ) -> Iterator[Receiver]:
     """A receiver on ``host`` (TLS when ``certificate`` is given) with ``behaviour``: ``ok``,
-    ``error``, ``redirect`` (to ``location``), ``hang``, ``drip`` or ``huge``."""
+    ``error``, ``redirect`` (to ``location``), ``hang``, ``drip`` or ``huge``; or, with
+    ``answer``, the status that function gives for each request (called from the request's
+    thread)."""
     server_class = _Server6 if ":" in host else _Server
     record = Receiver(host=host, port=0, tls=certificate is not None)
-    server = server_class((host, 0), _handler(record, behaviour, location))
+    server = server_class((host, 0), _handler(record, behaviour, location, answer))
     record.port = server.server_address[1]
     if certificate is not None:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

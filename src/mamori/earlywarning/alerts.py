@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from mamori.audit import services as audit
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
-from mamori.earlywarning import permissions
+from mamori.earlywarning import notify, permissions
 from mamori.earlywarning.models import (
     Alert,
     AlertEvent,
@@ -120,7 +120,9 @@ def _existing(keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], Alert]:
 
 
 def upsert(sightings: Iterable[Sighting], *, feed: Feed | None, now=None) -> Upserted:
-    """Raise or update the alerts of these sightings, in the caller's transaction."""
+    """Raise or update the alerts of these sightings, in the caller's transaction. The caller
+    then passes the result to ``notify.alerts_raised`` in the same transaction (once it has
+    finished the alerts: supplier notices get their TLP after this), for e-mail and webhooks."""
     now = now or timezone.now()
     grouped = _merge(sightings)
     if not grouped:
@@ -322,6 +324,7 @@ def change_state(
         alert.risk_accepted_until = None
     alert.save()
     AlertEvent.objects.create(alert=alert, at=now, state=target)
+    notify.state_changed(alert, before=before, reason=reason, now=now)
     audit.record(
         actor,
         "earlywarning.alert.state",
@@ -348,6 +351,7 @@ def expire_risk_acceptances(now=None) -> int:
             alert.due_at = moment + dt.timedelta(hours=hours.get(alert.type, 24))
             alert.save(update_fields=["state", "state_changed_at", "reopened", "due_at"])
             AlertEvent.objects.create(alert=alert, at=moment, state=AlertState.NEW)
+        notify.alerts_raised(Upserted(reopened=expired), now=moment)
         audit.record_many(
             None,
             [

@@ -27,7 +27,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from mamori.earlywarning import alerts, fanout, matching
+from mamori.earlywarning import alerts, fanout, matching, notify
 from mamori.earlywarning.feeds import network
 from mamori.earlywarning.feeds.errors import FeedError, RowError
 from mamori.earlywarning.models import (
@@ -270,7 +270,10 @@ def _import_batch(feed, kind, run, verified, batch, totals: Totals, source, now)
         totals.new += len(upserted.new)
         totals.updated += len(upserted.updated)
         # The organisations that depend on these ones hear of it too (supplier notices).
-        fanout.notices_for([*upserted.new, *upserted.updated], now=now)
+        notices = fanout.notices_for([*upserted.new, *upserted.updated], now=now)
+        # E-mail and webhooks, recorded with the alerts (sent once this commits).
+        notify.alerts_raised(upserted, now=now)
+        notify.alerts_raised(notices, now=now)
         Observation.objects.bulk_create(
             [
                 Observation(

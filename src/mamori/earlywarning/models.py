@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from mamori.core.choices import CONTROL_LABELS
 from mamori.core.models import TimeStampedModel
+from mamori.organisations.models import Role
 
 # Hex digits of the widest address (IPv6, 128 bits): intervals are stored zero-padded to this
 # width, so text order is number order.
@@ -502,3 +503,182 @@ class SectorSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day}"
+
+
+# --- notifications: e-mail preferences, digests, webhooks (issue 11 §4) ----------------------
+
+# What a member can ask to be e-mailed about at once: an alert type, or any KEV-listed alert.
+IMMEDIATE_KEV = "kev"
+IMMEDIATE_CHOICES = [*AlertType.choices, (IMMEDIATE_KEV, _("Vulnerability in CISA KEV"))]
+
+
+class NotificationPreference(models.Model):
+    """What one member of one organisation wants by e-mail, when they chose (without a row, the
+    defaults of ``earlywarning.notify``: alert handlers get incidents and KEV at once and a
+    daily digest; other members nothing). E-mail is in the user's own language."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="alert_preferences",
+        verbose_name=_("user"),
+    )
+    organisation = models.ForeignKey(
+        "organisations.Organisation",
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("organisation"),
+    )
+    # Alert types (and "kev") mailed as soon as they are raised or reopened.
+    immediate = models.JSONField(_("e-mailed at once"), default=list, blank=True)
+    daily_digest = models.BooleanField(_("daily digest of the other alerts"), default=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("alert e-mail preference")
+        verbose_name_plural = _("alert e-mail preferences")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "organisation"], name="earlywarning_preference_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.organisation_id}"
+
+
+class AlertDigest(models.Model):
+    """The daily digest of one organisation's alerts of one day: queued once (the row is
+    unique), marked sent once the mail server accepted every recipient's message."""
+
+    organisation = models.ForeignKey(
+        "organisations.Organisation", on_delete=models.CASCADE, related_name="+"
+    )
+    day = models.DateField(_("day"))
+    queued_at = models.DateTimeField(_("queued"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    recipients = models.PositiveIntegerField(_("recipients"), default=0)
+
+    class Meta:
+        verbose_name = _("alert digest")
+        verbose_name_plural = _("alert digests")
+        ordering = ["-day", "organisation_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organisation", "day"], name="earlywarning_digest_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id} {self.day}"
+
+
+class WebhookEndpointQuerySet(models.QuerySet):
+    def visible_to(self, access) -> WebhookEndpointQuerySet:
+        """An organisation's webhooks, for its administrators only (they manage them)."""
+        return self.filter(organisation_id__in=access.organisations_with({Role.APPLICANT_ADMIN}))
+
+
+class WebhookEndpoint(TimeStampedModel):
+    """A receiver of an organisation's alert events (``mamori.alert-event/1``, signed with
+    ``secret``; docs/earlywarning-webhooks.md). Turned off by hand, or automatically after
+    repeated failures (``webhooks.should_disable``), with the reason kept."""
+
+    organisation = models.ForeignKey(
+        "organisations.Organisation",
+        on_delete=models.CASCADE,
+        related_name="webhook_endpoints",
+        verbose_name=_("organisation"),
+    )
+    # The URL as checked and normalised (webhooks.check_destination).
+    url = models.CharField(_("URL"), max_length=2048)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    # The signing key: shown once when made or rotated, never again (the signature needs it
+    # whole, so it is kept, not hashed).
+    secret = models.CharField(max_length=100)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    failing_since = models.DateTimeField(_("failing since"), null=True, blank=True)
+    disabled_at = models.DateTimeField(_("turned off"), null=True, blank=True)
+    disabled_reason = models.TextField(_("why it was turned off"), blank=True)
+    secret_rotated_at = models.DateTimeField(_("secret last changed"), null=True, blank=True)
+
+    objects = WebhookEndpointQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("webhook")
+        verbose_name_plural = _("webhooks")
+        ordering = ["organisation_id", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "url"], name="earlywarning_webhook_url_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookEvent(models.TextChoices):
+    RAISED = "alert.raised", _("Alert raised")
+    REOPENED = "alert.reopened", _("Alert reopened")
+    STATE_CHANGED = "alert.state_changed", _("Alert state changed")
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", _("Waiting for its first attempt")
+    FAILED = "failed", _("Failed; to be tried again")
+    DELIVERED = "delivered", _("Delivered")
+    GIVEN_UP = "given_up", _("Given up")
+
+
+RETRYABLE_DELIVERY_STATES = frozenset({DeliveryState.PENDING, DeliveryState.FAILED})
+
+
+class WebhookDelivery(models.Model):
+    """One event for one webhook, and the delivery log: every attempt updates it (the
+    answer's status or the error, when the next attempt is due)."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("webhook"),
+    )
+    alert = models.ForeignKey(
+        Alert, on_delete=models.CASCADE, related_name="webhook_deliveries", verbose_name=_("alert")
+    )
+    event = models.CharField(_("event"), max_length=24, choices=WebhookEvent.choices)
+    # The exact JSON text sent (signed as bytes, the same on every attempt).
+    body = models.TextField(_("body"))
+    attempt = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    # Who holds the delivery while an attempt runs (a random token), so two runs of the
+    # delivery task never send it twice; the claim lapses with next_attempt_at.
+    claim = models.CharField(max_length=32, blank=True)
+    state = models.CharField(
+        _("state"), max_length=10, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    last_status_code = models.PositiveSmallIntegerField(_("last status"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="ew_delivery_due"),
+            models.Index(fields=["endpoint", "-created_at"], name="ew_delivery_log"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.alert_id} → {self.endpoint_id} ({self.state})"

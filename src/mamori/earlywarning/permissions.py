@@ -38,3 +38,17 @@ def can_decide(access: Access) -> bool:
 def can_handle(access: Access, alert: Alert) -> bool:
     """Acknowledge, mitigate, close, accept the risk of, or dismiss an alert."""
     return access.has_role(alert.organisation_id, *ALERT_HANDLER_ROLES)
+
+
+# Who manages the organisation's webhooks (their URLs and secrets reach its systems).
+WEBHOOK_MANAGER_ROLES = (Role.APPLICANT_ADMIN,)
+
+
+def can_manage_webhooks(access: Access, organisation_id: int) -> bool:
+    """Create, turn off or on, and rotate the secret of an organisation's webhooks."""
+    return access.has_role(organisation_id, *WEBHOOK_MANAGER_ROLES)
+
+
+def can_set_notifications(access: Access, organisation_id: int) -> bool:
+    """Choose one's own alert e-mail: any member of the organisation (members see its alerts)."""
+    return organisation_id in access.organisation_ids
