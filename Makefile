@@ -144,10 +144,11 @@ bench-supplychain: install
 	$(BIN)/python bench/supplychain_analysis.py $(BENCH_ARGS)
 
 # Early warning on PostgreSQL: a 1,000,000-row report against 100,000 prefixes and 20,000
-# domains, the in-memory matching alone.
+# domains, the in-memory matching alone, and 5,000 webhook deliveries to a local receiver.
 bench-earlywarning: install services
 	$(BIN)/python bench/earlywarning_ingest.py $(BENCH_ARGS)
 	$(BIN)/python bench/earlywarning_matching.py
+	$(BIN)/python bench/earlywarning_webhooks.py
 
 # The deployed stack (deploy/: nginx, gunicorn, Celery worker and beat) under load on loopback
 # (bench/README.md): 100 clients for 60 s; drops and recreates mamori_bench_load.
