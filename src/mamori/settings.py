@@ -87,6 +87,8 @@ try:
     DNS_RESOLVER = env_str("MAMORI_DNS_RESOLVER", "")
     DNS_PORT = env_int("MAMORI_DNS_PORT", 53)
     DNS_TIMEOUT_SECONDS = env_int("MAMORI_DNS_TIMEOUT_SECONDS", 5)
+    # How often beat looks for feeds whose own interval (set per feed) has elapsed.
+    EARLYWARNING_FEED_CHECK_SECONDS = env_int("MAMORI_EARLYWARNING_FEED_CHECK_SECONDS", 60)
     # Reverse proxies whose X-Forwarded-For names the client (core/client_address.py).
     TRUSTED_PROXIES = env_list("MAMORI_TRUSTED_PROXIES", [])
     SECRET_KEY = env_secret("SECRET_KEY")

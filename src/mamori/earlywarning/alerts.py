@@ -146,6 +146,13 @@ def upsert(sightings: Iterable[Sighting], *, feed: Feed | None, now=None) -> Ups
         alert.times_seen += len({item.seen_at for item in newer})
         alert.evidence = newer[-1].evidence
         _refresh_enrichment(alert, newer[-1])
+        sharper = newer[-1].due_at
+        if (
+            sharper is not None
+            and alert.is_open
+            and (alert.due_at is None or sharper < alert.due_at)
+        ):
+            alert.due_at = sharper  # a stricter deadline now (a finding listed in KEV since)
         if alert.state in REOPENING_STATES and (
             reopen_after is None or newer[-1].seen_at > reopen_after
         ):
