@@ -157,7 +157,7 @@ def test_a_new_kev_entry_raises_alerts_for_exactly_the_hosts_with_the_package(wo
             host.pk, WEBP, "1.2.4-0.2",
         )  # fmt: skip
         assert (alert.category, alert.severity, alert.control, alert.state) == (
-            "kev", "critical", "security_update_management", "new",
+            "vulnerable_package", "critical", "security_update_management", "new",
         )  # fmt: skip
         assert alert.kev
         assert alert.kev_due == kev_due
@@ -227,6 +227,26 @@ def test_a_kev_entry_imported_by_the_advisory_command_is_not_missed(world):
     assert not FeedRun.objects.exists()
 
 
+def test_a_bad_kev_entry_is_reported_and_the_rest_imported(world, tmp_path, capsys):
+    document = json.loads(KEV.read_text("utf-8"))
+    first = document["vulnerabilities"][0]
+    stored = KevEntry.objects.get(cve=first["cveID"]).date_added  # from yesterday's catalogue
+    first["dateAdded"] = "last Tuesday"
+    path = tmp_path / "kev-damaged.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        call_command("earlywarning", "import", str(path), "--feed", "kev")
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"{path}: {first['cveID']}: ")
+    assert "dateAdded" in line
+    run = FeedRun.objects.get()
+    assert (run.state, run.rows, run.errors, run.error_lines) == (
+        RunState.DONE, KEV_ENTRIES, 1, [line],
+    )  # fmt: skip
+    assert KevEntry.objects.get(cve=first["cveID"]).date_added == stored
+    assert [a.hostname for a in software_alerts()] == ["old-webp", "other-old-webp"]
+
+
 def test_a_feed_refuses_another_format(world, tmp_path):
     folder = tmp_path / "osv"
     folder.mkdir()
@@ -252,7 +272,7 @@ def test_an_advisory_past_the_deadline_raises_an_alert(world, hosts, tmp_path):
         "openssl", "3.0.19-1~deb12u1", "CVE-2026-31790", "MAMORI-DEB12-CVE-2026-31790-openssl",
     )  # fmt: skip
     assert (alert.category, alert.kev, alert.kev_due, alert.severity) == (
-        "overdue_fix", False, None, "high",
+        "vulnerable_package", False, None, "high",
     )  # fmt: skip
     assert (alert.feed.name, alert.grading) == ("osv", "A2")
     # Not KEV-listed: the scheme owner's deadline for software alerts (24 hours by default).
@@ -274,6 +294,34 @@ def test_an_advisory_past_the_deadline_raises_an_alert(world, hosts, tmp_path):
     row = latest.vulnerability_rows.get(advisory=record["id"])
     assert (row.overdue, row.days_since_fix) == (False, 3)
     assert software_alerts().count() == 1
+
+
+def test_a_finding_listed_in_kev_later_is_the_same_alert_made_critical(world, hosts, tmp_path):
+    """The libwebp advisory revised (a later ``modified``): its findings, past the deadline
+    since 2023, are alerts; the KEV listing then makes the same alerts critical, with the KEV
+    deadline."""
+    record = json.loads((DEBIAN12 / f"{WEBP}.json").read_text("utf-8"))
+    record["modified"] = "2026-11-01T00:00:00Z"
+    record["details"] += "\n(revised)"
+    folder = tmp_path / "revised"
+    folder.mkdir()
+    (folder / f"{WEBP}.json").write_text(json.dumps(record), encoding="utf-8")
+    read("osv", folder)
+    overdue = {a.pk: a for a in software_alerts()}
+    assert [(a.hostname, a.kev, a.severity) for a in overdue.values()] == [
+        ("old-webp", False, "high"),
+        ("other-old-webp", False, "high"),
+    ]
+    (run,) = read("kev", KEV)
+    assert (run.alerts_new, run.alerts_updated) == (0, 2)
+    for alert in software_alerts():
+        before = overdue[alert.pk]
+        assert (alert.kev, alert.severity, alert.kev_due, alert.times_seen) == (
+            True, "critical", dt.date(2023, 9, 19), 2,
+        )  # fmt: skip
+        assert alert.due_at == software.end_of_day(dt.date(2023, 9, 19)) < before.due_at
+        assert alert.first_seen == before.first_seen < alert.last_seen
+        assert alert.evidence["kev"]["cve"] == WEBP_CVE
 
 
 def test_epss_scores_enrich_the_alerts_already_raised(world):

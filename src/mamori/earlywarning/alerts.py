@@ -17,11 +17,12 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mamori.audit import services as audit
+from mamori.core.bulk import insert_rows
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
 from mamori.earlywarning import permissions
 from mamori.earlywarning.models import (
@@ -165,7 +166,10 @@ def upsert(sightings: Iterable[Sighting], *, feed: Feed | None, now=None) -> Ups
         to_update.append(alert)
         result.updated.append(alert)
         result.alert_of[group_key] = alert
-    Alert.objects.bulk_create(to_create, batch_size=500)
+    # COPY on PostgreSQL: one KEV entry can raise thousands of alerts at once, and a multi-row
+    # INSERT of them spends seconds quoting their evidence in Python.
+    insert_rows(Alert, to_create)
+    _set_primary_keys(to_create)
     if to_update:
         Alert.objects.bulk_update(
             to_update,
@@ -194,6 +198,24 @@ def upsert(sightings: Iterable[Sighting], *, feed: Feed | None, now=None) -> Ups
         ],
     )  # fmt: skip
     return result
+
+
+def _set_primary_keys(created: list[Alert]) -> None:
+    """Give alerts inserted by COPY their ids (the audit entries and the callers name them)."""
+    missing: dict[int, dict[str, Alert]] = {}
+    for alert in created:
+        if alert.pk is None:
+            missing.setdefault(alert.organisation_id, {})[alert.key] = alert
+    for organisation_id, by_key in missing.items():
+        keys = list(by_key)
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            for key, pk in Alert.objects.filter(
+                organisation_id=organisation_id, key__in=keys[start : start + LOOKUP_CHUNK]
+            ).values_list("key", "pk"):
+                by_key[key].pk = pk
+    for alert in created:
+        alert._state.adding = False
+        alert._state.db = connection.alias
 
 
 def _due(sighting: Sighting, hours: dict[str, int], now) -> dt.datetime:

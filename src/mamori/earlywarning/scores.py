@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from mamori.core.bulk import update_rows
 from mamori.earlywarning.feeds.epss import EpssRow, read_epss
 from mamori.earlywarning.feeds.errors import FeedError, RowError
 from mamori.earlywarning.models import (
@@ -186,8 +187,7 @@ def enrich_alerts() -> tuple[int, int]:
             continue
         matched += 1
         if (epss, percentile) != score:
-            changed.append(Alert(pk=pk, epss=score[0], epss_percentile=score[1]))
-    if changed:
-        with transaction.atomic():
-            Alert.objects.bulk_update(changed, ["epss", "epss_percentile"], batch_size=1000)
+            changed.append((pk, *score))
+    with transaction.atomic():
+        update_rows(Alert, ["epss", "epss_percentile"], changed)
     return matched, len(changed)

@@ -72,8 +72,9 @@ from mamori.verification.models import Host, Vulnerability
 
 log = logging.getLogger(__name__)
 
-KEV_CATEGORY = "kev"
-OVERDUE_CATEGORY = "overdue_fix"
+# One category for both: a finding listed in KEV after its alert was raised for being overdue
+# stays the same alert (``kev`` and the severity say which it is now).
+CATEGORY = "vulnerable_package"
 ERROR_LINES_KEPT = 100
 LOOKUP_CHUNK = 1000
 # The CVE an identifier names: the id itself, or a distribution's "UBUNTU-CVE-…" form (the
@@ -131,7 +132,8 @@ def import_advisory_feed(
 ) -> FeedRun:
     """Import the KEV catalogue or the OSV advisories at ``location`` (a file, a folder of OSV
     JSON, an OSV zip, or an http(s) URL of one file) into the advisory store, as ``feed``'s
-    run. ``FeedError`` when the location cannot be read or holds another format."""
+    run. ``FeedError`` when the location cannot be read or holds another format; a read that
+    fails after records were imported is a failed run, returned."""
     progress = progress or Progress()
     now = now or timezone.now()
     with _local_copy(location) as (path, shown):
@@ -178,11 +180,16 @@ def import_advisory_feed(
             with contextlib.suppress(Exception):
                 finish_run(import_run, importer, error=f"{type(exc).__name__}: {reason}"[:2000])
             _finish(run, records, problems, importer, _digest(path), RunState.FAILED, reason)
-            raise FeedError(
-                gettext_noop("%(location)s could not be imported: %(reason)s"),
-                location=shown,
-                reason=escaped(reason),
-            ) from exc
+            if not records:
+                raise FeedError(
+                    gettext_noop("%(location)s could not be imported: %(reason)s"),
+                    location=shown,
+                    reason=escaped(reason),
+                ) from exc
+            # Cut off mid-way (a damaged zip member, a lost file): what was read before is
+            # imported and re-matched; the run says why it stopped.
+            run.refresh_from_db()
+            return run
         progress.bytes_done(size)
         # The run is complete before the import is finished: finishing it commits the import,
         # whose re-match then raises the alerts and counts them on this run.
@@ -295,6 +302,7 @@ def raise_alerts(advisory_ids: Iterable[str], *, import_run_id: int | None) -> R
     kev = _kev_entries({cve for cves in cves_of.values() for cve in cves})
     scores = _scores({cve for cves in cves_of.values() for cve in cves})
     deadlines = _deadlines({row.catalogue_version for row in rows})
+    templates = remediation_templates()
     sightings: dict[str, list[alerts.Sighting]] = {"kev": [], "osv": []}
     for row in rows:
         cves = cves_of.get(row.advisory) or [""]
@@ -302,7 +310,7 @@ def raise_alerts(advisory_ids: Iterable[str], *, import_run_id: int | None) -> R
             entry = kev.get(cve)
             if entry is None and not row.overdue:
                 continue  # KEV-listed through another of its CVEs only
-            sighting = _sighting(row, cve, entry, scores.get(cve), deadlines, seen_at)
+            sighting = _sighting(row, cve, entry, scores.get(cve), deadlines, seen_at, templates)
             sightings["kev" if entry is not None else "osv"].append(sighting)
     raised = Raised(findings=sum(len(group) for group in sightings.values()))
     with transaction.atomic():
@@ -472,6 +480,7 @@ def _sighting(
     score: tuple[float, float] | None,
     deadlines: dict[str, _Deadlines],
     seen_at: dt.datetime,
+    templates: dict[str, dict[str, str]],
 ) -> alerts.Sighting:
     rules = deadlines[row.catalogue_version]
     finding = {
@@ -505,7 +514,7 @@ def _sighting(
         }
     else:
         finding["patch_days"] = rules.patch_days
-    finding["remediation"] = remediation(finding)
+    finding["remediation"] = remediation(finding, templates)
     return alerts.Sighting(
         organisation_id=row.organisation_id,
         type=AlertType.SOFTWARE_VULNERABILITY,
@@ -514,7 +523,7 @@ def _sighting(
         key=alerts.alert_key(
             AlertType.SOFTWARE_VULNERABILITY, row.host_id, row.package, cve or row.advisory
         ),
-        category=KEV_CATEGORY if entry is not None else OVERDUE_CATEGORY,
+        category=CATEGORY,
         seen_at=seen_at,
         severity=Severity.CRITICAL if entry is not None else _severity(row.severity, row.cvss),
         control=SECURITY_UPDATE_MANAGEMENT,
@@ -534,18 +543,36 @@ def _sighting(
 
 
 REMEDIATION_LANGUAGES = ("ja", "en")
+# What to do, by the finding's kind; translated once per raise, not once per alert.
+KEV_UNFIXED = gettext_noop(
+    "No fix for %(cve)s in %(package)s on %(host)s has been released yet, and it is being "
+    "exploited (CISA KEV). Apply the vendor's workaround, or take the affected service off the "
+    "network until the fix is out."
+)
+KEV_FIXED = gettext_noop(
+    "Install %(package)s %(fixed)s or later on %(host)s. %(cve)s is being exploited (CISA KEV); "
+    "the scheme requires its fix within %(days)s days of release, by %(due)s."
+)
+OVERDUE = gettext_noop(
+    "Install %(package)s %(fixed)s or later on %(host)s. The fix for %(cve)s was released "
+    "%(days)s days ago, past the scheme's deadline of %(limit)s days."
+)
+
+REMEDIATION_TEXTS = {"kev_unfixed": KEV_UNFIXED, "kev": KEV_FIXED, "overdue": OVERDUE}
 
 
-def remediation(finding: dict) -> dict[str, str]:
-    """What to do about a finding, in Japanese and English (from the translation catalogue)."""
+def remediation_templates() -> dict[str, dict[str, str]]:
+    """The remediation texts in each language, from the translation catalogue."""
     texts = {}
     for language in REMEDIATION_LANGUAGES:
         with translation.override(language):
-            texts[language] = _remediation_text(finding)
+            texts[language] = {name: _(text) for name, text in REMEDIATION_TEXTS.items()}
     return texts
 
 
-def _remediation_text(finding: dict) -> str:
+def remediation(finding: dict, templates: dict | None = None) -> dict[str, str]:
+    """What to do about a finding, in Japanese and English."""
+    templates = templates or remediation_templates()
     named = finding["cve"] or finding["advisory"]
     kev = finding.get("kev")
     params = {
@@ -555,21 +582,11 @@ def _remediation_text(finding: dict) -> str:
         "cve": named,
     }
     if kev is not None and not finding["fixed_version"]:
-        return (
-            _(
-                "No fix for %(cve)s in %(package)s on %(host)s has been released yet, and it "
-                "is being exploited (CISA KEV). Apply the vendor's workaround, or take the "
-                "affected service off the network until the fix is out."
-            )
-            % params
-        )
-    if kev is not None:
-        return _(
-            "Install %(package)s %(fixed)s or later on %(host)s. %(cve)s is being exploited "
-            "(CISA KEV); the scheme requires its fix within %(days)s days of release, by "
-            "%(due)s."
-        ) % {**params, "days": kev["kev_patch_days"], "due": kev["due"]}
-    return _(
-        "Install %(package)s %(fixed)s or later on %(host)s. The fix for %(cve)s was released "
-        "%(days)s days ago, past the scheme's deadline of %(limit)s days."
-    ) % {**params, "days": finding["days_since_fix"], "limit": finding["patch_days"]}
+        which = "kev_unfixed"
+    elif kev is not None:
+        which = "kev"
+        params.update(days=kev["kev_patch_days"], due=kev["due"])
+    else:
+        which = "overdue"
+        params.update(days=finding["days_since_fix"], limit=finding["patch_days"])
+    return {language: texts[which] % params for language, texts in templates.items()}

@@ -36,6 +36,14 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _tasks_run_here() -> bool:
+    """The embedded default runs background tasks in this process, so the alerts of a KEV or
+    OSV import are raised before the command ends; with a broker a worker raises them."""
+    from mamori.celery import app
+
+    return bool(app.conf.task_always_eager)
+
+
 class Command(BaseCommand):
     help = "Early warning: import reports, list feeds and alerts, register assets."
 
@@ -93,6 +101,7 @@ class Command(BaseCommand):
     def import_feed(self, location: str, name: str) -> None:
         from mamori.earlywarning import feeding
         from mamori.earlywarning.feeds.errors import FeedError
+        from mamori.earlywarning.models import FeedKind
 
         try:
             with terminal_progress(self.stderr._out) as progress:
@@ -101,6 +110,14 @@ class Command(BaseCommand):
             raise CommandError(error.render(_), returncode=2) from None
         failed = False
         for run in runs:
+            if run.feed.kind in (FeedKind.KEV, FeedKind.OSV) and not _tasks_run_here():
+                self.stdout.write(
+                    _(
+                        "%(source)s: alerts are raised once a worker has re-matched the hosts; "
+                        "`mamori earlywarning feeds` shows them on this run."
+                    )
+                    % {"source": run.source}
+                )
             for line in run.error_lines:
                 self.stderr.write(line)
             if run.errors > len(run.error_lines):
