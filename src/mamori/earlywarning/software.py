@@ -152,7 +152,7 @@ def import_advisory_feed(
                 found=source.format,
                 feed=feed.name,
             )
-        progress.step(path.name if path.is_file() else shown)
+        progress.step(shown)
         size = path.stat().st_size if path.is_file() else 0
         progress.bytes_total(size)
         run = FeedRun.objects.create(feed=feed, source=shown[:500])
@@ -253,8 +253,8 @@ def _local_copy(location: str) -> Iterator[tuple[Path, str]]:
 
 @dataclass
 class Raised:
-    """What one raise did: findings read (one per host, package and CVE), alerts new and
-    seen again, by feed."""
+    """What one raise did: the findings that make alerts (one per host, package and CVE), and
+    the alerts new and seen again."""
 
     findings: int = 0
     new: int = 0
