@@ -25,7 +25,7 @@ BENCH_PACKAGES := wrk
 
 .PHONY: install run test lint check-django test-sqlite test-postgres sysdeps-run sysdeps-test services bench agent \
 	bench-matching bench-import bench-fleet bench-lynis bench-supplychain bench-load \
-	bench-earlywarning
+	bench-earlywarning bench-earlywarning-kev
 
 install: $(STAMP) $(MO)
 
@@ -134,6 +134,12 @@ bench-import: install services
 bench-fleet: install services
 	$(TEST_ENV) MAMORI_VAR_DIR=var/bench-fleet/var DATABASE_URL=postgres://postgres@127.0.0.1:5432/mamori_bench_fleet \
 		$(BIN)/python bench/fleet_rematch.py $(BENCH_ARGS)
+
+# Early warning (bench/README.md): a new KEV entry on the 10,000-host fleet of bench-fleet, from
+# the import's commit to every alert stored; drops and recreates mamori_bench_ewsoft.
+bench-earlywarning-kev: install services
+	$(TEST_ENV) MAMORI_VAR_DIR=var/bench-ewsoft/var DATABASE_URL=postgres://postgres@127.0.0.1:5432/mamori_bench_ewsoft \
+		$(BIN)/python bench/earlywarning_kev.py $(BENCH_ARGS)
 
 bench-lynis: install sysdeps-test
 	$(BIN)/python bench/lynis_compare.py

@@ -105,6 +105,11 @@ def _configure(sender: Celery, **_kwargs) -> None:
                 "task": "mamori.earlywarning.tasks.send_daily_digests",
                 "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
             },
+            # Each feed is read on its own interval: this only finds the ones that are due.
+            "earlywarning-feeds": {
+                "task": "mamori.earlywarning.tasks.read_due_feeds",
+                "schedule": float(settings.EARLYWARNING_FEED_CHECK_SECONDS),
+            },
             # Beat and worker liveness for the readiness check (core/tasks.py). A heartbeat
             # that waited in the queue until it is stale proves nothing: it expires.
             "heartbeat": {

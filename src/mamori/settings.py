@@ -96,6 +96,8 @@ try:
     WEBHOOK_ALLOW_LOOPBACK = env_bool("MAMORI_WEBHOOK_ALLOW_LOOPBACK", False)
     # Early-warning daily digests of the previous day go out from this hour (local time).
     EARLYWARNING_DIGEST_HOUR = env_int("MAMORI_EARLYWARNING_DIGEST_HOUR", 8)
+    # How often beat looks for feeds whose own interval (set per feed) has elapsed.
+    EARLYWARNING_FEED_CHECK_SECONDS = env_int("MAMORI_EARLYWARNING_FEED_CHECK_SECONDS", 60)
     # Reverse proxies whose X-Forwarded-For names the client (core/client_address.py).
     TRUSTED_PROXIES = env_list("MAMORI_TRUSTED_PROXIES", [])
     SECRET_KEY = env_secret("SECRET_KEY")

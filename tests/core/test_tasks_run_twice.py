@@ -70,6 +70,17 @@ RUN_TWICE = {
     "mamori.earlywarning.tasks.send_webhook_disabled_notice": (
         "tests/earlywarning/test_webhook_delivery.py::test_the_disabled_notice_twice_is_sent_once"
     ),
+    "mamori.earlywarning.tasks.read_feed": (
+        "tests/earlywarning/test_software_feeds.py::"
+        "test_the_beat_reads_each_due_feed_from_its_location_once"
+    ),
+    "mamori.earlywarning.tasks.read_due_feeds": (
+        "tests/earlywarning/test_software_feeds.py::"
+        "test_the_beat_reads_each_due_feed_from_its_location_once"
+    ),
+    "mamori.earlywarning.tasks.raise_software_alerts": (
+        "tests/earlywarning/test_software_feeds.py::test_raising_twice_has_the_effect_of_once"
+    ),
 }
 
 

@@ -17,11 +17,12 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from mamori.audit import services as audit
+from mamori.core.bulk import insert_rows
 from mamori.core.errors import MamoriError, NotAllowed, WrongState
 from mamori.earlywarning import notify, permissions
 from mamori.earlywarning.models import (
@@ -149,6 +150,13 @@ def upsert(sightings: Iterable[Sighting], *, feed: Feed | None, now=None) -> Ups
         alert.times_seen += len({item.seen_at for item in newer})
         alert.evidence = newer[-1].evidence
         _refresh_enrichment(alert, newer[-1])
+        sharper = newer[-1].due_at
+        if (
+            sharper is not None
+            and alert.is_open
+            and (alert.due_at is None or sharper < alert.due_at)
+        ):
+            alert.due_at = sharper  # a stricter deadline now (a finding listed in KEV since)
         if alert.state in REOPENING_STATES and (
             reopen_after is None or newer[-1].seen_at > reopen_after
         ):
@@ -161,7 +169,10 @@ def upsert(sightings: Iterable[Sighting], *, feed: Feed | None, now=None) -> Ups
         to_update.append(alert)
         result.updated.append(alert)
         result.alert_of[group_key] = alert
-    Alert.objects.bulk_create(to_create, batch_size=500)
+    # COPY on PostgreSQL: one KEV entry can raise thousands of alerts at once, and a multi-row
+    # INSERT of them spends seconds quoting their evidence in Python.
+    insert_rows(Alert, to_create)
+    _set_primary_keys(to_create)
     AlertEvent.objects.bulk_create(
         [AlertEvent(alert=alert, at=now, state=AlertState.NEW) for alert in to_create]
         + [AlertEvent(alert=alert, at=now, state=AlertState.NEW) for alert in result.reopened],
@@ -195,6 +206,23 @@ def upsert(sightings: Iterable[Sighting], *, feed: Feed | None, now=None) -> Ups
         ],
     )  # fmt: skip
     return result
+
+
+def _set_primary_keys(created: list[Alert]) -> None:
+    """Give alerts inserted by COPY their ids (the audit entries and the callers name them)."""
+    missing: dict[tuple[int, str], Alert] = {
+        (alert.organisation_id, alert.key): alert for alert in created if alert.pk is None
+    }
+    keys = sorted({key for _organisation, key in missing})
+    for start in range(0, len(keys), LOOKUP_CHUNK):
+        for organisation_id, key, pk in Alert.objects.filter(
+            key__in=keys[start : start + LOOKUP_CHUNK]
+        ).values_list("organisation_id", "key", "pk"):
+            if (organisation_id, key) in missing:
+                missing[(organisation_id, key)].pk = pk
+    for alert in created:
+        alert._state.adding = False
+        alert._state.db = connection.alias
 
 
 def _due(sighting: Sighting, hours: dict[str, int], now) -> dt.datetime:

@@ -682,3 +682,43 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} #{self.alert_id} → {self.endpoint_id} ({self.state})"
+
+
+# --- Software feeds: KEV, OSV and EPSS (issue 11 §2) ---------------------------------------------
+
+
+class AdvisoryFeedImport(models.Model):
+    """The advisory import a KEV or OSV feed run made. The alerts that import raises are
+    raised after the fleet's re-match (``software.raise_alerts``), possibly on a worker; this
+    link lets them name the feed and count themselves on its run."""
+
+    feed_run = models.OneToOneField(FeedRun, on_delete=models.CASCADE, related_name="+")
+    import_run = models.OneToOneField(
+        "advisories.ImportRun", on_delete=models.CASCADE, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("advisory import of a feed run")
+        verbose_name_plural = _("advisory imports of feed runs")
+
+    def __str__(self) -> str:
+        return f"{self.feed_run} / {self.import_run}"
+
+
+class EpssScore(models.Model):
+    """FIRST's EPSS score of one CVE: the probability that it is exploited in the next 30
+    days, and its percentile among all scored CVEs, from the newest file imported."""
+
+    cve = models.CharField(_("CVE"), max_length=40, unique=True)
+    epss = models.FloatField(_("EPSS"))
+    percentile = models.FloatField(_("EPSS percentile"))
+    score_date = models.DateField(_("score date"))
+    model_version = models.CharField(_("model version"), max_length=64)
+
+    class Meta:
+        verbose_name = _("EPSS score")
+        verbose_name_plural = _("EPSS scores")
+        ordering = ["cve"]
+
+    def __str__(self) -> str:
+        return f"{self.cve} {self.epss:.5f}"

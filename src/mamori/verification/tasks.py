@@ -10,7 +10,9 @@ it is exactly one import behind), compares the changed advisories with the disti
 versions of the fleet and patches the hosts that hold an affected one, in one transaction
 (``rematch.rematch_advisories``). An import that changed more advisories than
 ``FULL_REMATCH_ABOVE`` re-matches everything, set-based (``rematch.rematch_all``). Embedded (no
-broker) the task runs in-process; on Redis a worker runs it.
+broker) the task runs in-process; on Redis a worker runs it. When it is done it sends
+``signals.fleet_rematched`` with the advisories and the import run, so that what reads the new
+vulnerability rows (early warning's software alerts) runs after them, never before.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from mamori.advisories.signals import IndexChanges
 from mamori.celery import app
 from mamori.core import outbox
 from mamori.verification.services import ingest, rematch
+from mamori.verification.signals import fleet_rematched
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,14 @@ def rematch_advisories(changes: dict) -> dict:
         outcome = rematch.rematch_all()
     else:
         outcome = rematch.rematch_advisories(parsed.advisory_ids)
+    if parsed is not None:
+        # The import run travels with the payload (``on_advisories_changed``); a payload queued
+        # without it still re-matches, and its receivers are told the run is unknown.
+        fleet_rematched.send(
+            sender=rematch_advisories,
+            advisory_ids=parsed.advisory_ids,
+            run=_run_of(changes),
+        )
     log.info(
         "re-match: %d advisories, %d of %d targets affected, %d hosts patched (%d verdicts "
         "changed), %d evaluated in full; index updated in place: %s",
@@ -109,10 +120,18 @@ def rematch_advisories(changes: dict) -> dict:
     }
 
 
-def on_advisories_changed(sender=None, keys=(), changes=None, **_kwargs) -> None:
+def _run_of(changes: dict | None) -> int | None:
+    run = (changes or {}).get("run")
+    return int(run) if isinstance(run, int) and not isinstance(run, bool) else None
+
+
+def on_advisories_changed(sender=None, keys=(), changes=None, run=None, **_kwargs) -> None:
     """Receiver of ``advisories_changed`` (sent after the import's transaction committed): the
     re-match goes into the outbox at once (its row commits on its own), so a broker that is
-    away delays it and does not fail the import."""
+    away delays it and does not fail the import. The import run's id goes with it."""
     if changes is None and not keys:
         return
-    outbox.enqueue(rematch_advisories, _payload(changes) if changes is not None else None)
+    payload = _payload(changes) if changes is not None else None
+    if payload is not None and run is not None:
+        payload["run"] = int(run)
+    outbox.enqueue(rematch_advisories, payload)

@@ -2,8 +2,12 @@
 
 - ``import PATH|URL --feed NAME``: read a report (a file, every ``.csv``/``.csv.gz`` of a
   folder, or an http(s) address). For network reports NAME is the report type
-  (``scan_rdp``, ``event4_sinkhole`` ...). Bad rows are reported as ``file:line: reason`` on
-  stderr and skipped; the rest is imported.
+  (``scan_rdp``, ``event4_sinkhole`` ...). ``--feed kev`` reads CISA's KEV catalogue JSON and
+  ``--feed osv`` OSV advisories (JSON, a folder, a zip) with the advisory importer: the KEV-listed
+  or overdue findings they make on organisations' hosts become software alerts.
+  ``--feed epss`` reads FIRST's daily EPSS CSV (plain or gzip) as scores for those alerts. Bad
+  rows are reported as ``file:line: reason`` (bad advisory records by file and id) on stderr
+  and skipped; the rest is imported.
 - ``feeds [--format json|text]``: each feed's last run, rows, matches and errors.
 - ``alerts [ORGANISATION] [--state S] --format json|text``: alerts as a list of objects
   (``organisation`` id, ``type``, ``state``, ``asset``, ``ip``, ``port``, ``first_seen``,
@@ -30,6 +34,14 @@ from mamori.core.management.progress import terminal_progress
 
 def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _tasks_run_here() -> bool:
+    """The embedded default runs background tasks in this process, so the alerts of a KEV or
+    OSV import are raised before the command ends; with a broker a worker raises them."""
+    from mamori.celery import app
+
+    return bool(app.conf.task_always_eager)
 
 
 class Command(BaseCommand):
@@ -96,6 +108,7 @@ class Command(BaseCommand):
     def import_feed(self, location: str, name: str) -> None:
         from mamori.earlywarning import feeding
         from mamori.earlywarning.feeds.errors import FeedError
+        from mamori.earlywarning.models import FeedKind
 
         try:
             with terminal_progress(self.stderr._out) as progress:
@@ -104,6 +117,14 @@ class Command(BaseCommand):
             raise CommandError(error.render(_), returncode=2) from None
         failed = False
         for run in runs:
+            if run.feed.kind in (FeedKind.KEV, FeedKind.OSV) and not _tasks_run_here():
+                self.stdout.write(
+                    _(
+                        "%(source)s: alerts are raised once a worker has re-matched the hosts; "
+                        "`mamori earlywarning feeds` shows them on this run."
+                    )
+                    % {"source": run.source}
+                )
             for line in run.error_lines:
                 self.stderr.write(line)
             if run.errors > len(run.error_lines):
@@ -114,22 +135,47 @@ class Command(BaseCommand):
             if run.failure:
                 failed = True
                 self.stderr.write(run.failure)
-            self.stdout.write(
-                _(
-                    "%(source)s: %(rows)s rows, %(matched)s about registered assets, "
-                    "%(new)s new alerts, %(updated)s seen again, %(errors)s skipped."
-                )
-                % {
-                    "source": run.source,
-                    "rows": run.rows,
-                    "matched": run.matched,
-                    "new": run.alerts_new,
-                    "updated": run.alerts_updated,
-                    "errors": run.errors,
-                }
-            )
+            self.stdout.write(self._run_summary(run))
         if failed:
             sys.exit(1)
+
+    def _run_summary(self, run) -> str:
+        from mamori.earlywarning.models import FeedKind
+
+        figures = {
+            "source": run.source,
+            "rows": run.rows,
+            "matched": run.matched,
+            "new": run.alerts_new,
+            "updated": run.alerts_updated,
+            "errors": run.errors,
+        }
+        kind = run.feed.kind
+        if kind == FeedKind.EPSS:
+            return (
+                _(
+                    "%(source)s: %(rows)s scores, %(errors)s skipped; %(matched)s alerts have "
+                    "a score, %(updated)s of them changed."
+                )
+                % figures
+            )
+        if kind in (FeedKind.KEV, FeedKind.OSV):
+            # Alerts are raised once the fleet is re-matched: here, at once (tasks run in this
+            # process), or by a worker shortly after (counted on the run then).
+            return (
+                _(
+                    "%(source)s: %(rows)s records, %(errors)s bad; %(matched)s findings on "
+                    "hosts, %(new)s new alerts, %(updated)s seen again."
+                )
+                % figures
+            )
+        return (
+            _(
+                "%(source)s: %(rows)s rows, %(matched)s about registered assets, "
+                "%(new)s new alerts, %(updated)s seen again, %(errors)s skipped."
+            )
+            % figures
+        )
 
     # --- feeds ------------------------------------------------------------------------------
 
@@ -208,9 +254,15 @@ class Command(BaseCommand):
                 "ip": alert.ip,
                 "port": alert.port,
                 "hostname": alert.hostname or None,
+                "host": alert.host_id,
+                "package": alert.package or None,
+                "installed_version": alert.installed_version or None,
+                "advisory": alert.advisory or None,
                 "cve": alert.cve or None,
                 "kev": alert.kev,
+                "kev_due": _iso(alert.kev_due),
                 "epss": alert.epss,
+                "epss_percentile": alert.epss_percentile,
                 "control": alert.control or None,
                 "grading": alert.grading,
                 "tlp": alert.tlp,
