@@ -336,15 +336,16 @@ def raise_alerts(advisory_ids: Iterable[str], *, import_run_id: int | None) -> R
 
 
 def _announce(upserted: alerts.Upserted) -> None:
-    """Hand the alerts to delivery (``earlywarning.notify``, when it is installed), in this
-    transaction: what it queues commits with the alerts or not at all."""
-    try:
-        from mamori.earlywarning import notify
-    except ImportError:
+    """Hand the alerts, and the notices they raise for the organisations that depend on theirs
+    (supplier fan-out), to delivery, in this transaction: what it queues commits with the
+    alerts or not at all."""
+    from mamori.earlywarning import fanout, notify
+
+    if not (upserted.new or upserted.updated):
         return
-    hook = getattr(notify, "alerts_raised", None)
-    if hook is not None and (upserted.new or upserted.updated):
-        hook(upserted)
+    notices = fanout.notices_for([*upserted.new, *upserted.updated])
+    notify.alerts_raised(upserted)
+    notify.alerts_raised(notices)
 
 
 def _chunks(values: list, size: int = LOOKUP_CHUNK) -> Iterator[list]:
