@@ -454,7 +454,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # Early warning's choices have names of their own (other apps have "state" and "kind" too).
+    "ENUM_NAME_OVERRIDES": {
+        "AlertStateEnum": "mamori.earlywarning.models.AlertState",
+        "AssetKindEnum": "mamori.earlywarning.models.AssetKind",
+        "AssetStateEnum": "mamori.earlywarning.models.AssetState",
+        # The Plus device kind keeps the name it had before the assets' kind came.
+        "KindEnum": "mamori.plus.models.DeviceKind",
+    },
 }
 
 # --- Cache -----------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ urlpatterns = [
     path("", include("mamori.verification.urls")),
     path("", include("mamori.plus.urls")),
     path("", include("mamori.supplychain.urls")),
+    path("", include("mamori.earlywarning.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/public/certificates/<str:number>",
@@ -54,6 +55,7 @@ urlpatterns = [
         EvidenceUploadStatusView.as_view(),
         name="api-evidence-upload-status",
     ),
+    path("api/earlywarning/", include("mamori.earlywarning.api.urls")),
     path("api/", include(router.urls)),
 ]
 

@@ -18,6 +18,7 @@ from mamori.assessments.forms import RevokeForm
 from mamori.certificates import services
 from mamori.certificates.models import Certificate
 from mamori.core.errors import MamoriError
+from mamori.earlywarning.overdue import overdue_alerts
 from mamori.organisations.access import Access
 from mamori.verification.services import continuous_assurance
 
@@ -63,6 +64,9 @@ def detail(request, number: str):
             # Aggregate posture from the agents: figures only, never hosts (the scheme owner
             # sees this page too). The public verification page does not show it.
             "assurance": continuous_assurance(certificate.organisation_id),
+            # Overdue early-warning alerts, in the same panel: for the organisation's members
+            # and its assessors, never the scheme owner (nor the public pages).
+            "overdue_alerts": overdue_alerts(access, certificate.organisation_id),
         },
     )
 

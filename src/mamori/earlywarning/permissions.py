@@ -52,3 +52,27 @@ def can_manage_webhooks(access: Access, organisation_id: int) -> bool:
 def can_set_notifications(access: Access, organisation_id: int) -> bool:
     """Choose one's own alert e-mail: any member of the organisation (members see its alerts)."""
     return organisation_id in access.organisation_ids
+
+
+# --- pages and API (issue 11 §1, §3, §4) ---------------------------------------------------
+
+
+def can_view_organisation(access: Access, organisation_id: int) -> bool:
+    """An organisation's inbox and registry pages: its members (administrators, contributors and
+    board signatories). Everyone else is answered 404."""
+    return organisation_id in access.applicant_organisation_ids
+
+
+def can_view_asset(access: Access, asset: Asset) -> bool:
+    """One claim: its organisation's members, and the scheme owner, who decides on claims."""
+    return can_view_organisation(access, asset.organisation_id) or access.is_scheme_owner
+
+
+def can_download_permission(access: Access, asset: Asset) -> bool:
+    """The hoster's permission attached to an approval: the scheme owner who decides and the
+    organisation's administrators and contributors who asked for it."""
+    return access.is_scheme_owner or asset.organisation_id in access.editor_organisation_ids
+
+
+def can_set_deadlines(access: Access) -> bool:
+    return access.is_scheme_owner

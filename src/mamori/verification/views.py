@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from mamori.catalogue.models import pick
 from mamori.core.choices import CONTROL_LABELS
+from mamori.earlywarning.overdue import overdue_alerts
 from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
 from mamori.verification import agent_file, diff, permissions, services
@@ -237,6 +238,9 @@ def host_detail(request, pk: int):
             "history": _history(host),
             "verdict_changes": _verdict_changes(evaluation),
             "can_change_scope": permissions.can_change_scope(access, host),
+            # Early-warning alerts about this host past their deadline (members: which ones;
+            # assessors: how many).
+            "overdue_alerts": overdue_alerts(access, host.organisation_id, host_id=host.pk),
         },
     )
 

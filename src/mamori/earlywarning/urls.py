@@ -1,0 +1,52 @@
+from django.urls import path
+
+from mamori.earlywarning import views, views_owner, views_registry
+
+app_name = "earlywarning"
+
+urlpatterns = [
+    path("earlywarning/", views.index, name="index"),
+    path("earlywarning/time-zone/", views.set_time_zone, name="time_zone"),
+    # E-mails and webhooks link to an alert at this address: keep it.
+    path("earlywarning/alerts/<int:pk>/", views.alert_detail, name="alert"),
+    path("earlywarning/alerts/<int:pk>/state/", views.alert_state, name="alert_state"),
+    path("earlywarning/organisations/<int:organisation>/", views.inbox, name="inbox"),
+    path(
+        "earlywarning/organisations/<int:organisation>/assets/",
+        views_registry.asset_list,
+        name="assets",
+    ),
+    path(
+        "earlywarning/organisations/<int:organisation>/assets/import/",
+        views_registry.assets_import,
+        name="assets_import",
+    ),
+    path(
+        "earlywarning/organisations/<int:organisation>/assets.csv",
+        views_registry.assets_export,
+        name="assets_export",
+    ),
+    path(
+        "earlywarning/organisations/<int:organisation>/assets/from-assessment/",
+        views_registry.assets_from_assessment,
+        name="assets_from_assessment",
+    ),
+    path("earlywarning/assets/<int:pk>/", views_registry.asset_detail, name="asset"),
+    path("earlywarning/assets/<int:pk>/check/", views_registry.asset_check, name="asset_check"),
+    path(
+        "earlywarning/assets/<int:pk>/withdraw/",
+        views_registry.asset_withdraw,
+        name="asset_withdraw",
+    ),
+    path(
+        "earlywarning/assets/<int:pk>/permission/",
+        views_registry.asset_permission,
+        name="asset_permission",
+    ),
+    path("earlywarning/approvals/", views_owner.approvals, name="approvals"),
+    path("earlywarning/approvals/<int:pk>/approve/", views_owner.approve, name="approve"),
+    path("earlywarning/approvals/<int:pk>/refuse/", views_owner.refuse, name="refuse"),
+    path("earlywarning/overlaps/", views_owner.overlaps, name="overlaps"),
+    path("earlywarning/overlaps/<int:pk>/settle/", views_owner.settle, name="settle"),
+    path("earlywarning/deadlines/", views_owner.deadline_settings, name="deadlines"),
+]
