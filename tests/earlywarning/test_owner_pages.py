@@ -216,8 +216,12 @@ def test_deadlines_are_set_per_type_and_new_alerts_follow_them(world):
         "software_vulnerability": "24",
         "supplier_exposure": "24",
     }
-    for bad, words in (("0", "greater than or equal to 1"), ("abc", "Enter a whole number."),
-                       ("9000", "less than or equal to 8784"), ("", "This field is required.")):  # fmt: skip
+    for bad, words in (
+        ("0", "greater than or equal to 1"),
+        ("abc", "Enter a whole number."),
+        ("9000", "less than or equal to 8784"),
+        ("", "This field is required."),
+    ):
         response = owner.post(reverse("earlywarning:deadlines"), {**hours, "incident": bad})
         assert response.status_code == 422, bad
         assert words in response.content.decode(), bad
@@ -244,9 +248,13 @@ def overdue(world):
     host = host.host
     past = timezone.now() - dt.timedelta(hours=1)
     late_host = raise_alert(
-        world.bank, type="software_vulnerability", category="kev", host_id=host.pk,
-        package="libwebp7", due_at=past,
-    )  # fmt: skip
+        world.bank,
+        type="software_vulnerability",
+        category="kev",
+        host_id=host.pk,
+        package="libwebp7",
+        due_at=past,
+    )
     late_network = raise_alert(world.bank, due_at=past)
     raise_alert(world.bank, due_at=timezone.now() + dt.timedelta(hours=3))  # not yet due
     return {"host": host, "late_host": late_host, "late_network": late_network}

@@ -129,9 +129,10 @@ def test_the_viewer_chooses_a_time_zone_for_the_session(world, bank):
         ("", "Choose a time zone."),
     ):
         refused = client.post(
-            reverse("earlywarning:time_zone"), {"time_zone": nonsense, "next": inbox_url(world)},
+            reverse("earlywarning:time_zone"),
+            {"time_zone": nonsense, "next": inbox_url(world)},
             follow=True,
-        )  # fmt: skip
+        )
         assert refused.status_code == 200
         assert words in refused.content.decode()
         assert client.session["mamori_time_zone"] == "Europe/London"
@@ -152,9 +153,12 @@ def test_filters_by_type_state_severity_and_asset(world, bank):
         world.admin, world.access(world.admin), world.bank, "domain", "bank.example.jp"
     )
     other = raise_alert(
-        world.bank, type="incident", category="event4_sinkhole", severity="critical",
+        world.bank,
+        type="incident",
+        category="event4_sinkhole",
+        severity="critical",
         control="malware_protection",
-    )  # fmt: skip
+    )
     low = raise_alert(world.bank, severity="low", category="scan_http", asset=domain)
     alerts_url = inbox_url(world)
     client = client_for(world.admin)
@@ -203,9 +207,12 @@ def test_nonsense_filters_are_named_and_left_out_never_an_error(world, bank, que
 
 def test_another_asset_id_is_no_filter_choice(world, bank):
     theirs = verified_asset(
-        world.other_admin, world.access(world.other_admin), world.other_bank, "cidr",
+        world.other_admin,
+        world.access(world.other_admin),
+        world.other_bank,
+        "cidr",
         "203.0.113.0/24",
-    )  # fmt: skip
+    )
     page = english(client_for(world.admin)).get(f"{inbox_url(world)}?asset={theirs.pk}")
     assert "Select a valid choice" in page.content.decode()
     assert "203.0.113.0/24" not in page.content.decode()
@@ -329,10 +336,10 @@ def test_every_network_report_kind_has_its_remediation(world):
         alert = raise_alert(world.bank, category=name)
         page = english(client_for(world.admin)).get(alert_url(alert)).content.decode()
         kind = REPORT_TYPES.get(name) or next(
-            REPORT_TYPES[p] for p in REPORT_TYPES if "*" in p and re.fullmatch(
-                p.replace("*", ".*"), name
-            )
-        )  # fmt: skip
+            REPORT_TYPES[p]
+            for p in REPORT_TYPES
+            if "*" in p and re.fullmatch(p.replace("*", ".*"), name)
+        )
         assert escape(kind.remediation["en"]) in page, name
 
 
@@ -381,14 +388,18 @@ def test_accepting_a_risk_needs_a_reason_and_a_date_within_a_year(world, bank):
             "A risk is accepted until a date after today",
         ),
         (
-            {"state": "risk_accepted", "reason": "legacy", "until": str(today.replace(year=today.year + 2))},
+            {
+                "state": "risk_accepted",
+                "reason": "legacy",
+                "until": str(today.replace(year=today.year + 2)),
+            },
             "at most a year ahead",
         ),
         ({"state": "risk_accepted", "reason": "x", "until": "tomorrow"}, "Enter a valid date."),
         ({"state": "false_positive", "reason": "  "}, "Give a reason."),
         ({"state": "exploded"}, "Select a valid choice"),
         ({"state": "acknowledged", "reason": "x" * 2001}, "at most 2000 characters"),
-    ]  # fmt: skip
+    ]
     for data, words in cases:
         response = client.post(reverse("earlywarning:alert_state", args=[alert.pk]), data)
         assert response.status_code == 422, data
@@ -396,9 +407,12 @@ def test_accepting_a_risk_needs_a_reason_and_a_date_within_a_year(world, bank):
     alert.refresh_from_db()
     assert alert.state == AlertState.NEW
     accepted = post_state(
-        client, alert, state="risk_accepted", reason="legacy system, isolated",
+        client,
+        alert,
+        state="risk_accepted",
+        reason="legacy system, isolated",
         until=str(today + dt.timedelta(days=30)),
-    )  # fmt: skip
+    )
     assert accepted.status_code == 302
     alert.refresh_from_db()
     assert alert.state == AlertState.RISK_ACCEPTED

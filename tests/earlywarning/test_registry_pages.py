@@ -302,9 +302,13 @@ def _inventory(world, rows: list[dict]):
     assessment = world.start()
     snapshot = assessments.Snapshot.load(assessment)
     assessments.save_answer(
-        world.admin, world.access(world.admin), assessment.pk, "A2.8", rows,
+        world.admin,
+        world.access(world.admin),
+        assessment.pk,
+        "A2.8",
+        rows,
         snapshot.answers["A2.8"].version if "A2.8" in snapshot.answers else 0,
-    )  # fmt: skip
+    )
     return assessment
 
 
@@ -323,8 +327,12 @@ def test_the_latest_assessment_offers_its_inventory_as_a_starting_list(world):
     client = english(client_for(world.admin))
     url = reverse("earlywarning:assets_from_assessment", args=[world.bank.pk])
     page = client.get(url).content.decode()
-    for value in ("198.51.100.0/24", "bank.example.jp", "ib.bank.example.jp",
-                  "203.0.113.10-203.0.113.20"):  # fmt: skip
+    for value in (
+        "198.51.100.0/24",
+        "bank.example.jp",
+        "ib.bank.example.jp",
+        "203.0.113.10-203.0.113.20",
+    ):
         assert f"<code>{value}</code>" in page, value
     assert page.count('name="choice"') == 4  # the upper-case domain is the same claim
     assert 'id="unusable"' in page
