@@ -19,6 +19,8 @@ from mamori.earlywarning.feeds.network import REPORT_TYPES
 from mamori.earlywarning.models import Alert, AlertState
 from tests.conftest import client_for
 from tests.earlywarning.scene import HOSTILE_EVIDENCE, network_feed, raise_alert, verified_asset
+from tests.verification.conftest import store
+from tests.verification.factory import debian12_evidence
 
 pytestmark = pytest.mark.django_db
 
@@ -254,6 +256,23 @@ def test_inbox_queries_do_not_grow_with_alerts(world, bank):
         raise_alert(
             world.bank, asset=bank["prefix"], feed=bank["feed"], ip=f"198.51.100.{number + 10}"
         )
+    # Every kind of row: a software vulnerability on a host, a supplier notice.
+    host = store(world.admin, world.bank, debian12_evidence(hostname="web-01", machine_id="7" * 32))
+    for number in range(5):
+        raise_alert(
+            world.bank,
+            type="software_vulnerability",
+            category="kev",
+            host_id=host.host.pk,
+            cve=f"CVE-2026-{number:04d}",
+            package="openssl",
+        )
+        raise_alert(
+            world.bank,
+            type="supplier_exposure",
+            category="supplier_exposure",
+            evidence={"service": "s", "service_name": "勘定系", "service_name_en": "Core banking"},
+        )
     many = count()
     assert many == few, (few, many)
     assert few <= 14
@@ -276,7 +295,9 @@ def test_alert_page_shows_everything_about_the_alert_in_japanese(world, bank):
     assert "198.51.100.0/24" in page
     assert "ファイアウォール" in page  # the control
     assert "2026-03-02T01:02:03Z" in page
-    assert "受理" in page or "確認" in page  # the acknowledge action, in Japanese
+    assert "受け付ける</button>" in page  # the acknowledge action, in Japanese
+    assert "新規" in page
+    assert "受付期限" in page
 
 
 def test_alert_page_in_english_with_grading_tlp_and_history(world, bank):
@@ -321,7 +342,7 @@ def test_software_alert_shows_kev_epss_and_generic_remediation(world):
         evidence={"package": "libwebp7", "version": "1.2.4-0.2"},
     )
     page = english(client_for(world.admin)).get(alert_url(alert)).content.decode()
-    assert "CVE-2023-4863" in page
+    assert "<h1>CVE-2023-4863 — libwebp7</h1>" in page
     assert "libwebp7" in page
     assert re.search(r'id="kev">Yes — fix by', page)
     assert "0.9364" in page
@@ -329,6 +350,27 @@ def test_software_alert_shows_kev_epss_and_generic_remediation(world):
     assert "Update the package to a version that fixes this vulnerability" in page
     japanese = client_for(world.admin).get(alert_url(alert)).content.decode()
     assert "この脆弱性を修正したバージョンにパッケージを更新してください" in japanese
+
+
+def test_supplier_notice_names_the_service_and_says_what_to_do(world):
+    alert = raise_alert(
+        world.bank,
+        type="supplier_exposure",
+        category="supplier_exposure",
+        severity="critical",
+        evidence={
+            "service": "bank:core",
+            "service_name": "勘定系",
+            "service_name_en": "Core banking",
+            "single_point_of_failure": True,
+            "detail": "minimal",
+        },
+    )
+    page = english(client_for(world.admin)).get(alert_url(alert)).content.decode()
+    assert "<h1>Supplier exposure: Core banking</h1>" in page
+    assert "Contact the supplier and ask how and by when" in page
+    japanese = client_for(world.admin).get(alert_url(alert)).content.decode()
+    assert "<h1>取引先の露出: 勘定系</h1>" in japanese
 
 
 def test_every_network_report_kind_has_its_remediation(world):

@@ -96,8 +96,17 @@ def remediation(alert: Alert) -> str:
 
 
 def category_label(alert: Alert) -> str:
-    """A network report type's name in the page's language; other categories as they are."""
-    kind = _report_kind(alert.category) if alert.type != AlertType.SUPPLIER_EXPOSURE else None
+    """What the alert is about, in the page's language: a network report type's name, the
+    vulnerability and package of a software alert, the service a supplier notice concerns."""
+    if alert.type == AlertType.SOFTWARE_VULNERABILITY:
+        what = alert.cve or alert.advisory or alert.category
+        return f"{what} — {alert.package}" if alert.package else what
+    if alert.type == AlertType.SUPPLIER_EXPOSURE:
+        evidence = alert.evidence if isinstance(alert.evidence, Mapping) else {}
+        name = evidence.get("service_name_en" if language() == "en" else "service_name")
+        label = str(AlertType(alert.type).label)
+        return f"{label}: {name}" if isinstance(name, str) and name else label
+    kind = _report_kind(alert.category)
     return kind.label[language()] if kind is not None else alert.category
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count
 from django.utils import timezone
 
+from mamori.earlywarning import display
 from mamori.earlywarning.models import Alert, AlertType
 from mamori.organisations.access import Access
 
@@ -62,6 +63,8 @@ def overdue_alerts(
         if members_view and counts
         else []
     )
+    for alert in listed:
+        alert.category_label = display.category_label(alert)
     return Overdue(
         count=sum(counts.values()),
         by_type=_labelled(counts),

@@ -143,8 +143,8 @@ def inbox(request, organisation: int):
     found = filters.apply(
         Alert.objects.visible_to(access)
         .filter(organisation=organisation)
+        # The evidence is read too: a supplier notice's names its service.
         .select_related("asset", "host")
-        .defer("evidence")
     )
     page = Paginator(inbox_order(found), PAGE_SIZE).get_page(request.GET.get("page"))
     now = timezone.now()
