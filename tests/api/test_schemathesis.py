@@ -48,6 +48,8 @@ class Known:
     organisations: list[int] = field(default_factory=list)
     certificates: list[str] = field(default_factory=list)
     questions: list[str] = field(default_factory=list)
+    alerts: list[int] = field(default_factory=list)
+    assets: list[int] = field(default_factory=list)
 
 
 KNOWN = Known()
@@ -65,8 +67,16 @@ def flatmap_path_parameters(context, path_parameters):
     if not path_parameters:
         return st.just(path_parameters)
     path = context.operation.path
+    if path.startswith("/api/organisations/"):
+        ids = KNOWN.organisations
+    elif path.startswith("/api/earlywarning/alerts/"):
+        ids = KNOWN.alerts
+    elif path.startswith("/api/earlywarning/assets/"):
+        ids = KNOWN.assets
+    else:
+        ids = KNOWN.assessments
     choices = {
-        "id": KNOWN.organisations if path.startswith("/api/organisations/") else KNOWN.assessments,
+        "id": ids,
         "number": KNOWN.certificates,
         "qid": KNOWN.questions,
     }
@@ -171,6 +181,33 @@ class States:
         return states
 
 
+def _early_warning(world: World) -> tuple[list[int], list[int]]:
+    """The bank's claims (a verified prefix, a pending domain) and alerts in several states,
+    and the other bank's alert that neither token may see: ids for the generated requests."""
+    from django.test import override_settings
+
+    from tests.earlywarning.scene import raise_alert, verified_asset
+
+    with override_settings(EARLYWARNING_DOCUMENTATION_ASSETS=True):
+        access = world.access(world.admin)
+        prefix = verified_asset(world.admin, access, world.bank, "cidr", "198.51.100.0/24")
+        domain = verified_asset(world.admin, access, world.bank, "domain", "bank.example.jp")
+        theirs = verified_asset(
+            world.other_admin,
+            world.access(world.other_admin),
+            world.other_bank,
+            "ip",
+            "203.0.113.7",
+        )
+    alerts = [raise_alert(world.bank, asset=prefix, ip=f"198.51.100.{n}") for n in (1, 2, 3)]
+    alerts[1].state = "acknowledged"
+    alerts[2].state = "closed"
+    for alert in alerts[1:]:
+        alert.save(update_fields=["state"])
+    alerts.append(raise_alert(world.other_bank, asset=theirs, ip="203.0.113.7"))
+    return [alert.pk for alert in alerts], [prefix.pk, domain.pk, theirs.pk]
+
+
 @pytest.fixture(scope="module")
 def seeded(django_db_setup, django_db_blocker) -> Iterator[dict[str, str]]:
     """One realistic database for every generated case of this module, built once and rolled
@@ -192,6 +229,7 @@ def seeded(django_db_setup, django_db_blocker) -> Iterator[dict[str, str]]:
                 "qid", flat=True
             )
         )
+        KNOWN.alerts, KNOWN.assets = _early_warning(world)
         tokens = {
             "applicant": api_token(world.admin, world.bank),
             "assessor": api_token(world.assessor, world.body),

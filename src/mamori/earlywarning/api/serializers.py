@@ -4,6 +4,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from mamori.core.choices import CONTROL_LABELS
 from mamori.core.text import validate_single_line
 from mamori.earlywarning import display
 from mamori.earlywarning.models import (
@@ -11,6 +12,7 @@ from mamori.earlywarning.models import (
     AlertState,
     Asset,
     AssetKind,
+    VerificationMethod,
 )
 from mamori.earlywarning.ownership import txt_record_name
 
@@ -31,6 +33,11 @@ class HistoryEntrySerializer(serializers.Serializer):
 
 class AlertSerializer(serializers.ModelSerializer):
     """An alert as lists show it (no evidence)."""
+
+    # Empty when the alert concerns none of the five controls (the schema says so).
+    control = serializers.ChoiceField(
+        choices=list(CONTROL_LABELS.items()), allow_blank=True, read_only=True
+    )
 
     asset_value = serializers.SerializerMethodField()
     grading = serializers.CharField(
@@ -128,6 +135,10 @@ class AlertStateSerializer(serializers.Serializer):
 
 
 class AssetSerializer(serializers.ModelSerializer):
+    # Empty until the claim is verified.
+    method = serializers.ChoiceField(
+        choices=VerificationMethod.choices, allow_blank=True, read_only=True
+    )
     txt_record = serializers.SerializerMethodField(
         help_text="Domains: the name where the TXT record with `verification_token` goes."
     )
