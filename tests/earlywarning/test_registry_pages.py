@@ -279,6 +279,21 @@ def test_unusable_files_are_refused_with_the_reason(world, content, words):
     assert not Asset.objects.exists()
 
 
+def test_a_file_over_the_limit_is_refused_unread(world, monkeypatch):
+    from mamori.earlywarning import registry
+
+    monkeypatch.setattr(registry, "CSV_MAX_BYTES", 2**20)
+    header = b"kind,value,include_subdomains\n"
+    big = header + b"ip,198.51.100.7,false\n" * (2**20 // 22 + 1)
+    response = english(client_for(world.admin)).post(
+        reverse("earlywarning:assets_import", args=[world.bank.pk]),
+        {"file": SimpleUploadedFile("big.csv", big)},
+    )
+    assert response.status_code == 422
+    assert "big.csv: the file is larger than 1 MB." in response.content.decode()
+    assert not Asset.objects.exists()
+
+
 def test_export_is_the_registry_as_csv_with_safe_cells(world):
     client = english(client_for(world.admin))
     register(client, world, value="198.51.100.0/24", label='=HYPERLINK("https://evil.example/")')

@@ -232,9 +232,9 @@ def _refusal(alert: Alert, failed: AlertStateForm | None) -> list[str]:
     problems = list(failed.non_field_errors())
     if failed.data.get("state") not in shown:
         problems += [
-            f"{field}: {' '.join(errors)}"
-            for field, errors in failed.errors.items()
-            if field != "__all__"
+            "{}: {}".format(failed.fields[name].label, " ".join(errors))
+            for name, errors in failed.errors.items()
+            if name in failed.fields
         ]
     return problems
 

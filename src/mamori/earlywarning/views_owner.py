@@ -27,6 +27,11 @@ from mamori.earlywarning.models import Asset, AssetOverlap
 from mamori.earlywarning.views import _access, _posted, in_viewer_time_zone, status_of
 
 
+def _ids(action: str, pk: int) -> str:
+    """Element ids of one object's form: a page holds one form per claim or overlap."""
+    return f"id_{action}_{pk}_%s"
+
+
 def _owner(request):
     access = _access(request)
     if not permissions.can_decide(access):
@@ -48,8 +53,12 @@ def _render_approvals(request, *, failed: dict | None = None, status: int = 200)
     claims = list(queues.approval_queue())
     failed = failed or {}
     for claim in claims:
-        claim.approve_form = failed.get(("approve", claim.pk)) or ApproveForm()
-        claim.refuse_form = failed.get(("refuse", claim.pk)) or RefuseForm()
+        claim.approve_form = failed.get(("approve", claim.pk)) or ApproveForm(
+            auto_id=_ids("approve", claim.pk)
+        )
+        claim.refuse_form = failed.get(("refuse", claim.pk)) or RefuseForm(
+            auto_id=_ids("refuse", claim.pk)
+        )
     return render(
         request,
         "earlywarning/approvals.html",
@@ -72,7 +81,7 @@ def approvals(request):
 def approve(request, pk: int):
     access = _owner(request)
     asset = get_object_or_404(Asset, pk=pk)
-    form = ApproveForm(request.POST, request.FILES)
+    form = ApproveForm(request.POST, request.FILES, auto_id=_ids("approve", asset.pk))
     if not form.is_valid():
         return _render_approvals(request, failed={("approve", asset.pk): form}, status=422)
     permission = form.cleaned_data.get("permission")
@@ -102,7 +111,7 @@ def refuse(request, pk: int):
     access = _owner(request)
     asset = get_object_or_404(Asset, pk=pk)
     back_to_overlaps = request.POST.get("from") == "overlaps"
-    form = RefuseForm(request.POST)
+    form = RefuseForm(request.POST, auto_id=_ids("refuse", asset.pk))
     problem = None
     status = 422
     if form.is_valid():
@@ -126,10 +135,14 @@ def _render_overlaps(request, *, failed: dict | None = None, status: int = 200):
     failed = failed or {}
     overlaps = list(queues.open_overlaps())
     for overlap in overlaps:
-        overlap.settle_form = failed.get(("settle", overlap.pk)) or SettleForm()
+        overlap.settle_form = failed.get(("settle", overlap.pk)) or SettleForm(
+            auto_id=_ids("settle", overlap.pk)
+        )
         overlap.claims = [overlap.asset, overlap.other]
         for claim in overlap.claims:
-            claim.refuse_form = failed.get(("refuse", claim.pk)) or RefuseForm()
+            claim.refuse_form = failed.get(("refuse", claim.pk)) or RefuseForm(
+                auto_id=_ids("refuse", claim.pk)
+            )
     shown = {overlap.pk for overlap in overlaps}
     claims = {claim.pk for overlap in overlaps for claim in overlap.claims}
     problems = _unshown({k: v for k, v in failed.items() if k[0] == "settle"}, shown)
@@ -159,7 +172,7 @@ def overlaps(request):
 def settle(request, pk: int):
     access = _owner(request)
     overlap = get_object_or_404(AssetOverlap, pk=pk)
-    form = SettleForm(request.POST)
+    form = SettleForm(request.POST, auto_id=_ids("settle", overlap.pk))
     if not form.is_valid():
         return _render_overlaps(request, failed={("settle", overlap.pk): form}, status=422)
     try:

@@ -231,17 +231,20 @@ def assets_import(request, organisation: int):
             status = 422
         else:
             upload = form.cleaned_data["file"]
-            if upload.size > registry.CSV_MAX_BYTES:
-                data = b"x" * (registry.CSV_MAX_BYTES + 1)  # read_csv words the refusal
-            else:
-                data = upload.read()
             source = (upload.name or "upload.csv").rsplit("/", 1)[-1][:100]
             try:
+                if upload.size > registry.CSV_MAX_BYTES:
+                    # Refused unread, in the words the registry uses for a file too large.
+                    raise MamoriError(
+                        _("%(source)s: the file is larger than %(size)s MB.")
+                        % {"source": source, "size": registry.CSV_MAX_BYTES // 2**20},
+                        field="file",
+                    )
                 result = registry.import_csv(
-                    request.user, access, organisation, data, source=source
+                    request.user, access, organisation, upload.read(), source=source
                 )
             except MamoriError as exc:
-                form.add_error(None, exc.message)
+                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
                 status = status_of(exc)
             else:
                 if result.errors:
