@@ -99,6 +99,8 @@ def test_alerts_list_with_filters(world, scene):
         ("severity=11", "severity"),
         ("asset=abc", "asset"),
         ("asset=-1", "asset"),
+        ("asset=99999999999999999999999", "asset"),
+        ("asset=9223372036854775808", "asset"),
     ],
 )
 def test_nonsense_filters_are_400_naming_the_filter(world, scene, query, field):

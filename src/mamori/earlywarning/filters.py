@@ -32,17 +32,16 @@ class AlertFilter(forms.Form):
     severity = forms.ChoiceField(
         label=_("Severity"), required=False, choices=[("", _("Any")), *Severity.choices]
     )
-    asset = forms.TypedChoiceField(
-        label=_("Asset"), required=False, coerce=int, empty_value=None, choices=()
+    # Checked with one look-up, never by loading every claim (a page lists them in its select).
+    asset = forms.ModelChoiceField(
+        label=_("Asset"), required=False, queryset=Asset.objects.none(), empty_label=_("Any")
     )
 
     def __init__(self, data=None, *, assets=None, **kwargs):
-        """``assets``: the claims the viewer may filter by (their organisations')."""
+        """``assets``: a queryset of the claims the viewer may filter by (their
+        organisations')."""
         super().__init__(data, **kwargs)
-        self.assets = list(assets if assets is not None else Asset.objects.none())
-        self.fields["asset"].choices = [("", _("Any"))] + [
-            (str(asset.pk), str(asset)) for asset in self.assets
-        ]
+        self.fields["asset"].queryset = assets if assets is not None else Asset.objects.none()
 
     @property
     def conditions(self) -> dict:
@@ -67,12 +66,17 @@ class AlertFilter(forms.Form):
         if "severity" in conditions:
             alerts = alerts.filter(severity=conditions["severity"])
         if "asset" in conditions:
-            alerts = alerts.filter(asset_id=conditions["asset"])
+            alerts = alerts.filter(asset=conditions["asset"])
         return alerts
 
     def query_string(self) -> str:
         """The valid conditions as a query string, for pagination links."""
-        return urlencode(self.conditions)
+        return urlencode(
+            {
+                name: value.pk if isinstance(value, Asset) else value
+                for name, value in self.conditions.items()
+            }
+        )
 
 
 def inbox_order(alerts):

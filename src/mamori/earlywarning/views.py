@@ -124,11 +124,11 @@ def index(request):
     )
 
 
-def _empty_state(organisation: Organisation, assets: list[Asset]) -> str:
+def _empty_state(assets) -> str:
     """What the organisation should do next when its inbox is empty."""
-    if not assets:
+    if not assets.exists():
         return "register"
-    if not any(asset.state == AssetState.VERIFIED for asset in assets):
+    if not assets.filter(state=AssetState.VERIFIED).exists():
         return "verify"
     return "quiet"
 
@@ -138,7 +138,7 @@ def _empty_state(organisation: Organisation, assets: list[Asset]) -> str:
 def inbox(request, organisation: int):
     access = _access(request)
     organisation = member_organisation(request, organisation)
-    assets = list(Asset.objects.filter(organisation=organisation).order_by("kind", "value", "pk"))
+    assets = Asset.objects.filter(organisation=organisation).order_by("kind", "value", "pk")
     filters = AlertFilter(request.GET or None, assets=assets)
     found = filters.apply(
         Alert.objects.visible_to(access)
@@ -161,7 +161,7 @@ def inbox(request, organisation: int):
             "page": page,
             "filtered": filtered,
             "query": filters.query_string(),
-            "empty_state": _empty_state(organisation, assets) if not filtered else "",
+            "empty_state": _empty_state(assets) if not (filtered or page.object_list) else "",
             "can_register": permissions.can_register(access, organisation.pk),
             "time_zone_form": TimeZoneForm(
                 initial={
