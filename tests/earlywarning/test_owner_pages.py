@@ -269,7 +269,7 @@ def test_overdue_alerts_on_the_host_page(world, overdue):
     assert reverse("earlywarning:alert", args=[overdue["late_network"].pk]) not in member
     japanese = client_for(world.contributor).get(url).content.decode()
     assert "期限を過ぎた早期警戒アラート" in japanese
-    assert "受付期限を過ぎた未完了のアラートが 1 件あります。" in japanese
+    assert "確認期限を過ぎた未完了のアラートが 1 件あります。" in japanese
 
 
 def test_overdue_alerts_on_the_certificate_panel(world, overdue):

@@ -74,9 +74,10 @@ def test_the_navigation_links_early_warning_for_applicants_and_the_scheme_owner(
 
 
 def test_a_member_of_one_organisation_goes_straight_to_its_inbox(world):
-    response = client_for(world.contributor).get(reverse("earlywarning:index"))
-    assert response.status_code == 302
-    assert response.url == inbox_url(world)
+    for start in (reverse("earlywarning:index"), "/earlywarning/alerts/"):
+        response = client_for(world.contributor).get(start)
+        assert response.status_code == 302
+        assert response.url == inbox_url(world)
     assert client_for(world.assessor).get(reverse("earlywarning:index")).status_code == 404
 
 
@@ -295,9 +296,9 @@ def test_alert_page_shows_everything_about_the_alert_in_japanese(world, bank):
     assert "198.51.100.0/24" in page
     assert "ファイアウォール" in page  # the control
     assert "2026-03-02T01:02:03Z" in page
-    assert "受け付ける</button>" in page  # the acknowledge action, in Japanese
+    assert "確認済みにする</button>" in page  # the acknowledge action, in Japanese
     assert "新規" in page
-    assert "受付期限" in page
+    assert "確認期限" in page
 
 
 def test_alert_page_in_english_with_grading_tlp_and_history(world, bank):
@@ -370,7 +371,7 @@ def test_supplier_notice_names_the_service_and_says_what_to_do(world):
     assert "<h1>Supplier exposure: Core banking</h1>" in page
     assert "Contact the supplier and ask how and by when" in page
     japanese = client_for(world.admin).get(alert_url(alert)).content.decode()
-    assert "<h1>取引先の露出: 勘定系</h1>" in japanese
+    assert "<h1>委託先の露出: 勘定系</h1>" in japanese
 
 
 def test_every_network_report_kind_has_its_remediation(world):

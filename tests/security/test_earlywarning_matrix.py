@@ -306,6 +306,8 @@ HOURS = {
 
 ACTIONS: dict[str, Action] = {
     "index": Action("get", _page("index")),
+    # Where e-mails point for "every alert of the organisation": the same as the start page
+    "alerts-home": Action("get", _page("alerts")),
     "inbox-bank": Action("get", _page("inbox", organisation="bank")),
     "inbox-other": Action("get", _page("inbox", organisation="other_bank")),
     "alert-bank": Action("get", _page("alert", "alert")),
@@ -406,6 +408,7 @@ ACTIONS: dict[str, Action] = {
 ROWS = {
     # A member of one organisation goes to its inbox; the scheme owner finds the queues
     "index":                "302  302  302  404  404  404  200  302  404  login",
+    "alerts-home":          "302  302  302  404  404  404  200  302  404  login",
     "inbox-bank":           "200  200  200  404  404  404  404  404  404  login",
     "inbox-other":          "404  404  404  404  404  404  404  200  404  login",
     "alert-bank":           "200  200  200  404  404  404  404  404  404  login",

@@ -55,8 +55,8 @@ SOFTWARE_REMEDIATION = {
     "updating, send fresh evidence with the agent to confirm.",
 }
 SUPPLIER_REMEDIATION = {
-    "ja": "サプライヤーに連絡し、この問題への対応状況と完了予定を確認してください。重要な業務が"
-    "このサプライヤーだけに依存している場合は、代替手段や業務継続計画を確認してください。",
+    "ja": "委託先に連絡し、この問題への対応状況と完了予定を確認してください。重要な業務が"
+    "この委託先だけに依存している場合は、代替手段や業務継続計画を確認してください。",
     "en": "Contact the supplier and ask how and by when they are dealing with this. If a critical "
     "service depends on this supplier alone, review your alternatives and continuity plan.",
 }

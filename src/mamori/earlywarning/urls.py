@@ -7,7 +7,9 @@ app_name = "earlywarning"
 urlpatterns = [
     path("earlywarning/", views.index, name="index"),
     path("earlywarning/time-zone/", views.set_time_zone, name="time_zone"),
-    # E-mails and webhooks link to an alert at this address: keep it.
+    # E-mails and webhooks link to an alert at this address, and to every alert of the
+    # organisation at the one above it (payloads.alert_path, payloads.inbox_url): keep them.
+    path("earlywarning/alerts/", views.index, name="alerts"),
     path("earlywarning/alerts/<int:pk>/", views.alert_detail, name="alert"),
     path("earlywarning/alerts/<int:pk>/state/", views.alert_state, name="alert_state"),
     path("earlywarning/organisations/<int:organisation>/", views.inbox, name="inbox"),
