@@ -105,10 +105,13 @@ test-sqlite: install services
 		$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not scale_out" $(PYTEST_ARGS)
 
 # On PostgreSQL only the tests that use a database: the others proved their point on SQLite.
+# The browser journeys run in the SQLite pass only: they drive the pages of the embedded default
+# (what `make run` serves); what they store is proved on PostgreSQL by the page, API and service
+# tests of the same flows.
 test-postgres: install services
 	rm -rf var/test-postgres
 	$(TEST_ENV) MAMORI_VAR_DIR=var/test-postgres DATABASE_URL=$(PG_URL) MAMORI_DATABASE_TESTS_ONLY=1 \
-		$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not embedded" $(PYTEST_ARGS)
+		$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not embedded and not browser" $(PYTEST_ARGS)
 
 test: install sysdeps-test services lint check-django
 	$(MAKE) --no-print-directory test-sqlite
