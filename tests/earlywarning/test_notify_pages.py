@@ -415,3 +415,11 @@ def test_sampling_the_sector_twice_stores_each_finished_day_once(world, history)
     assert final.computed_at == at(4, 1)
     assert final.figures["sector"]["raised"] == {"exposure": 2, "software_vulnerability": 1}
     assert timezone.is_aware(final.computed_at)
+
+
+def test_the_beat_samples_the_sector():
+    from mamori.celery import app
+
+    entry = app.conf.beat_schedule["earlywarning-sector-figures"]
+    assert entry["task"] == sample_sector.name == "mamori.earlywarning.tasks.sample_sector"
+    assert entry["schedule"] <= 24 * 3600
