@@ -105,6 +105,12 @@ def _configure(sender: Celery, **_kwargs) -> None:
                 "task": "mamori.earlywarning.tasks.send_daily_digests",
                 "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
             },
+            # The sector's figures of yesterday, stored once the day is over (hourly, so a
+            # beat that was away at midnight catches up; a day already stored costs a query).
+            "earlywarning-sector-figures": {
+                "task": "mamori.earlywarning.tasks.sample_sector",
+                "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
+            },
             # Each feed is read on its own interval: this only finds the ones that are due.
             "earlywarning-feeds": {
                 "task": "mamori.earlywarning.tasks.read_due_feeds",

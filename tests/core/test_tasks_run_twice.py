@@ -81,6 +81,10 @@ RUN_TWICE = {
     "mamori.earlywarning.tasks.raise_software_alerts": (
         "tests/earlywarning/test_software_feeds.py::test_raising_twice_has_the_effect_of_once"
     ),
+    "mamori.earlywarning.tasks.sample_sector": (
+        "tests/earlywarning/test_notify_pages.py::"
+        "test_sampling_the_sector_twice_stores_each_finished_day_once"
+    ),
 }
 
 

@@ -32,7 +32,7 @@ from django.urls import get_resolver, resolve, reverse
 from mamori.assessments import services as assessments
 from mamori.audit.models import AuditEvent
 from mamori.catalogue.services import load_bundled
-from mamori.earlywarning import registry
+from mamori.earlywarning import endpoints, registry
 from mamori.earlywarning.models import (
     Alert,
     AlertState,
@@ -40,6 +40,9 @@ from mamori.earlywarning.models import (
     AssetOverlap,
     AssetState,
     DeadlinePolicy,
+    NotificationPreference,
+    SectorSample,
+    WebhookEndpoint,
 )
 from tests.conftest import World, api_token, built_once, client_for
 from tests.earlywarning.localdns import local_dns_server
@@ -84,6 +87,14 @@ SUMMARIES = {
     AssetOverlap: ("COUNT(*)", "MAX(settled_at)"),
     Alert: ("COUNT(*)", "MAX(state_changed_at)", "SUM(LENGTH(state))", "SUM(reopened)"),
     DeadlinePolicy: ("COUNT(*)", "SUM(acknowledge_hours)"),
+    WebhookEndpoint: (
+        "COUNT(*)",
+        "MAX(updated_at)",
+        "SUM(CASE WHEN enabled THEN 1 ELSE 0 END)",
+        "MAX(secret)",
+    ),
+    NotificationPreference: ("COUNT(*)", "MAX(updated_at)"),
+    SectorSample: ("COUNT(*)", "MAX(computed_at)"),
     AuditEvent: ("COUNT(*)", "MAX(seq)"),
 }
 
@@ -151,6 +162,19 @@ def build_scene(dns) -> Scene:
         0,
     )
     dns.serve({"_mamori.bank.example.jp": [domain.verification_token]})
+    # Webhooks of both banks (loopback URLs, which the scene allows): the bank's one on, one
+    # turned off; the other bank's one.
+    admin, other_admin = world.access(world.admin), world.access(world.other_admin)
+    hook, _secret = endpoints.create_endpoint(
+        world.admin, admin, world.bank, url="https://127.0.0.1:9/bank-hook"
+    )
+    hook_off, _secret = endpoints.create_endpoint(
+        world.admin, admin, world.bank, url="https://127.0.0.1:9/bank-off"
+    )
+    hook_off = endpoints.disable_endpoint(world.admin, admin, hook_off, reason="matrix")
+    their_hook, _secret = endpoints.create_endpoint(
+        world.other_admin, other_admin, world.other_bank, url="https://127.0.0.1:9/other-hook"
+    )
     sessions, tokens = {}, {}
     for role, (persona, organisation) in PERSONA.items():
         user = getattr(world, persona)
@@ -166,6 +190,9 @@ def build_scene(dns) -> Scene:
             "theirs": theirs,
             "other_alert": other_alert,
             "overlap": overlap,
+            "hook": hook,
+            "hook_off": hook_off,
+            "their_hook": their_hook,
         },
         sessions=sessions,
         tokens=tokens,
@@ -194,6 +221,7 @@ def scene(django_db_setup, django_db_blocker, tmp_path_factory):
             DNS_RESOLVER=dns.host,
             DNS_PORT=dns.port,
             DNS_TIMEOUT_SECONDS=2,
+            WEBHOOK_ALLOW_LOOPBACK=True,
         ),
         built_once(django_db_blocker, lambda: build_scene(dns)) as built,
     ):
@@ -291,6 +319,34 @@ def _deadlines_set(scene: Scene, user) -> None:
     _event("earlywarning.deadlines.set", user)
 
 
+def _webhook_added(scene: Scene, user) -> None:
+    added = WebhookEndpoint.objects.get(url="https://127.0.0.1:9/matrix")
+    assert (added.organisation, added.created_by) == (scene.world.bank, user)
+    _event("earlywarning.webhook.create", user)
+
+
+def _webhook_is(name: str, *, enabled: bool, action: str):
+    def check(scene: Scene, user) -> None:
+        assert _fresh(scene, name).enabled is enabled
+        _event(f"earlywarning.webhook.{action}", user)
+
+    return check
+
+
+def _secret_rotated(scene: Scene, user) -> None:
+    assert _fresh(scene, "hook").secret != scene.objects["hook"].secret
+    _event("earlywarning.webhook.rotate_secret", user)
+
+
+def _preferences_set(scene: Scene, user) -> None:
+    chosen = NotificationPreference.objects.get(user=user, organisation=scene.world.bank)
+    assert (chosen.immediate, chosen.daily_digest) == (["incident"], False)
+
+
+def _sector_sampled(scene: Scene, user) -> None:
+    assert SectorSample.objects.get().day.isoformat() == "2026-11-02"
+
+
 def _time_zone_set(scene: Scene, user) -> None:
     # A preference kept in the session: nothing else is written.
     assert fingerprint() == scene.fingerprint
@@ -377,6 +433,44 @@ ACTIONS: dict[str, Action] = {
     ),
     "deadlines": Action("get", _page("deadlines")),
     "deadlines-set": Action("post", _page("deadlines"), lambda s: HOURS, effect=_deadlines_set),
+    "sector": Action("get", _page("sector")),
+    "sector-sample": Action(
+        "post", _page("sector"), lambda s: {"day": "2026-11-02"}, effect=_sector_sampled
+    ),
+    "webhooks-bank": Action("get", _page("webhooks", organisation="bank")),
+    "webhooks-other": Action("get", _page("webhooks", organisation="other_bank")),
+    # The answer shows the new secret once (200, not a redirect)
+    "webhook-create": Action(
+        "post",
+        _page("webhooks", organisation="bank"),
+        lambda s: {"url": "https://127.0.0.1:9/matrix"},
+        ok=200,
+        effect=_webhook_added,
+    ),
+    "webhook-bank": Action("get", _page("webhook", "hook")),
+    "webhook-other": Action("get", _page("webhook", "their_hook")),
+    "webhook-disable": Action(
+        "post",
+        _page("webhook_disable", "hook"),
+        lambda s: {"reason": "matrix"},
+        effect=_webhook_is("hook", enabled=False, action="disable"),
+    ),
+    "webhook-enable": Action(
+        "post",
+        _page("webhook_enable", "hook_off"),
+        effect=_webhook_is("hook_off", enabled=True, action="enable"),
+    ),
+    "webhook-rotate": Action(
+        "post", _page("webhook_rotate", "hook"), ok=200, effect=_secret_rotated
+    ),
+    "notifications-bank": Action("get", _page("notifications", organisation="bank")),
+    "notifications-other": Action("get", _page("notifications", organisation="other_bank")),
+    "notifications-set": Action(
+        "post",
+        _page("notifications", organisation="bank"),
+        lambda s: {"immediate": ["incident"]},
+        effect=_preferences_set,
+    ),
     # --- API, with each role's token (scoped to the persona's organisation) ----------------
     "api:alerts": Action("get", _api("/api/earlywarning/alerts/"), api=True),
     "api:alert-bank": Action("get", _api("/api/earlywarning/alerts/{pk}/", "alert"), api=True),
@@ -441,6 +535,22 @@ ROWS = {
     "settle":               "404  404  404  404  404  404  done 404  404  login",
     "deadlines":            "404  404  404  404  404  404  200  404  404  login",
     "deadlines-set":        "404  404  404  404  404  404  done 404  404  login",
+    # The sector's figures (no organisation named): the scheme owner alone
+    "sector":               "404  404  404  404  404  404  200  404  404  login",
+    "sector-sample":        "404  404  404  404  404  404  done 404  404  login",
+    # Webhooks: the organisation's administrators alone; its other members do not find them
+    "webhooks-bank":        "200  404  404  404  404  404  404  404  404  login",
+    "webhooks-other":       "404  404  404  404  404  404  404  200  404  login",
+    "webhook-create":       "done 404  404  404  404  404  404  404  404  login",
+    "webhook-bank":         "200  404  404  404  404  404  404  404  404  login",
+    "webhook-other":        "404  404  404  404  404  404  404  200  404  login",
+    "webhook-disable":      "done 404  404  404  404  404  404  404  404  login",
+    "webhook-enable":       "done 404  404  404  404  404  404  404  404  login",
+    "webhook-rotate":       "done 404  404  404  404  404  404  404  404  login",
+    # One's own alert e-mail: every member of the organisation, for themselves
+    "notifications-bank":   "200  200  200  404  404  404  404  404  404  login",
+    "notifications-other":  "404  404  404  404  404  404  404  200  404  login",
+    "notifications-set":    "done done done 404  404  404  404  404  404  login",
     # API: lists answer everyone signed in with their own (checked below); objects 404 outside
     "api:alerts":           "200  200  200  200  200  200  200  200  200  401",
     "api:alert-bank":       "200  200  200  404  404  404  404  404  404  401",
@@ -453,7 +563,7 @@ ROWS = {
 }
 # A GET on an address that only acts on POST never acts: 405 (after the login check).
 POST_ONLY = ("alert-state", "time-zone", "asset-check", "asset-withdraw", "approve", "refuse",
-             "settle")
+             "settle", "webhook-disable", "webhook-enable", "webhook-rotate")
 GET_ON_POST_ONLY = "405  405  405  405  405  405  405  405  405  login"
 # fmt: on
 assert set(ROWS) == set(ACTIONS)
@@ -473,6 +583,12 @@ SECRETS = {
     "api:alert-bank": BANK_ROW,
     "api:alert-other": OTHER_ROW,
     "api:asset-bank": "198.51.100.0/24",
+    "webhooks-bank": "bank-hook",
+    "webhooks-other": "other-hook",
+    "webhook-bank": "bank-hook",
+    "webhook-other": "other-hook",
+    "webhook-disable": "bank-hook",
+    "webhook-rotate": "bank-hook",
 }
 
 
@@ -583,6 +699,7 @@ OWNER_PAGES = {
     "approvals": lambda s: reverse("earlywarning:approvals"),
     "overlaps": lambda s: reverse("earlywarning:overlaps"),
     "deadlines": lambda s: reverse("earlywarning:deadlines"),
+    "sector": lambda s: reverse("earlywarning:sector"),
     "bank-claim": lambda s: reverse("earlywarning:asset", args=[s.objects["prefix"].pk]),
     "other-claim": lambda s: reverse("earlywarning:asset", args=[s.objects["theirs"].pk]),
 }

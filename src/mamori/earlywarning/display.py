@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from mamori.earlywarning import ownership
 from mamori.earlywarning.feeds import network
@@ -180,3 +181,74 @@ def last_check_message(asset) -> str:
         nameserver=settings.DNS_RESOLVER or _("the configured resolver"),
         timeout=float(settings.DNS_TIMEOUT_SECONDS),
     ).message
+
+
+# --- the sector's figures (earlywarning.sector), as the scheme owner's page shows them ----------
+
+# The age bands of open KEV exposure (sector.KEV_AGES labels) in words.
+KEV_AGE_LABELS = {
+    "0-7": gettext_lazy("0–7 days"),
+    "8-14": gettext_lazy("8–14 days"),
+    "15-30": gettext_lazy("15–30 days"),
+    "31+": gettext_lazy("31 days or more"),
+}
+
+
+def report_label(alert_type: str, category: str) -> str:
+    """A category's name without an alert at hand: a network report type's in the page's
+    language, else the category as stored (a software alert's CVE or advisory, for example)."""
+    if alert_type in (AlertType.SOFTWARE_VULNERABILITY, AlertType.SUPPLIER_EXPOSURE):
+        return category
+    kind = _report_kind(category)
+    return kind.label[language()] if kind is not None else category
+
+
+def _type_label(value: str) -> str:
+    try:
+        return str(AlertType(value).label)
+    except ValueError:
+        return value
+
+
+def sector_tables(figures: Mapping) -> dict:
+    """One part of a day's figures (the sector's, or one group's) as table rows: alerts raised
+    and open by type, raised by type and category, time to acknowledge and to mitigate, open
+    KEV exposure by age."""
+    raised = figures.get("raised") or {}
+    still_open = figures.get("open") or {}
+    types = [value for value, _label in AlertType.choices]
+    types += sorted((set(raised) | set(still_open)) - set(types))
+    by_type = [
+        {
+            "type": _type_label(value),
+            "raised": raised.get(value, 0),
+            "open": still_open.get(value, 0),
+        }
+        for value in types
+    ]
+    by_category = []
+    for key, count in (figures.get("raised_by_category") or {}).items():
+        alert_type, _slash, category = key.partition("/")
+        by_category.append(
+            {
+                "type": _type_label(alert_type),
+                "category": report_label(alert_type, category),
+                "raised": count,
+            }
+        )
+    durations = [
+        {"what": label, **(figures.get(key) or {})}
+        for key, label in (
+            ("time_to_acknowledge", _("Time to acknowledge")),
+            ("time_to_mitigate", _("Time to mitigate")),
+        )
+    ]
+    ages = figures.get("open_kev_by_age_days") or {}
+    kev = [{"age": KEV_AGE_LABELS.get(band, band), "open": count} for band, count in ages.items()]
+    return {
+        "by_type": by_type,
+        "by_category": by_category,
+        "durations": durations,
+        "kev": kev,
+        "kev_total": sum(ages.values()),
+    }

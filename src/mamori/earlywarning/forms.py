@@ -4,12 +4,14 @@ may be claimed, which state may follow which, who may act) are the services' and
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from mamori.core.text import validate_single_line
 from mamori.earlywarning import alerts, display, registry
-from mamori.earlywarning.models import AlertState, AlertType, AssetKind
+from mamori.earlywarning.models import IMMEDIATE_CHOICES, AlertState, AlertType, AssetKind
 
 REASON_MAX_CHARS = 2000
 # A deadline longer than a year is no deadline.
@@ -170,3 +172,81 @@ class SuggestionsForm(forms.Form):
 
 # The registry's limits, so the form's help and the service agree.
 CSV_MAX_BYTES = registry.CSV_MAX_BYTES
+
+
+# --- webhooks, alert e-mail, the sector's figures ----------------------------------------------
+
+
+class WebhookForm(forms.Form):
+    """A new webhook: the URL is checked by the service (https, a public host)."""
+
+    url = forms.CharField(
+        label=_("URL"),
+        max_length=2048,
+        validators=[validate_single_line],
+        help_text=_(
+            "An https:// address of a host on the public internet. Every delivery is signed "
+            "with a secret shown once, when the webhook is added."
+        ),
+    )
+    description = forms.CharField(
+        label=_("Description"), max_length=200, required=False, validators=[validate_single_line]
+    )
+
+
+class WebhookDisableForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why it is turned off (optional)"),
+        max_length=REASON_MAX_CHARS,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class PreferencesForm(forms.Form):
+    """One member's alert e-mail for one organisation."""
+
+    immediate = forms.MultipleChoiceField(
+        label=_("E-mail me at once about"),
+        choices=IMMEDIATE_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("As soon as such an alert is raised or reopened."),
+    )
+    daily_digest = forms.BooleanField(
+        label=_("A daily digest of the other alerts"),
+        required=False,
+        help_text=_("Each morning, the alerts of the day before that were not e-mailed at once."),
+    )
+
+
+# The sector's figures are replayed from history; before this day there is none.
+EARLIEST_SECTOR_DAY = dt.date(2000, 1, 1)
+
+
+class SectorDayForm(forms.Form):
+    day = forms.DateField(
+        label=_("Day"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={
+            "required": _("Choose a day."),
+            "invalid": _("Write the day as YYYY-MM-DD."),
+        },
+    )
+
+    def __init__(self, data=None, *, today: dt.date, **kwargs):
+        super().__init__(data, **kwargs)
+        self.today = today
+
+    def clean_day(self) -> dt.date:
+        day = self.cleaned_data["day"]
+        if day > self.today:
+            raise forms.ValidationError(
+                _("%(day)s has not begun yet; choose today (figures so far) or an earlier day."),
+                params={"day": day.isoformat()},
+            )
+        if day < EARLIEST_SECTOR_DAY:
+            raise forms.ValidationError(
+                _("Choose a day from %(day)s on."), params={"day": EARLIEST_SECTOR_DAY.isoformat()}
+            )
+        return day

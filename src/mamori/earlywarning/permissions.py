@@ -76,3 +76,8 @@ def can_download_permission(access: Access, asset: Asset) -> bool:
 
 def can_set_deadlines(access: Access) -> bool:
     return access.is_scheme_owner
+
+
+def can_read_sector(access: Access) -> bool:
+    """The sector's figures (no organisation named in them): the scheme owner."""
+    return access.is_scheme_owner

@@ -28,6 +28,13 @@ OPEN = frozenset({AlertState.NEW, AlertState.ACKNOWLEDGED})
 ACKNOWLEDGING = frozenset({AlertState.ACKNOWLEDGED, AlertState.MITIGATED, AlertState.CLOSED})
 MITIGATING = frozenset({AlertState.MITIGATED, AlertState.CLOSED})
 KEV_AGES = ((0, 7, "0-7"), (8, 14, "8-14"), (15, 30, "15-30"), (31, None, "31+"))
+# Finished days the nightly sampling still fills in when the beat was away that long.
+CATCH_UP_DAYS = 7
+
+
+def today() -> dt.date:
+    """Today in the instance's time zone, the one the days are cut in (``bounds``)."""
+    return timezone.localtime(timezone.now(), timezone.get_default_timezone()).date()
 
 
 def bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -171,3 +178,18 @@ def sample(day: dt.date) -> SectorSample:
         day=day, defaults={"figures": figures, "digest": digest}
     )
     return stored
+
+
+def sample_finished_days(catch_up: int = CATCH_UP_DAYS) -> list[SectorSample]:
+    """Store each of the last ``catch_up`` finished days (yesterday first among them) that has
+    no sample computed after the day ended: none yet, or one computed on the scheme owner's
+    page while the day was still under way. A day sampled after its end is final (the
+    figures are replayed from history), so a second run stores nothing."""
+    yesterday = today() - dt.timedelta(days=1)
+    days = [yesterday - dt.timedelta(days=back) for back in range(catch_up)]
+    computed = dict(SectorSample.objects.filter(day__in=days).values_list("day", "computed_at"))
+    return [
+        sample(day)
+        for day in sorted(days)
+        if computed.get(day) is None or computed[day] < bounds(day)[1]
+    ]

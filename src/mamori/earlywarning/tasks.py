@@ -9,6 +9,8 @@ runs (the outbox and the broker deliver at least once).
   cannot be read is recorded as a failed run and tried again at the next interval.
 - ``raise_software_alerts(advisory_ids, import_run_id)``: queued when the re-match of an
   advisory import is done (``verification.signals.fleet_rematched``); ``software.raise_alerts``.
+- ``sample_sector`` (beat, hourly): stores the sector's figures of yesterday (and of the
+  finished days before it the beat missed), each once it is over (``sector.sample_finished_days``).
 - Alert e-mail (at once and daily digests) through ``send_once``, webhook deliveries through
   their claims.
 """
@@ -159,3 +161,11 @@ def on_fleet_rematched(sender=None, advisory_ids=(), run=None, **_kwargs) -> Non
     if not advisory_ids:
         return
     outbox.enqueue(raise_software_alerts, sorted(advisory_ids), run)
+
+
+@app.task(name="mamori.earlywarning.tasks.sample_sector")
+def sample_sector() -> list[str]:
+    """Beat: the sector's figures of the finished days not stored since they ended."""
+    from mamori.earlywarning import sector
+
+    return [stored.day.isoformat() for stored in sector.sample_finished_days()]

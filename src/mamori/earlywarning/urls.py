@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mamori.earlywarning import views, views_owner, views_registry
+from mamori.earlywarning import views, views_notify, views_owner, views_registry
 
 app_name = "earlywarning"
 
@@ -51,4 +51,27 @@ urlpatterns = [
     path("earlywarning/overlaps/", views_owner.overlaps, name="overlaps"),
     path("earlywarning/overlaps/<int:pk>/settle/", views_owner.settle, name="settle"),
     path("earlywarning/deadlines/", views_owner.deadline_settings, name="deadlines"),
+    path("earlywarning/sector/", views_owner.sector_figures, name="sector"),
+    path(
+        "earlywarning/organisations/<int:organisation>/webhooks/",
+        views_notify.webhooks,
+        name="webhooks",
+    ),
+    path("earlywarning/webhooks/<int:pk>/", views_notify.webhook_detail, name="webhook"),
+    path(
+        "earlywarning/webhooks/<int:pk>/disable/",
+        views_notify.webhook_disable,
+        name="webhook_disable",
+    ),
+    path(
+        "earlywarning/webhooks/<int:pk>/enable/", views_notify.webhook_enable, name="webhook_enable"
+    ),
+    path(
+        "earlywarning/webhooks/<int:pk>/rotate/", views_notify.webhook_rotate, name="webhook_rotate"
+    ),
+    path(
+        "earlywarning/organisations/<int:organisation>/notifications/",
+        views_notify.notification_settings,
+        name="notifications",
+    ),
 ]

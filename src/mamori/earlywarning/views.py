@@ -111,6 +111,7 @@ def index(request):
     )
     for organisation in organisations:
         organisation.open_alerts = open_counts.get(organisation.pk, 0)
+        organisation.manages_webhooks = permissions.can_manage_webhooks(access, organisation.pk)
     owner = access.is_scheme_owner
     return render(
         request,
@@ -163,6 +164,7 @@ def inbox(request, organisation: int):
             "query": filters.query_string(),
             "empty_state": _empty_state(assets) if not (filtered or page.object_list) else "",
             "can_register": permissions.can_register(access, organisation.pk),
+            "can_manage_webhooks": permissions.can_manage_webhooks(access, organisation.pk),
             "time_zone_form": TimeZoneForm(
                 initial={
                     "time_zone": timezone.get_current_timezone_name(),

@@ -5,7 +5,8 @@ deadlines to acknowledge alerts. Nobody else finds these pages (404); the site a
 owners for their second factor before any page.
 
 The scheme owner sees claims here, never an organisation's alerts or the rows reported about
-them.
+them; the sector's figures count alerts without naming any organisation, and a group of fewer
+than five institutions only inside the sector's totals (``earlywarning.sector``).
 """
 
 from __future__ import annotations
@@ -15,16 +16,24 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mamori.assessments.uploads import inspect_upload, safe_name
 from mamori.core.bodylimit import body_limit, upload_limit
 from mamori.core.errors import MamoriError
-from mamori.earlywarning import deadlines, permissions, queues, registry
-from mamori.earlywarning.forms import ApproveForm, DeadlinesForm, RefuseForm, SettleForm
-from mamori.earlywarning.models import Asset, AssetOverlap
+from mamori.earlywarning import deadlines, display, permissions, queues, registry, sector
+from mamori.earlywarning.forms import (
+    ApproveForm,
+    DeadlinesForm,
+    RefuseForm,
+    SectorDayForm,
+    SettleForm,
+)
+from mamori.earlywarning.models import Asset, AssetOverlap, SectorSample
 from mamori.earlywarning.views import _access, _posted, in_viewer_time_zone, status_of
+from mamori.organisations.models import Category
 
 
 def _ids(action: str, pk: int) -> str:
@@ -206,3 +215,73 @@ def deadline_settings(request):
                 messages.success(request, _("The deadlines were saved; new alerts follow them."))
                 return redirect("earlywarning:deadlines")
     return render(request, "earlywarning/deadlines.html", {"form": form}, status=status)
+
+
+# Stored days listed on the sector page, newest first.
+SECTOR_DAYS_LISTED = 30
+
+
+@login_required
+@in_viewer_time_zone
+def sector_figures(request):
+    """The stored figures of a day (``?day=``, else the newest), the days stored, and (POST) a
+    day computed now: today gives the figures so far, a past day is replayed from history."""
+    if not permissions.can_read_sector(_access(request)):
+        raise Http404
+    today = sector.today()
+    status = 200
+    if request.method == "POST":
+        form = SectorDayForm(request.POST, today=today)
+        if form.is_valid():
+            stored = sector.sample(form.cleaned_data["day"])
+            messages.success(
+                request, _("The figures of %(day)s were computed.") % {"day": stored.day}
+            )
+            return redirect(f"{reverse('earlywarning:sector')}?day={stored.day.isoformat()}")
+        status = 422
+        chosen = None
+    elif "day" in request.GET:
+        form = SectorDayForm(request.GET, today=today)
+        if form.is_valid():
+            chosen = SectorSample.objects.filter(day=form.cleaned_data["day"]).first()
+        else:
+            status = 422
+            chosen = None
+    else:
+        form = SectorDayForm(initial={"day": today}, today=today)
+        chosen = SectorSample.objects.first()
+    days = list(SectorSample.objects.only("day", "digest", "computed_at")[:SECTOR_DAYS_LISTED])
+    context = {
+        "form": form,
+        "chosen": chosen,
+        "asked": form.cleaned_data.get("day") if form.is_bound and form.is_valid() else None,
+        "days": days,
+        "today": today,
+        "min_group": sector.MIN_GROUP,
+    }
+    if chosen is not None:
+        figures = chosen.figures
+        groups = []
+        for category, part in (figures.get("groups") or {}).items():
+            try:
+                name = Category(category).label
+            except ValueError:
+                name = category
+            groups.append(
+                {
+                    "name": name,
+                    "institutions": part.get("institutions"),
+                    **display.sector_tables(part),
+                }
+            )
+        context.update(
+            {
+                "figures": figures,
+                "sector_tables": display.sector_tables(figures["sector"])
+                if figures.get("sector")
+                else None,
+                "groups": groups,
+                "partial": chosen.day >= today or chosen.computed_at < sector.bounds(chosen.day)[1],
+            }
+        )
+    return render(request, "earlywarning/sector.html", context, status=status)
