@@ -55,7 +55,7 @@ class AlertFilter(forms.Form):
             if value not in (None, "") and name not in self.errors
         }
 
-    def apply(self, alerts):
+    def narrow(self, alerts):
         conditions = self.conditions
         if "type" in conditions:
             alerts = alerts.filter(type=conditions["type"])

@@ -141,7 +141,7 @@ def inbox(request, organisation: int):
     organisation = member_organisation(request, organisation)
     assets = Asset.objects.filter(organisation=organisation).order_by("kind", "value", "pk")
     filters = AlertFilter(request.GET or None, assets=assets)
-    found = filters.apply(
+    found = filters.narrow(
         Alert.objects.visible_to(access)
         .filter(organisation=organisation)
         # The evidence is read too: a supplier notice's names its service.

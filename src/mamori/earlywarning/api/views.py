@@ -114,7 +114,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         filters = AlertFilter(request.query_params, assets=assets)
         if not filters.is_valid():
             raise ValidationError(filters.errors.get_json_data())
-        found = inbox_order(filters.apply(self.get_queryset()))
+        found = inbox_order(filters.narrow(self.get_queryset()))
         page = self.paginate_queryset(found)
         data = AlertSerializer(page, many=True, context=self.get_serializer_context()).data
         return self.get_paginated_response(data)
