@@ -141,7 +141,9 @@ def build(*, now: dt.datetime | None = None) -> Result:
         return _result(False, [])
     created = False
     if not already_loaded(organisations["kohaku"]):
-        _build(organisations, now or timezone.now())
+        # All or nothing: a failure half-way would leave the marker claim and never finish.
+        with transaction.atomic():
+            _build(organisations, now or timezone.now())
         created = True
     return _result(created, list(organisations.values()))
 
@@ -172,41 +174,40 @@ def _build(organisations: dict[str, Organisation], now: dt.datetime) -> None:
     ruri_admin, ruri_access = _user(f"{cast.RURI_SHINKIN.key}-admin")
     _link_supplier(kohaku, menou)
 
-    with transaction.atomic():
-        for actor, access, organisation, kind, value, subdomains, label in (
-            (kohaku_admin, kohaku_admin_access, kohaku, "cidr", KOHAKU_BLOCK, False,
-             "本店ネットワーク / Head-office network"),
-            (kohaku_admin, kohaku_admin_access, kohaku, "cidr", KOHAKU_BLOCK_V6, False,
-             "IPv6 / IPv6"),
-            (menou_admin, menou_access, menou, "cidr", MENOU_BLOCK, False,
-             "運用センター / Operations centre"),
-            (ruri_admin, ruri_access, ruri, "cidr", RURI_BLOCK, False, "本部 / Head office"),
-        ):  # fmt: skip
-            asset = registry.register(
-                actor, access, organisation, kind=kind, value=value,
-                include_subdomains=subdomains, label=label, allow_documentation=True,
-            )  # fmt: skip
-            registry.approve(owner, owner_access, asset, reason=APPROVED)
-        # Pending: the bank has not published the TXT record its page asks for yet.
-        registry.register(
-            kohaku_admin, kohaku_admin_access, kohaku, kind="domain", value=KOHAKU_DOMAIN,
-            include_subdomains=True, label="公開サイト / Public websites",
-            allow_documentation=True,
+    for actor, access, organisation, kind, value, subdomains, label in (
+        (kohaku_admin, kohaku_admin_access, kohaku, "cidr", KOHAKU_BLOCK, False,
+         "本店ネットワーク / Head-office network"),
+        (kohaku_admin, kohaku_admin_access, kohaku, "cidr", KOHAKU_BLOCK_V6, False,
+         "IPv6 / IPv6"),
+        (menou_admin, menou_access, menou, "cidr", MENOU_BLOCK, False,
+         "運用センター / Operations centre"),
+        (ruri_admin, ruri_access, ruri, "cidr", RURI_BLOCK, False, "本部 / Head office"),
+    ):  # fmt: skip
+        asset = registry.register(
+            actor, access, organisation, kind=kind, value=value,
+            include_subdomains=subdomains, label=label, allow_documentation=True,
         )  # fmt: skip
-        # Refused: Ruri claims a block that overlaps Menou's, and the scheme owner says no.
-        refused = registry.register(
-            ruri_admin, ruri_access, ruri, kind="cidr", value=RURI_REFUSED,
-            label="旧データセンター / Former data centre", allow_documentation=True,
-        )  # fmt: skip
-        registry.refuse(owner, owner_access, refused, reason=REFUSED)
-        for overlap in AssetOverlap.objects.filter(asset=refused):
-            registry.settle_overlap(owner, owner_access, overlap, settlement=SETTLED)
-        # Before the reports: every alert raised from now on is an event for the webhook.
-        endpoints.create_endpoint(
-            kohaku_admin, kohaku_admin_access, kohaku, url=WEBHOOK_URL,
-            description="デモ: SIEM 連携（到達しません） / Demo: SIEM (never reached)",
-            allow_documentation=True,
-        )  # fmt: skip
+        registry.approve(owner, owner_access, asset, reason=APPROVED)
+    # Pending: the bank has not published the TXT record its page asks for yet.
+    registry.register(
+        kohaku_admin, kohaku_admin_access, kohaku, kind="domain", value=KOHAKU_DOMAIN,
+        include_subdomains=True, label="公開サイト / Public websites",
+        allow_documentation=True,
+    )  # fmt: skip
+    # Refused: Ruri claims a block that overlaps Menou's, and the scheme owner says no.
+    refused = registry.register(
+        ruri_admin, ruri_access, ruri, kind="cidr", value=RURI_REFUSED,
+        label="旧データセンター / Former data centre", allow_documentation=True,
+    )  # fmt: skip
+    registry.refuse(owner, owner_access, refused, reason=REFUSED)
+    for overlap in AssetOverlap.objects.filter(asset=refused):
+        registry.settle_overlap(owner, owner_access, overlap, settlement=SETTLED)
+    # Before the reports: every alert raised from now on is an event for the webhook.
+    endpoints.create_endpoint(
+        kohaku_admin, kohaku_admin_access, kohaku, url=WEBHOOK_URL,
+        description="デモ: SIEM 連携（到達しません） / Demo: SIEM (never reached)",
+        allow_documentation=True,
+    )  # fmt: skip
 
     for name in REPORTS:
         feeding.import_location(name, str(REPORTS_DIR / f"{name}.csv"))

@@ -1,7 +1,8 @@
 """Everything ``mamori demo`` loads, in one call: the roster and the fictitious scheme
 (``builder``), the hosts with agent evidence (``hosts``), the supply-chain surveys
-(``supplychain``) and the early-warning assets, alerts and webhook (``earlywarning``). Idempotent, so a test module can build the demo once and read it in every
-test, and ``mamori demo`` can be run again on a loaded database."""
+(``supplychain``) and the early-warning claims, alerts and webhook (``earlywarning``).
+Idempotent, so a test module can build the demo once and read it in every test, and
+``mamori demo`` can be run again on a loaded database."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ from mamori.demo import builder, loader
 class Command(BaseCommand):
     help = (
         "Load the demo data (once): the working group's roster, and fictitious organisations "
-        "with assessments, certificates, hosts, supply-chain surveys and early-warning alerts; print the demo users "
-        "and their passwords."
+        "with assessments, certificates, hosts, supply-chain surveys and early-warning alerts; "
+        "print the demo users and their passwords."
     )
 
     def handle(self, *args, **options):
