@@ -207,3 +207,17 @@ def test_loading_again_changes_nothing(demo):
     assert "1 supplier notices" in line
     assert "12 webhook deliveries" in line
     assert line in demo.output
+
+
+def test_the_webhook_page_shows_the_delivery_log_with_the_refusal(demo):
+    endpoint = WebhookEndpoint.objects.get(organisation=_org(cast.KOHAKU_BANK))
+    client = client_for(User.objects.get(username="kohaku-admin"))
+    page = client.get(reverse("earlywarning:webhook", args=[endpoint.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert demo_ew.WEBHOOK_URL in text
+    shown = list(endpoint.deliveries.values_list("pk", flat=True))
+    assert shown
+    for pk in shown:
+        assert f'data-delivery="{pk}"' in text
+    assert endpoint.deliveries.first().last_error in text
