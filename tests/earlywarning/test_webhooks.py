@@ -291,6 +291,22 @@ def test_loopback_for_tests_lets_loopback_and_plain_http_to_it_through_only():
     )
 
 
+def test_documentation_addresses_pass_only_for_the_demo_and_nothing_else_does():
+    answers = Answers({"hooks.example.com": ["198.51.100.7"]})
+    for url in (
+        "https://192.0.2.80/mamori",
+        "https://[2001:db8::80]/",
+        "https://hooks.example.com/",
+    ):
+        destination = check_destination(url, resolve=answers, allow_documentation=True)
+        assert destination.scheme == "https"
+    # Without the demo's choice, as at every delivery: refused, naming the address.
+    assert "192.0.2.80" in refusal("https://192.0.2.80/mamori")
+    # Only documentation ranges: the other special addresses stay refused.
+    assert "private network" in refusal("https://10.0.0.1/", allow_documentation=True)
+    assert "must start with https://." in refusal("http://192.0.2.80/", allow_documentation=True)
+
+
 # --- Signatures -------------------------------------------------------------------------------
 
 

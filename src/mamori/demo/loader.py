@@ -1,7 +1,8 @@
 """Everything ``mamori demo`` loads, in one call: the roster and the fictitious scheme
-(``builder``), the hosts with agent evidence (``hosts``) and the supply-chain surveys
-(``supplychain``). Idempotent, so a test module can build the demo once and read it in every
-test, and ``mamori demo`` can be run again on a loaded database."""
+(``builder``), the hosts with agent evidence (``hosts``), the supply-chain surveys
+(``supplychain``) and the early-warning claims, alerts and webhook (``earlywarning``).
+Idempotent, so a test module can build the demo once and read it in every test, and
+``mamori demo`` can be run again on a loaded database."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from mamori.demo import builder, hosts, supplychain
+from mamori.demo import builder, earlywarning, hosts, supplychain
 
 CREDENTIALS_FILE = "demo-credentials.json"
 
@@ -21,6 +22,7 @@ class Loaded:
     credentials: list[builder.DemoUser]
     hosts: hosts.Loaded
     supplychain: supplychain.Result
+    earlywarning: earlywarning.Result
 
 
 def load(var_dir: Path, *, now: dt.datetime | None = None) -> Loaded:
@@ -36,4 +38,6 @@ def load(var_dir: Path, *, now: dt.datetime | None = None) -> Loaded:
     # agents would.
     loaded_hosts = hosts.build(now=now)
     chains = supplychain.build()
-    return Loaded(created, credentials_file, credentials, loaded_hosts, chains)
+    # After the surveys: a supplier's alert reaches the bank through the bank's survey.
+    warnings = earlywarning.build(now=now)
+    return Loaded(created, credentials_file, credentials, loaded_hosts, chains, warnings)

@@ -87,8 +87,12 @@ def ssl_context() -> ssl.SSLContext:
     return _ssl_context(settings.WEBHOOK_CA_FILE)
 
 
-def check(url: str) -> webhooks.Destination:
-    return webhooks.check_destination(url, allow_loopback_for_tests=settings.WEBHOOK_ALLOW_LOOPBACK)
+def check(url: str, *, allow_documentation: bool = False) -> webhooks.Destination:
+    return webhooks.check_destination(
+        url,
+        allow_loopback_for_tests=settings.WEBHOOK_ALLOW_LOOPBACK,
+        allow_documentation=allow_documentation,
+    )
 
 
 def claim(delivery_ids: list[int] | None = None, *, limit: int = CONCURRENCY) -> list:

@@ -41,12 +41,19 @@ def _require_manager(access, organisation_id: int) -> None:
 
 @transaction.atomic
 def create_endpoint(
-    actor, access, organisation, *, url: str, description: str = ""
+    actor,
+    access,
+    organisation,
+    *,
+    url: str,
+    description: str = "",
+    allow_documentation: bool = False,
 ) -> tuple[WebhookEndpoint, str]:
-    """Register a webhook; returns it with its secret (shown once)."""
+    """Register a webhook; returns it with its secret (shown once). ``allow_documentation``
+    (the demo only) accepts a documentation address, which no delivery will ever reach."""
     organisation_id = getattr(organisation, "pk", organisation)
     _require_manager(access, organisation_id)
-    destination = delivery.check(url)
+    destination = delivery.check(url, allow_documentation=allow_documentation)
     if (
         WebhookEndpoint.objects.filter(organisation_id=organisation_id).count()
         >= MAX_ENDPOINTS_PER_ORGANISATION

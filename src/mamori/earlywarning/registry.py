@@ -46,14 +46,27 @@ FALSE_WORDS = frozenset({"", "0", "false", "no", "n"})
 LIVE_STATES = (AssetState.PENDING, AssetState.VERIFIED)
 
 
-def parse(kind: str, value: str, include_subdomains: bool = False) -> claims.NetworkAsset:
+def documentation_allowed(override: bool | None) -> bool:
+    """Whether documentation ranges and example domains may be claimed: the caller's explicit
+    choice (the demo, which holds nothing real), else the instance's setting (off in
+    production, where such a claim is always a mistake)."""
+    return settings.EARLYWARNING_DOCUMENTATION_ASSETS if override is None else override
+
+
+def parse(
+    kind: str,
+    value: str,
+    include_subdomains: bool = False,
+    *,
+    allow_documentation: bool | None = None,
+) -> claims.NetworkAsset:
     """The claim in canonical form, or ``MamoriError`` with the reason (field ``value``)."""
     try:
         return claims.parse_asset(
             kind,
             value,
             include_subdomains,
-            allow_documentation=settings.EARLYWARNING_DOCUMENTATION_ASSETS,
+            allow_documentation=documentation_allowed(allow_documentation),
         )
     except claims.AssetRefused as refused:
         raise MamoriError(str(refused), field="value", code=refused.code) from None
@@ -111,13 +124,15 @@ def register(
     value: str,
     include_subdomains: bool = False,
     label: str = "",
+    allow_documentation: bool | None = None,
 ) -> Asset:
-    """Store a claim, pending verification. ``access`` None is the operator's command line."""
+    """Store a claim, pending verification. ``access`` None is the operator's command line;
+    ``allow_documentation`` overrides the setting (``documentation_allowed``)."""
     if access is not None and not permissions.can_register(access, organisation.pk):
         raise NotAllowed(
             _("Only the organisation's administrators and contributors register its assets.")
         )
-    claim = parse(kind, value, include_subdomains)
+    claim = parse(kind, value, include_subdomains, allow_documentation=allow_documentation)
     return _store(actor, organisation, claim, label)
 
 

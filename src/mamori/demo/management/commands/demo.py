@@ -7,8 +7,8 @@ from mamori.demo import builder, loader
 class Command(BaseCommand):
     help = (
         "Load the demo data (once): the working group's roster, and fictitious organisations "
-        "with assessments, certificates, hosts and supply-chain surveys; print the demo users "
-        "and their passwords."
+        "with assessments, certificates, hosts, supply-chain surveys and early-warning alerts; "
+        "print the demo users and their passwords."
     )
 
     def handle(self, *args, **options):
@@ -28,6 +28,7 @@ class Command(BaseCommand):
         loaded = loader.load(settings.VAR_DIR)
         self.stdout.write(loaded.hosts.summary())
         self.stdout.write(loaded.supplychain.summary())
+        self.stdout.write(loaded.earlywarning.summary())
         credentials = loaded.credentials
         if not credentials:
             self.stdout.write(f"(No demo credentials on file at {loaded.credentials_file}.)")
