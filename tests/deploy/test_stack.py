@@ -404,6 +404,7 @@ def test_public_verification_pages_are_kept_by_nginx_for_a_few_seconds(deployed)
     assert "set-cookie" not in pages[0].headers
     deployed.stack.wait_for("five log lines", lambda: len(cache_states()) == 5)
     assert cache_states() == ["MISS", "HIT", "HIT", "HIT", "HIT"]
+    deployed.stack.wait_for("the application's line", lambda: application_saw() >= 1)
     assert application_saw() == 1
     with deployed.client() as client:
         english = client.get(path + "?lang=en")
@@ -414,4 +415,5 @@ def test_public_verification_pages_are_kept_by_nginx_for_a_few_seconds(deployed)
         assert deployed.world.other_admin.username in own.text
     deployed.stack.wait_for("the signed-in reader's line", lambda: len(cache_states()) == 7)
     assert cache_states()[-1] == "BYPASS"
-    assert application_saw() == 3
+    # gunicorn writes its line once the answer has gone out, so it may come a moment later.
+    deployed.stack.wait_for("the application's third line", lambda: application_saw() == 3)
