@@ -207,6 +207,21 @@ def run_measurement() -> dict:
         flush=True,
     )
 
+    # Every organisation has a webhook endpoint (a documentation address: queued deliveries are
+    # only recorded here, never sent), so the measured path queues one delivery per alert.
+    from mamori.earlywarning.models import WebhookDelivery, WebhookEndpoint
+    from mamori.organisations.models import Organisation
+
+    for organisation_id in (
+        Organisation.objects.filter(hosts__isnull=False).distinct().values_list("pk", flat=True)
+    ):
+        WebhookEndpoint.objects.get_or_create(
+            organisation_id=organisation_id,
+            url=f"https://192.0.2.1/bench/{organisation_id}",
+            defaults={"secret": "bench-secret", "enabled": True},
+        )
+    deliveries_before = WebhookDelivery.objects.count()
+
     # 2. Measured: the KEV feed with that CVE added.
     kev_file = kev_catalogue(folder, cve, today)
     advisory_services.load_index()  # a long-lived worker holds the index already
@@ -238,6 +253,7 @@ def run_measurement() -> dict:
         "alerts_by_organisation": by_organisation,
         "audit_entries_added": AuditEvent.objects.count() - audit_before,
         "outbox_messages_added": OutboxMessage.objects.count() - outbox_before,
+        "webhook_deliveries_queued": WebhookDelivery.objects.count() - deliveries_before,
         "delivery_hook": hook or "none (earlywarning.notify not installed)",
         "feed_run": {
             "rows": run.rows,
@@ -264,7 +280,9 @@ def run_measurement() -> dict:
         f"{figures['whole_command_s']} s\n"
         f"    {hosts_listing:,} hosts list the advisory, {stored:,} alerts ({figures['alerts_kev']:,}"
         f" KEV, critical) in {len(by_organisation)} organisations; {figures['audit_entries_added']:,}"
-        f" audit entries; delivery hook: {figures['delivery_hook']}\n"
+        f" audit entries; delivery hook: {figures['delivery_hook']}, "
+        f"{figures['webhook_deliveries_queued']:,} webhook deliveries and "
+        f"{figures['outbox_messages_added']:,} outbox messages queued\n"
         f"    re-match split: {json.dumps(figures['rematch_split'])}",
         flush=True,
     )

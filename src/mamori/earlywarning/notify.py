@@ -35,6 +35,7 @@ from django.utils.translation import ngettext
 
 from mamori.audit import services as audit
 from mamori.core import outbox
+from mamori.core.bulk import insert_rows
 from mamori.core.errors import MamoriError, NotAllowed
 from mamori.core.mail import send_once
 from mamori.earlywarning import payloads, permissions
@@ -253,11 +254,31 @@ def _queue_deliveries(events: list[tuple[Alert, str, dict | None]], now: dt.date
             )
             for endpoint_id in endpoints[alert.organisation_id]
         ]
-    WebhookDelivery.objects.bulk_create(deliveries, batch_size=1000)
-    ids = [delivery.pk for delivery in deliveries]
+    # COPY on PostgreSQL: a KEV entry on thousands of hosts is as many deliveries, each with its
+    # JSON body, and a multi-row INSERT of them takes most of the time the raise may take.
+    insert_rows(WebhookDelivery, deliveries)
+    ids = _delivery_ids(deliveries, now)
     for start in range(0, len(ids), DELIVERIES_PER_MESSAGE):
         # Never run inside the request that made the change: receivers may be slow.
         outbox.enqueue_off_request(DELIVER_WEBHOOKS, ids[start : start + DELIVERIES_PER_MESSAGE])
+
+
+def _delivery_ids(deliveries: list[WebhookDelivery], now: dt.datetime) -> list[int]:
+    """The ids of deliveries just inserted (COPY returns none): those of these alerts and
+    events first due at this very moment."""
+    if all(delivery.pk is not None for delivery in deliveries):
+        return [delivery.pk for delivery in deliveries]
+    alert_ids = sorted({delivery.alert_id for delivery in deliveries})
+    events = {delivery.event for delivery in deliveries}
+    ids: list[int] = []
+    for start in range(0, len(alert_ids), 1000):
+        ids += WebhookDelivery.objects.filter(
+            alert_id__in=alert_ids[start : start + 1000],
+            event__in=events,
+            next_attempt_at=now,
+            attempt=0,
+        ).values_list("pk", flat=True)
+    return sorted(ids)
 
 
 # --- the messages -----------------------------------------------------------------------------
