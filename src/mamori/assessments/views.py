@@ -40,7 +40,7 @@ from mamori.assessments.models import (
 from mamori.assessments.reports import advice_context
 from mamori.catalogue.models import Question, Section
 from mamori.core.bodylimit import body_limit, upload_limit
-from mamori.core.errors import MamoriError
+from mamori.core.errors import MamoriError, add_to_form
 from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
 
@@ -144,7 +144,7 @@ def start(request):
                 form.cleaned_data["level"],
             )
         except MamoriError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            add_to_form(form, exc)
         else:
             messages.success(request, _("Assessment started. Begin with the scope."))
             return redirect("assessments:section", pk=assessment.pk, code="A2")
@@ -401,7 +401,7 @@ def declaration(request, pk: int):
                     form.cleaned_data["title"],
                 )
             except MamoriError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                add_to_form(form, exc)
                 status = 422 if exc.status == 400 else exc.status
             else:
                 messages.success(request, _("The declaration is signed."))

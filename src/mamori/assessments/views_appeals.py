@@ -13,7 +13,7 @@ from mamori.assessments import appeals, permissions, scoring
 from mamori.assessments.forms import AppealDecisionForm, AppealForm
 from mamori.assessments.snapshot import Snapshot
 from mamori.assessments.views import _access, _get_assessment
-from mamori.core.errors import MamoriError
+from mamori.core.errors import MamoriError, add_to_form
 
 
 def _status(error: MamoriError) -> int:
@@ -83,7 +83,7 @@ def decide(request, pk: int):
                     form.cleaned_data["reason"],
                 )
             except MamoriError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                add_to_form(form, exc)
                 status = _status(exc)
             else:
                 if decided.status == "overturned":

@@ -36,3 +36,8 @@ class Conflict(MamoriError):
 
     status = 409
     code = "conflict"
+
+
+def add_to_form(form, error: MamoriError) -> None:
+    """A refusal shown on the form: on its field when the form has that field, else above it."""
+    form.add_error(error.field if error.field in form.fields else None, error.message)

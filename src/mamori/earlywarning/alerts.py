@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -105,19 +105,21 @@ def _merge(sightings: Iterable[Sighting]) -> dict[tuple[int, str], list[Sighting
     return grouped
 
 
-def _existing(keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], Alert]:
-    """The alerts of these (organisation, key) pairs, locked: looked up by key in chunks
-    (one query per thousand, whatever the number of organisations)."""
-    wanted = set(keys)
-    found: dict[tuple[int, str], Alert] = {}
+def _by_key(pairs: Iterable[tuple[int, str]], alerts) -> Iterator[tuple[tuple[int, str], Alert]]:
+    """The alerts of ``alerts`` (a queryset) for these (organisation, key) pairs: looked up by
+    key in chunks, one query per thousand whatever the number of organisations."""
+    wanted = set(pairs)
     distinct = sorted({key for _organisation, key in wanted})
     for start in range(0, len(distinct), LOOKUP_CHUNK):
-        chunk = distinct[start : start + LOOKUP_CHUNK]
-        for alert in Alert.objects.select_for_update().filter(key__in=chunk):
+        for alert in alerts.filter(key__in=distinct[start : start + LOOKUP_CHUNK]):
             pair = (alert.organisation_id, alert.key)
             if pair in wanted:
-                found[pair] = alert
-    return found
+                yield pair, alert
+
+
+def _existing(keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], Alert]:
+    """The alerts of these (organisation, key) pairs, locked."""
+    return dict(_by_key(keys, Alert.objects.select_for_update()))
 
 
 def upsert(sightings: Iterable[Sighting], *, feed: Feed | None, now=None) -> Upserted:
@@ -210,16 +212,9 @@ def upsert(sightings: Iterable[Sighting], *, feed: Feed | None, now=None) -> Ups
 
 def _set_primary_keys(created: list[Alert]) -> None:
     """Give alerts inserted by COPY their ids (the audit entries and the callers name them)."""
-    missing: dict[tuple[int, str], Alert] = {
-        (alert.organisation_id, alert.key): alert for alert in created if alert.pk is None
-    }
-    keys = sorted({key for _organisation, key in missing})
-    for start in range(0, len(keys), LOOKUP_CHUNK):
-        for organisation_id, key, pk in Alert.objects.filter(
-            key__in=keys[start : start + LOOKUP_CHUNK]
-        ).values_list("organisation_id", "key", "pk"):
-            if (organisation_id, key) in missing:
-                missing[(organisation_id, key)].pk = pk
+    missing = {(alert.organisation_id, alert.key): alert for alert in created if alert.pk is None}
+    for pair, stored in _by_key(missing, Alert.objects.only("pk", "organisation_id", "key")):
+        missing[pair].pk = stored.pk
     for alert in created:
         alert._state.adding = False
         alert._state.db = connection.alias

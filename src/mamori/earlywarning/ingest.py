@@ -14,7 +14,6 @@ A bad row is reported as ``file:line: reason`` and skipped; the rest of the repo
 from __future__ import annotations
 
 import bisect
-import hashlib
 import io
 import ipaddress
 import itertools
@@ -30,6 +29,7 @@ from django.utils.translation import gettext as _
 from mamori.earlywarning import alerts, fanout, matching, notify
 from mamori.earlywarning.feeds import network
 from mamori.earlywarning.feeds.errors import FeedError, RowError
+from mamori.earlywarning.feeds.lines import HashingReader
 from mamori.earlywarning.models import (
     ADDRESS_KINDS,
     Asset,
@@ -128,36 +128,13 @@ class Totals:
 
 def feed_for(name: str) -> Feed:
     """The feed of a report type, created on first import with the defaults."""
-    kind = network.report_kind(name)  # FeedError for an unknown type
+    network.report_kind(name)  # FeedError for an unknown type
     feed, _created = Feed.objects.get_or_create(
         name=name.strip().lower(), defaults={"kind": FeedKind.NETWORK}
     )
     if feed.kind != FeedKind.NETWORK:
         raise FeedError(network.gettext_noop("%(name)s is not a network report feed"), name=name)
-    del kind
     return feed
-
-
-class _Digesting(io.RawIOBase):
-    """A stream that hashes what is read through it and reports each read's size (for the
-    command line's progress bar)."""
-
-    def __init__(self, stream: BinaryIO, on_read=None):
-        self._stream = stream
-        self.digest = hashlib.sha256()
-        self._on_read = on_read
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._stream.read(len(buffer))
-        size = len(data)
-        buffer[:size] = data
-        self.digest.update(data)
-        if self._on_read is not None and size:
-            self._on_read(size)
-        return size
 
 
 def import_report(feed: Feed, stream: BinaryIO, *, source: str, now=None, on_read=None) -> FeedRun:
@@ -168,7 +145,7 @@ def import_report(feed: Feed, stream: BinaryIO, *, source: str, now=None, on_rea
     now = now or timezone.now()
     run = FeedRun.objects.create(feed=feed, source=source[:500])
     totals = Totals()
-    reader = _Digesting(stream, on_read)
+    reader = HashingReader(stream, on_read)
     try:
         rows = network.read_report(
             io.BufferedReader(reader, 1 << 16), feed.name, source_name=source, now=now

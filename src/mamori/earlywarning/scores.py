@@ -12,7 +12,6 @@ changes nothing.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import itertools
 from collections.abc import Iterable, Iterator
@@ -26,6 +25,7 @@ from django.utils.translation import gettext as _
 from mamori.core.bulk import update_rows
 from mamori.earlywarning.feeds.epss import EpssRow, read_epss
 from mamori.earlywarning.feeds.errors import FeedError, RowError
+from mamori.earlywarning.feeds.lines import HashingReader
 from mamori.earlywarning.models import (
     Alert,
     AlertType,
@@ -53,27 +53,6 @@ class _Totals:
             self.error_lines.append(text)
 
 
-class _Hashing(io.RawIOBase):
-    """A stream that hashes what is read through it (the run's digest) and reports each
-    read's size (the command line's progress bar)."""
-
-    def __init__(self, stream: BinaryIO, on_read=None):
-        self._stream = stream
-        self.digest = hashlib.sha256()
-        self._on_read = on_read
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        self.digest.update(data)
-        if self._on_read is not None and data:
-            self._on_read(len(data))
-        return len(data)
-
-
 def import_epss(feed: Feed, stream: BinaryIO, *, source: str, now=None, on_read=None) -> FeedRun:
     """Store the scores of one EPSS file as ``feed``'s run and enrich the software alerts. The
     run is recorded whatever happens; a file refused whole (no comment line, no header) or cut
@@ -81,7 +60,7 @@ def import_epss(feed: Feed, stream: BinaryIO, *, source: str, now=None, on_read=
     now = now or timezone.now()
     run = FeedRun.objects.create(feed=feed, source=source[:500])
     totals = _Totals()
-    reader = _Hashing(stream, on_read)
+    reader = HashingReader(stream, on_read)
     try:
         scores = read_epss(io.BufferedReader(reader, 1 << 16), source_name=source)
         score_date = scores.score_date.date()

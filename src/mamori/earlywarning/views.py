@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from mamori.audit.models import AuditEvent
-from mamori.core.errors import MamoriError
+from mamori.core.errors import MamoriError, add_to_form
 from mamori.earlywarning import alerts, display, permissions, queues
 from mamori.earlywarning.filters import AlertFilter, inbox_order
 from mamori.earlywarning.forms import AlertStateForm, TimeZoneForm, actions_for
@@ -275,7 +275,7 @@ def alert_state(request, pk: int):
             until=form.cleaned_data["until"],
         )
     except MamoriError as exc:
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        add_to_form(form, exc)
         return render_alert(request, _get_alert(request, pk), failed=form, status=status_of(exc))
     messages.success(
         request, _("The alert is now %(state)s.") % {"state": alert.get_state_display()}

@@ -19,7 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from mamori.core.errors import MamoriError
+from mamori.core.errors import MamoriError, add_to_form
 from mamori.earlywarning import endpoints, notify, permissions
 from mamori.earlywarning.forms import PreferencesForm, WebhookDisableForm, WebhookForm
 from mamori.earlywarning.models import (
@@ -96,7 +96,7 @@ def webhooks(request, organisation: int):
             request.user, _access(request), organisation, **form.cleaned_data
         )
     except MamoriError as exc:
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        add_to_form(form, exc)
         return _render_webhooks(request, organisation, form=form, status=status_of(exc))
     messages.success(
         request,
@@ -207,7 +207,7 @@ def notification_settings(request, organisation: int):
             try:
                 notify.set_preferences(request.user, access, organisation.pk, **form.cleaned_data)
             except MamoriError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                add_to_form(form, exc)
                 status = status_of(exc)
             else:
                 messages.success(request, _("Your alert e-mail settings were saved."))

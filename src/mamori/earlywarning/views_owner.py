@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 
 from mamori.assessments.uploads import inspect_upload, safe_name
 from mamori.core.bodylimit import body_limit, upload_limit
-from mamori.core.errors import MamoriError
+from mamori.core.errors import MamoriError, add_to_form
 from mamori.earlywarning import deadlines, display, permissions, queues, registry, sector
 from mamori.earlywarning.forms import (
     ApproveForm,
@@ -127,7 +127,7 @@ def refuse(request, pk: int):
         try:
             registry.refuse(request.user, access, asset, reason=form.cleaned_data["reason"])
         except MamoriError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            add_to_form(form, exc)
             status = status_of(exc)
         else:
             messages.success(request, _("%(value)s was refused.") % {"value": asset})
@@ -189,7 +189,7 @@ def settle(request, pk: int):
             request.user, access, overlap, settlement=form.cleaned_data["settlement"]
         )
     except MamoriError as exc:
-        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        add_to_form(form, exc)
         return _render_overlaps(
             request, failed={("settle", overlap.pk): form}, status=status_of(exc)
         )
@@ -209,7 +209,7 @@ def deadline_settings(request):
             try:
                 deadlines.set_acknowledge_hours(request.user, access, form.cleaned_data)
             except MamoriError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                add_to_form(form, exc)
                 status = status_of(exc)
             else:
                 messages.success(request, _("The deadlines were saved; new alerts follow them."))

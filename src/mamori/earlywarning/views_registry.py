@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from mamori.core.bodylimit import body_limit, upload_limit
-from mamori.core.errors import MamoriError
+from mamori.core.errors import MamoriError, add_to_form
 from mamori.earlywarning import display, ownership, permissions, registry, suggestions
 from mamori.earlywarning.forms import AssetForm, CsvImportForm, SuggestionsForm
 from mamori.earlywarning.models import Alert, Asset, AssetKind
@@ -79,7 +79,7 @@ def asset_list(request, organisation: int):
             try:
                 asset = registry.register(request.user, access, organisation, **form.cleaned_data)
             except MamoriError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                add_to_form(form, exc)
                 status = status_of(exc)
             else:
                 if asset.kind == AssetKind.DOMAIN:
@@ -244,7 +244,7 @@ def assets_import(request, organisation: int):
                     request.user, access, organisation, upload.read(), source=source
                 )
             except MamoriError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                add_to_form(form, exc)
                 status = status_of(exc)
             else:
                 if result.errors:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from mamori.assessments.models import Assessment
 from mamori.certificates.models import Certificate
-from mamori.core.errors import MamoriError
+from mamori.core.errors import MamoriError, add_to_form
 from mamori.organisations import permissions, services
 from mamori.organisations.access import Access
 from mamori.organisations.forms import InviteMemberForm, NewUserForm, OrganisationForm
@@ -235,7 +235,7 @@ def add_member(request, pk: int):
                     request.user, access, organisation.pk, data["username"], data["role"]
                 )
         except MamoriError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            add_to_form(form, exc)
             status = 422 if exc.status == 400 else exc.status
         else:
             if creating:
@@ -382,7 +382,7 @@ def create(request):
         try:
             organisation = services.create_organisation(request.user, access, **form.cleaned_data)
         except MamoriError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            add_to_form(form, exc)
         else:
             messages.success(
                 request,

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from mamori.catalogue.models import pick
 from mamori.core.bodylimit import body_limit, upload_limit
-from mamori.core.errors import MamoriError
+from mamori.core.errors import MamoriError, add_to_form
 from mamori.organisations.access import Access
 from mamori.organisations.models import Role
 from mamori.plus import permissions, services, testcases, texts
@@ -457,7 +457,7 @@ def test_case(request, pk: int, code: str):
                         field="result",
                     )
             except MamoriError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                add_to_form(form, exc)
                 status = _status(exc)
                 if not can_test:
                     messages.error(request, exc.message)

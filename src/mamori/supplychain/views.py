@@ -20,7 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from mamori.core.bodylimit import body_limit, upload_limit
-from mamori.core.errors import MamoriError
+from mamori.core.errors import MamoriError, add_to_form
 from mamori.organisations.access import Access
 from mamori.organisations.models import Organisation
 from mamori.supplychain import permissions, services
@@ -177,7 +177,7 @@ def campaign_create(request):
                     site_url=_site_url(request),
                 )
             except MamoriError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                add_to_form(form, exc)
                 status = _status(exc)
             else:
                 messages.success(request, _("The survey was created. Invite the Tier-1 suppliers."))
@@ -398,7 +398,7 @@ def record_hearing(request, pk: int):
         try:
             services.record_hearing(request.user, access, invitation, **form.cleaned_data)
         except MamoriError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+            add_to_form(form, exc)
             return _render_response(request, invitation, hearing_form=form, status=_status(exc))
         messages.success(request, _("The hearing notes were recorded."))
         return redirect(f"{reverse('supplychain:response', args=[invitation.pk])}#hearings")
@@ -481,7 +481,7 @@ def answer(request, pk: int):
                     link_key=permissions.answer_key(request.session),
                 )
             except MamoriError as exc:
-                form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+                add_to_form(form, exc)
                 status = _status(exc)
             else:
                 messages.success(request, _("Your answers were saved."))

@@ -30,6 +30,7 @@ from mamori.earlywarning.feeds.lines import (
     DEFAULT_MAX_ROW_BYTES,
     CsvRecords,
     Source,
+    complete_rows,
     header_names,
     header_problem,
 )
@@ -139,20 +140,12 @@ def _rows(rows, columns: list[str], source_name: str) -> Iterator[EpssRow | RowE
 
 
 def _checked_rows(rows, columns: list[str]) -> Iterator[EpssRow | RowError]:
-    width = len(columns)
     cve_at, epss_at, percentile_at = (columns.index(name) for name in COLUMNS)
-    for record in rows:
+    for record in complete_rows(rows, len(columns)):
         if isinstance(record, RowError):
             yield record
             continue
         line, values = record
-        if len(values) != width:
-            yield RowError(
-                line,
-                gettext_noop("the row has %(count)s values but the header has %(width)s columns"),
-                {"count": len(values), "width": width},
-            )
-            continue
         cve = values[cve_at].strip()
         if not _CVE.fullmatch(cve):
             yield RowError(

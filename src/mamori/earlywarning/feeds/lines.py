@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import zlib
 from collections.abc import Iterable, Iterator
@@ -253,3 +254,44 @@ def header_problem(error: RowError) -> FeedError:
         gettext_noop("the header line is not valid CSV (%(detail)s)"),
         detail=error.params.get("detail", ""),
     )
+
+
+class HashingReader(io.RawIOBase):
+    """A stream that hashes what is read through it (a feed run's digest) and reports each
+    read's size (the command line's progress bar)."""
+
+    def __init__(self, stream: BinaryIO, on_read=None):
+        self._stream = stream
+        self.digest = hashlib.sha256()
+        self._on_read = on_read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        self.digest.update(data)
+        if self._on_read is not None and data:
+            self._on_read(len(data))
+        return len(data)
+
+
+def complete_rows(
+    records: Iterable[tuple[int, list[str]] | RowError], width: int
+) -> Iterator[tuple[int, list[str]] | RowError]:
+    """The records of a CSV body with as many values as the header has columns; a record of
+    another width becomes a ``RowError`` (reading goes on), as do records already refused."""
+    for record in records:
+        if isinstance(record, RowError):
+            yield record
+            continue
+        line, values = record
+        if len(values) != width:
+            yield RowError(
+                line,
+                gettext_noop("the row has %(count)s values but the header has %(width)s columns"),
+                {"count": len(values), "width": width},
+            )
+            continue
+        yield record

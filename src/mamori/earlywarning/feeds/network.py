@@ -65,6 +65,7 @@ from mamori.earlywarning.feeds.lines import (
     DEFAULT_MAX_ROW_BYTES,
     CsvRecords,
     Source,
+    complete_rows,
     header_names,
     header_problem,
 )
@@ -398,19 +399,11 @@ def _rows(rows, columns: list[str], kind: ReportKind, latest: datetime, source_n
 
 
 def _checked_rows(rows, columns: list[str], kind: ReportKind, latest: datetime):
-    width = len(columns)
-    for record in rows:
+    for record in complete_rows(rows, len(columns)):
         if isinstance(record, RowError):
             yield record
             continue
         line, values = record
-        if len(values) != width:
-            yield RowError(
-                line,
-                gettext_noop("the row has %(count)s values but the header has %(width)s columns"),
-                {"count": len(values), "width": width},
-            )
-            continue
         raw = dict(zip(columns, values, strict=True))
         try:
             yield _observation(line, raw, kind, latest)

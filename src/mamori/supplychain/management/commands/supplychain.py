@@ -78,16 +78,9 @@ class Command(BaseCommand):
             self.export_graph(options["organisation"], options["output"])
 
     def _organisation(self, reference: str):
-        from mamori.organisations.reference import find
+        from mamori.organisations.reference import for_command
 
-        found = find(reference)
-        if found is None:
-            raise CommandError(
-                _("No organisation with the id or corporate number %(reference)s.")
-                % {"reference": reference.strip()[:40]},
-                returncode=2,
-            )
-        return found
+        return for_command(reference)
 
     def import_graph(self, reference: str, path: str) -> None:
         from mamori.supplychain import services
