@@ -43,7 +43,6 @@ from mamori.earlywarning.models import (
 )
 
 BATCH_ROWS = 20_000
-ERROR_LINES_KEPT = 100
 
 
 @dataclass
@@ -114,7 +113,6 @@ class VerifiedAssets:
 class Totals:
     rows: int = 0
     matched: int = 0
-    held: int = 0
     errors: int = 0
     error_lines: list[str] = field(default_factory=list)
     new: int = 0
@@ -122,7 +120,7 @@ class Totals:
 
     def error(self, text: str) -> None:
         self.errors += 1
-        if len(self.error_lines) < ERROR_LINES_KEPT:
+        if len(self.error_lines) < FeedRun.ERROR_LINES_KEPT:
             self.error_lines.append(text)
 
 
@@ -215,7 +213,6 @@ def _import_batch(feed, kind, run, verified, batch, totals: Totals, source, now)
         if len(organisations) > 1:
             # Verified claims of two organisations cover what was seen: the scheme owner
             # settles who holds it; neither organisation is told meanwhile.
-            totals.held += 1
             for pair in itertools.combinations(sorted(ids), 2):
                 if verified.organisation_of[pair[0]] != verified.organisation_of[pair[1]]:
                     held_pairs[pair] = held_pairs.get(pair, 0) + 1

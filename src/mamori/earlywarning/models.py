@@ -258,6 +258,9 @@ class RunState(models.TextChoices):
 
 
 class FeedRun(models.Model):
+    # How many "file:line: message" errors a run keeps for the operator (the count is whole).
+    ERROR_LINES_KEPT = 100
+
     feed = models.ForeignKey(Feed, on_delete=models.CASCADE, related_name="runs")
     source = models.CharField(_("source"), max_length=500)
     # sha256 of what was read: the same file read again is recognised (and changes nothing).

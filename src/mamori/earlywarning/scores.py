@@ -36,7 +36,6 @@ from mamori.earlywarning.models import (
 )
 
 BATCH_ROWS = 5000
-ERROR_LINES_KEPT = 100
 SCORE_FIELDS = ["epss", "percentile", "score_date", "model_version"]
 
 
@@ -49,7 +48,7 @@ class _Totals:
 
     def error(self, text: str) -> None:
         self.errors += 1
-        if len(self.error_lines) < ERROR_LINES_KEPT:
+        if len(self.error_lines) < FeedRun.ERROR_LINES_KEPT:
             self.error_lines.append(text)
 
 

@@ -75,7 +75,6 @@ log = logging.getLogger(__name__)
 # One category for both: a finding listed in KEV after its alert was raised for being overdue
 # stays the same alert (``kev`` and the severity say which it is now).
 CATEGORY = "vulnerable_package"
-ERROR_LINES_KEPT = 100
 LOOKUP_CHUNK = 1000
 # The CVE an identifier names: the id itself, or a distribution's "UBUNTU-CVE-…" form (the
 # advisory index reads KEV-listed advisories the same way, advisories.matching).
@@ -163,7 +162,7 @@ def import_advisory_feed(
         problems: list[str] = []
 
         def report_bad(where: str, bad: osv.BadRecord) -> None:
-            if len(problems) < ERROR_LINES_KEPT:
+            if len(problems) < FeedRun.ERROR_LINES_KEPT:
                 named = f"{bad.record_id}: " if bad.record_id else ""
                 problems.append(f"{where}: {named}{bad.reason}")
 
