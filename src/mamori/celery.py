@@ -111,6 +111,12 @@ def _configure(sender: Celery, **_kwargs) -> None:
                 "task": "mamori.earlywarning.tasks.sample_sector",
                 "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
             },
+            # Findings that have gone over the scheme's deadline since they were found: each
+            # raised once, on the day it crosses (hourly, like the figures above).
+            "earlywarning-software-deadlines": {
+                "task": "mamori.earlywarning.tasks.sweep_software_deadlines",
+                "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
+            },
             # Each feed is read on its own interval: this only finds the ones that are due.
             "earlywarning-feeds": {
                 "task": "mamori.earlywarning.tasks.read_due_feeds",

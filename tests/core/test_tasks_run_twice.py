@@ -70,6 +70,14 @@ RUN_TWICE = {
     "mamori.earlywarning.tasks.send_webhook_disabled_notice": (
         "tests/earlywarning/test_webhook_delivery.py::test_the_disabled_notice_twice_is_sent_once"
     ),
+    "mamori.earlywarning.tasks.raise_host_software_alerts": (
+        "tests/earlywarning/test_software_feeds.py::"
+        "test_an_upload_that_reports_a_kev_listed_package_raises_its_alert_without_an_import"
+    ),
+    "mamori.earlywarning.tasks.sweep_software_deadlines": (
+        "tests/earlywarning/test_software_feeds.py::"
+        "test_a_finding_that_goes_over_the_deadline_later_is_raised_on_the_day_it_crosses"
+    ),
     "mamori.earlywarning.tasks.read_feed": (
         "tests/earlywarning/test_software_feeds.py::"
         "test_the_beat_reads_each_due_feed_from_its_location_once"

@@ -33,6 +33,7 @@ from django.utils import timezone, translation
 from mamori.advisories.models import ImportRun, KevEntry
 from mamori.audit.models import AuditEvent
 from mamori.catalogue.services import sync_catalogue
+from mamori.core.models import OutboxMessage
 from mamori.earlywarning import feeding, software, tasks
 from mamori.earlywarning.models import (
     AdvisoryFeedImport,
@@ -398,6 +399,140 @@ def test_raising_twice_has_the_effect_of_once(world):
     assert (run.matched, run.alerts_new, run.alerts_updated) == (2, 2, 0)
     # A re-match queued without its import raises nothing: there is no moment to date it by.
     assert tasks.raise_software_alerts([WEBP], None) == {"findings": 0, "new": 0, "updated": 0}
+
+
+def _fresh_sibling(folder, days_ago: int) -> dict:
+    """The openssl advisory whose fix ``old-ssl`` lacks, released ``days_ago`` days ago."""
+    record = json.loads(OPENSSL_SIBLING.read_text("utf-8"))
+    fresh = f"{timezone.localdate() - dt.timedelta(days=days_ago)}T00:00:00Z"
+    record["published"] = record["modified"] = fresh
+    folder.mkdir(exist_ok=True)
+    (folder / OPENSSL_SIBLING.name).write_text(json.dumps(record), encoding="utf-8")
+    return record
+
+
+def test_a_finding_that_goes_over_the_deadline_later_is_raised_on_the_day_it_crosses(
+    world, hosts, tmp_path
+):
+    """A fix released three days before the import is found but not overdue; eleven days
+    later it is past the 14 days with no import or upload to notice: the deadline sweep
+    raises it then, once."""
+    record = _fresh_sibling(tmp_path / "osv", days_ago=3)
+    (run,) = read("osv", tmp_path / "osv")
+    assert (run.matched, run.alerts_new) == (0, 0)
+    found = Host.objects.get(pk=hosts["old-ssl"].pk).latest_evaluation.vulnerability_rows.get(
+        advisory=record["id"]
+    )
+    # Unrated: serious until shown otherwise (the 14-day rule).
+    assert (found.overdue, found.days_since_fix, found.severity) == (False, 3, None)
+    now = timezone.now()
+
+    # Day 14 since the fix: on the deadline, not over it.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        raised = software.sweep_deadlines(now=now + dt.timedelta(days=11))
+    assert (raised.findings, raised.new) == (0, 0)
+    assert not software_alerts().exists()
+
+    # Day 15: over it.
+    later = now + dt.timedelta(days=12)
+    audit = AuditEvent.objects.filter(action="earlywarning.alert.raise").count()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        raised = software.sweep_deadlines(now=later)
+    assert (raised.findings, raised.new) == (1, 1)
+    (alert,) = software_alerts()
+    assert (alert.organisation_id, alert.host_id, alert.package, alert.cve) == (
+        world.bank.pk, hosts["old-ssl"].pk, "openssl", "CVE-2026-28387",
+    )  # fmt: skip
+    assert (alert.kev, alert.severity, alert.state, alert.feed.name) == (
+        False, "high", "new", "osv",
+    )  # fmt: skip
+    assert alert.first_seen == alert.last_seen == later
+    assert (alert.evidence["days_since_fix"], alert.evidence["overdue"]) == (15, True)
+    assert (
+        "released 15 days ago, past the scheme's deadline of 14 days"
+        in (alert.evidence["remediation"]["en"])
+    )
+    assert AuditEvent.objects.filter(action="earlywarning.alert.raise").count() == audit + 1
+
+    # The sweep again (the beat is hourly), and on the next days: the same one alert.
+    before = list(software_alerts().values())
+    assert tasks.sweep_software_deadlines() == {"findings": 0, "new": 0}
+    raised = software.sweep_deadlines(now=later)
+    assert (raised.findings, raised.new) == (0, 0)
+    raised = software.sweep_deadlines(now=later + dt.timedelta(days=2))
+    assert (raised.findings, raised.new) == (0, 0)
+    assert list(software_alerts().values()) == before
+
+
+def test_the_sweep_catches_up_a_week_the_beat_missed_and_leaves_findings_already_alerted(
+    world, hosts, tmp_path
+):
+    _fresh_sibling(tmp_path / "osv", days_ago=3)
+    read("osv", tmp_path / "osv")
+    read("kev", KEV)  # the webp hosts' KEV alerts
+    kev_alerts = list(software_alerts().values())
+    # The beat was away for six days after the crossing: raised when it is back, not lost.
+    raised = software.sweep_deadlines(now=timezone.now() + dt.timedelta(days=17))
+    assert (raised.findings, raised.new) == (1, 1)
+    assert software_alerts().get(package="openssl").evidence["days_since_fix"] == 20
+    # The KEV alerts were not touched by the sweep.
+    assert [a for a in software_alerts().values() if a["package"] == "libwebp"] == kev_alerts
+
+
+def test_an_upload_that_reports_a_kev_listed_package_raises_its_alert_without_an_import(
+    world, hosts
+):
+    """A host enrolled after the KEV entry was imported: its first upload raises the alert,
+    at once, dated by its evaluation; the same host uploading again is the same alert seen
+    again."""
+    read("kev", KEV)
+    assert software_alerts().count() == 2
+    payload = with_source_version(debian12_evidence(), "libwebp", "1.2.4-0.2")
+    payload["host"]["hostname"] = "late-webp"
+    payload["host"]["machine_id"] = f"{99:032x}"
+    collected = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    payload["collected_at"] = f"{collected - dt.timedelta(minutes=10):%Y-%m-%dT%H:%M:%SZ}"
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        host = store(world.admin, world.bank, payload).host
+    alert = software_alerts().get(hostname="late-webp")
+    evaluation = Host.objects.get(pk=host.pk).latest_evaluation
+    assert (alert.organisation_id, alert.host_id, alert.cve, alert.kev, alert.severity) == (
+        world.bank.pk, host.pk, WEBP_CVE, True, "critical",
+    )  # fmt: skip
+    assert alert.first_seen == alert.last_seen == evaluation.evaluated_at
+    assert alert.kev_due == dt.date(2023, 9, 19)
+    # The immediate e-mail of a KEV alert is queued with it.
+    assert OutboxMessage.objects.filter(task="mamori.earlywarning.tasks.send_alert_mail").exists()
+
+    # The task delivered twice: the effect of once (RUN_TWICE).
+    once = list(software_alerts().values())
+    assert tasks.raise_host_software_alerts([host.pk]) == {
+        "findings": 1, "new": 0, "updated": 0,
+    }  # fmt: skip
+    assert list(software_alerts().values()) == once
+
+    # The next collection still has the old libwebp: seen again, not a second alert.
+    payload["collected_at"] = f"{collected:%Y-%m-%dT%H:%M:%SZ}"
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        store(world.admin, world.bank, payload)
+    alert.refresh_from_db()
+    assert software_alerts().filter(hostname="late-webp").count() == 1
+    assert (alert.times_seen, alert.first_seen < alert.last_seen) == (2, True)
+
+
+def test_an_upload_with_nothing_kev_listed_or_overdue_queues_nothing(world):
+    payload = debian12_evidence()
+    payload["host"]["hostname"] = "patched"
+    payload["host"]["machine_id"] = f"{98:032x}"
+    # (The scene's own uploads of old libwebp queued theirs, never run: built in a transaction.)
+    queued = OutboxMessage.objects.filter(
+        task="mamori.earlywarning.tasks.raise_host_software_alerts"
+    )
+    before = queued.count()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        store(world.admin, world.bank, payload)
+    assert queued.count() == before
+    assert not software_alerts().exists()
 
 
 class _Counting(SimpleHTTPRequestHandler):

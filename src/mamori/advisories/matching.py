@@ -559,11 +559,7 @@ class AdvisoryIndex:
             fix_date = published.date()
             fix_published = fix_date.isoformat()
             days_since_fix = max(0, (as_of - fix_date).days)
-            unrated = rating is None and score is None
-            serious = rating in ("high", "critical") or (
-                score is not None and score >= cvss_threshold
-            )
-            overdue = days_since_fix > patch_days and (serious or unrated)
+            overdue = is_overdue(days_since_fix, patch_days, rating, score, cvss_threshold)
         kev = self.kev_entry(advisory)
         return {
             "package": finding.package,
@@ -583,6 +579,20 @@ class AdvisoryIndex:
             "days_since_fix": days_since_fix,
             "overdue": overdue,
         }
+
+
+def is_overdue(
+    days_since_fix: int,
+    patch_days: int | float,
+    rating: str | None,
+    score: float | None,
+    cvss_threshold: float,
+) -> bool:
+    """The 14-day rule on a released fix: older than ``patch_days`` and serious (high or
+    critical, a CVSS score at the threshold or above, or unrated: unknown is not harmless)."""
+    unrated = rating is None and score is None
+    serious = rating in ("high", "critical") or (score is not None and score >= cvss_threshold)
+    return days_since_fix > patch_days and (serious or unrated)
 
 
 def _package_key(affected: records.AffectedPackage) -> tuple[str, str]:

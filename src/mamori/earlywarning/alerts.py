@@ -117,6 +117,11 @@ def _by_key(pairs: Iterable[tuple[int, str]], alerts) -> Iterator[tuple[tuple[in
                 yield pair, alert
 
 
+def known(pairs: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (organisation, key) pairs already have an alert, in any state."""
+    return {pair for pair, _alert in _by_key(pairs, Alert.objects.only("organisation_id", "key"))}
+
+
 def _existing(keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], Alert]:
     """The alerts of these (organisation, key) pairs, locked."""
     return dict(_by_key(keys, Alert.objects.select_for_update()))

@@ -20,6 +20,13 @@ hosts that hold an affected package, so nothing here compares versions or reads 
   ``patch_days``) is an alert per (host, package, CVE) too, not KEV, due by the alert deadline
   the scheme owner set for software vulnerabilities.
 
+Two more paths raise the same alerts from the hosts' latest rows: an upload whose evaluation
+finds KEV-listed or overdue packages on its host (``raise_for_hosts``, through
+``verification.signals.host_evaluated``: a new host, or a vulnerable package installed since the
+last import), and the hourly deadline sweep (``sweep_deadlines``): a fix released a few days
+before it was found was not overdue then, and goes over ``patch_days`` later with no import or
+evaluation to notice it — the sweep raises it on the day it crosses.
+
 Whichever import changed the data raises them — an early-warning feed run or
 ``mamori advisories import`` — so a KEV entry imported by hand is not missed by the feed. An
 alert is seen when its import finished, so running the raise twice changes nothing, and the same
@@ -36,8 +43,8 @@ import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from django.db import transaction
@@ -49,6 +56,7 @@ from django.utils.translation import gettext_noop
 from mamori.advisories import osv
 from mamori.advisories import sources as advisory_sources
 from mamori.advisories.importer import Importer, finish_run
+from mamori.advisories.matching import is_overdue
 from mamori.advisories.models import Advisory, ImportRun, KevEntry
 from mamori.core.backup import Progress
 from mamori.core.controls import SECURITY_UPDATE_MANAGEMENT
@@ -76,6 +84,10 @@ log = logging.getLogger(__name__)
 # stays the same alert (``kev`` and the severity say which it is now).
 CATEGORY = "vulnerable_package"
 LOOKUP_CHUNK = 1000
+# The findings that make alerts: KEV-listed, or over the scheme's deadline when evaluated.
+RAISED = Q(kev=True) | Q(overdue=True)
+# Days back the deadline sweep looks for findings it missed (a beat that was away).
+SWEEP_CATCH_UP_DAYS = 7
 # The CVE an identifier names: the id itself, or a distribution's "UBUNTU-CVE-…" form (the
 # advisory index reads KEV-listed advisories the same way, advisories.matching).
 CVE_IN_ID = re.compile(r"CVE-\d{4}-\d{4,}", re.ASCII)
@@ -266,6 +278,7 @@ class _Row:
     organisation_id: int
     hostname: str
     catalogue_version: str
+    evaluated_at: dt.datetime
     package: str
     installed_version: str
     advisory: str
@@ -296,8 +309,67 @@ def raise_alerts(advisory_ids: Iterable[str], *, import_run_id: int | None) -> R
         .select_related("feed_run__feed")
         .first()
     )
-    cves_of = _cves_of_advisories(ids)
     rows = _findings(ids)
+    return _raise(rows, seen_at=lambda _row: seen_at, link=link)
+
+
+def raise_for_hosts(host_ids: Iterable[int]) -> Raised:
+    """Raise or update the software alerts of these hosts' latest evaluations (a host that
+    reported a KEV-listed or overdue package: a new host, or a package installed since), each
+    seen when its evaluation was made — so raising twice changes nothing."""
+    ids = sorted({int(pk) for pk in host_ids})
+    rows = []
+    for chunk in _chunks(ids):
+        latest = Host.objects.filter(pk__in=chunk, latest_evaluation__isnull=False).values(
+            "latest_evaluation"
+        )
+        rows += _rows(Vulnerability.objects.filter(evaluation_id__in=latest).filter(RAISED))
+    return _raise(rows, seen_at=lambda row: row.evaluated_at)
+
+
+def sweep_deadlines(*, now: dt.datetime | None = None) -> Raised:
+    """Raise the findings that went over the scheme's deadline since their evaluation: a fix
+    released a few days before the host's evaluation (or before the import that found it) was
+    not overdue then, and crosses ``patch_days`` later with no new import or evaluation to
+    notice. Each is raised once, on the day it crosses (the beat runs this hourly; findings
+    that already have an alert are left to the imports and evaluations that see them)."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    rules = _deadlines(set(_catalogue_versions()))
+    shortest = min(rule.patch_days for rule in rules.values())
+    longest = max(rule.patch_days for rule in rules.values())
+    latest = Host.objects.filter(latest_evaluation__isnull=False).values("latest_evaluation")
+    candidates = _rows(
+        Vulnerability.objects.filter(
+            evaluation_id__in=latest,
+            overdue=False,
+            kev=False,
+            fixed_version__isnull=False,
+            # Crossed today, or on a day the beat missed (a week back at most).
+            fix_published__gt=today - dt.timedelta(days=longest + 1 + SWEEP_CATCH_UP_DAYS),
+            fix_published__lt=today - dt.timedelta(days=shortest),
+        )
+    )
+    rules |= _deadlines({row.catalogue_version for row in candidates} - rules.keys())
+    crossed = []
+    for row in candidates:
+        rule = rules[row.catalogue_version]
+        days = (today - row.fix_published).days
+        if is_overdue(days, rule.patch_days, row.severity, row.cvss, rule.cvss_threshold):
+            crossed.append(replace(row, days_since_fix=days, overdue=True))
+    return _raise(crossed, seen_at=lambda _row: now, only_new=True)
+
+
+def _raise(
+    rows: list[_Row],
+    *,
+    seen_at: Callable[[_Row], dt.datetime],
+    link: AdvisoryFeedImport | None = None,
+    only_new: bool = False,
+) -> Raised:
+    """The alerts of these findings (KEV-listed, or past the deadline), upserted and announced
+    in one transaction; ``link`` names the feed run they are counted on."""
+    cves_of = _cves_of_advisories(sorted({row.advisory for row in rows}))
     kev = _kev_entries({cve for cves in cves_of.values() for cve in cves})
     scores = _scores({cve for cves in cves_of.values() for cve in cves})
     deadlines = _deadlines({row.catalogue_version for row in rows})
@@ -309,8 +381,17 @@ def raise_alerts(advisory_ids: Iterable[str], *, import_run_id: int | None) -> R
             entry = kev.get(cve)
             if entry is None and not row.overdue:
                 continue  # KEV-listed through another of its CVEs only
-            sighting = _sighting(row, cve, entry, scores.get(cve), deadlines, seen_at, templates)
+            sighting = _sighting(
+                row, cve, entry, scores.get(cve), deadlines, seen_at(row), templates
+            )
             sightings["kev" if entry is not None else "osv"].append(sighting)
+    if only_new:
+        pairs = [(item.organisation_id, item.key) for group in sightings.values() for item in group]
+        have = alerts.known(pairs)
+        for name, group in sightings.items():
+            sightings[name] = [
+                item for item in group if (item.organisation_id, item.key) not in have
+            ]
     raised = Raised(findings=sum(len(group) for group in sightings.values()))
     with transaction.atomic():
         upserted_all = []
@@ -378,28 +459,41 @@ def _findings(ids: list[str]) -> list[_Row]:
     latest = Host.objects.filter(latest_evaluation__isnull=False).values("latest_evaluation")
     rows = []
     for chunk in _chunks(ids):
-        for values in (
-            Vulnerability.objects.filter(advisory__in=chunk, evaluation_id__in=latest)
-            .filter(Q(kev=True) | Q(overdue=True))
-            .values_list(
-                "evaluation__evidence__host_id",
-                "evaluation__evidence__host__organisation_id",
-                "evaluation__evidence__host__hostname",
-                "evaluation__catalogue_version",
-                "package",
-                "installed_version",
-                "advisory",
-                "fixed_version",
-                "severity",
-                "cvss",
-                "fix_published",
-                "days_since_fix",
-                "overdue",
+        rows += _rows(
+            Vulnerability.objects.filter(advisory__in=chunk, evaluation_id__in=latest).filter(
+                RAISED
             )
-            .order_by("evaluation_id", "package", "advisory")
-        ):
-            rows.append(_Row(*values))
+        )
     return rows
+
+
+def _rows(vulnerabilities) -> list[_Row]:
+    """These vulnerability rows with their hosts, as findings (one query)."""
+    return [
+        _Row(*values)
+        for values in vulnerabilities.values_list(
+            "evaluation__evidence__host_id",
+            "evaluation__evidence__host__organisation_id",
+            "evaluation__evidence__host__hostname",
+            "evaluation__catalogue_version",
+            "evaluation__evaluated_at",
+            "package",
+            "installed_version",
+            "advisory",
+            "fixed_version",
+            "severity",
+            "cvss",
+            "fix_published",
+            "days_since_fix",
+            "overdue",
+        ).order_by("evaluation_id", "package", "advisory")
+    ]
+
+
+def _catalogue_versions() -> list[str]:
+    from mamori.catalogue.models import Catalogue
+
+    return ["", *Catalogue.objects.values_list("version", flat=True)]
 
 
 def _kev_entries(cves: set[str]) -> dict[str, dict]:
@@ -426,6 +520,7 @@ def _scores(cves: set[str]) -> dict[str, tuple[float, float]]:
 class _Deadlines:
     patch_days: int
     kev_patch_days: int
+    cvss_threshold: float
 
 
 def _deadlines(versions: set[str]) -> dict[str, _Deadlines]:
@@ -445,7 +540,11 @@ def _deadlines(versions: set[str]) -> dict[str, _Deadlines]:
         if values is None:
             values = bundled_settings().values
         settings = effective_settings(values)
-        found[version] = _Deadlines(int(settings["patch_days"]), int(settings["kev_patch_days"]))
+        found[version] = _Deadlines(
+            int(settings["patch_days"]),
+            int(settings["kev_patch_days"]),
+            float(settings["cvss_threshold"]),
+        )
     return found
 
 

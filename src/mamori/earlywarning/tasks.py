@@ -9,6 +9,10 @@ runs (the outbox and the broker deliver at least once).
   cannot be read is recorded as a failed run and tried again at the next interval.
 - ``raise_software_alerts(advisory_ids, import_run_id)``: queued when the re-match of an
   advisory import is done (``verification.signals.fleet_rematched``); ``software.raise_alerts``.
+- ``raise_host_software_alerts(host_ids)``: queued when an upload's evaluation finds KEV-listed
+  or overdue packages on a host (``verification.signals.host_evaluated``).
+- ``sweep_software_deadlines`` (beat, hourly): the findings that went over the scheme's
+  deadline since they were found (``software.sweep_deadlines``).
 - ``sample_sector`` (beat, hourly): stores the sector's figures of yesterday (and of the
   finished days before it the beat missed), each once it is over (``sector.sample_finished_days``).
 - Alert e-mail (at once and daily digests) through ``send_once``, webhook deliveries through
@@ -161,6 +165,32 @@ def on_fleet_rematched(sender=None, advisory_ids=(), run=None, **_kwargs) -> Non
     if not advisory_ids:
         return
     outbox.enqueue(raise_software_alerts, sorted(advisory_ids), run)
+
+
+@app.task(name="mamori.earlywarning.tasks.raise_host_software_alerts")
+def raise_host_software_alerts(host_ids: list[int]) -> dict:
+    """Raise the software alerts of these hosts' latest evaluations."""
+    from mamori.earlywarning import software
+
+    raised = software.raise_for_hosts(host_ids)
+    return {"findings": raised.findings, "new": raised.new, "updated": raised.updated}
+
+
+def on_host_evaluated(sender=None, host_id=None, **_kwargs) -> None:
+    """Receiver of ``verification.signals.host_evaluated`` (in the upload's transaction)."""
+    if host_id is not None:
+        outbox.enqueue(raise_host_software_alerts, [host_id])
+
+
+@app.task(name="mamori.earlywarning.tasks.sweep_software_deadlines")
+def sweep_software_deadlines() -> dict:
+    """Beat: the findings that have gone over the scheme's deadline since they were found."""
+    from mamori.earlywarning import software
+
+    raised = software.sweep_deadlines()
+    if raised.new:
+        log.info("early warning: %s findings went over the deadline", raised.new)
+    return {"findings": raised.findings, "new": raised.new}
 
 
 @app.task(name="mamori.earlywarning.tasks.sample_sector")

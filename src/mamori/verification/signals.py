@@ -7,6 +7,11 @@ advisory import (``advisories.ImportRun`` pk) that changed them, None when the r
 started by an import. A receiver that reads the hosts' latest vulnerability rows of these
 advisories now reads what the import made of them (early warning raises its software alerts
 from them).
+
+``host_evaluated`` is sent, in the transaction that stores it, when an upload's evaluation
+becomes a host's latest and finds KEV-listed or overdue vulnerabilities; ``host_id`` names the
+host. A receiver that must act on them queues its work through the outbox (it commits with the
+evaluation or not at all).
 """
 
 from __future__ import annotations
@@ -14,3 +19,4 @@ from __future__ import annotations
 from django.dispatch import Signal
 
 fleet_rematched = Signal()
+host_evaluated = Signal()

@@ -51,6 +51,7 @@ from mamori.verification.services.evaluations import (
     store_evaluation,
 )
 from mamori.verification.services.targets import sync_targets, targets_of
+from mamori.verification.signals import host_evaluated
 
 if TYPE_CHECKING:
     from mamori.accounts.models import ApiToken, User
@@ -619,6 +620,10 @@ def _store(checked: _CheckedUpload) -> None:
         sync_targets(host, checked.targets)
     host.last_seen = max(host.last_seen, receipt.received_at)
     host.save()
+    if host.latest_evaluation_id == evaluation.pk and (
+        evaluation.kev_vulnerabilities or evaluation.overdue_vulnerabilities
+    ):
+        host_evaluated.send(sender=Host, host_id=host.pk)
     token = checked.receipt.uploaded_by
     record(
         checked.receipt.user,
