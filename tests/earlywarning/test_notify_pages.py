@@ -157,6 +157,40 @@ def test_turning_a_webhook_off_and_on_and_rotating_its_secret(world):
     ]
 
 
+def test_removing_a_webhook_takes_its_log_and_makes_room_under_the_limit(world):
+    """Ten webhooks at most: the eleventh is refused until one is removed; removing it takes
+    its delivery log and waiting deliveries with it, and the trail keeps that it was there."""
+    hooks = [add_webhook(world, f"https://127.0.0.1:8443/hook{number}")[0] for number in range(10)]
+    admin = english(client_for(world.admin))
+    listing = reverse("earlywarning:webhooks", args=[world.bank.pk])
+    full = admin.post(listing, {"url": "https://127.0.0.1:8443/eleventh"})
+    assert full.status_code == 422
+    assert "at most 10 webhooks; remove one first" in full.content.decode()
+
+    removed = hooks[0]
+    notify.alerts_raised(alerts.Upserted(new=[raise_alert(world.bank)]))
+    assert WebhookDelivery.objects.filter(endpoint=removed).count() == 1
+    page = admin.get(reverse("earlywarning:webhook", args=[removed.pk])).content.decode()
+    assert 'id="delete-webhook"' in page
+    assert "data-confirm=" in page[page.index('id="delete-webhook"') - 200 :]
+    # Only on POST: a GET (a prefetching browser, a link) removes nothing.
+    delete = reverse("earlywarning:webhook_delete", args=[removed.pk])
+    assert admin.get(delete).status_code == 405
+    answer = admin.post(delete, follow=True)
+    assert answer.redirect_chain == [(listing, 302)]
+    assert "The webhook for https://127.0.0.1:8443/hook0 was removed" in answer.content.decode()
+    assert not WebhookEndpoint.objects.filter(pk=removed.pk).exists()
+    assert not WebhookDelivery.objects.filter(endpoint_id=removed.pk).exists()
+    assert WebhookDelivery.objects.filter(endpoint=hooks[1]).count() == 1
+    (entry,) = AuditEvent.objects.filter(action="earlywarning.webhook.delete")
+    assert (entry.actor, entry.details) == (
+        world.admin,
+        {"url": "https://127.0.0.1:8443/hook0", "enabled": True, "deliveries": 1},
+    )
+    assert admin.post(delete).status_code == 404  # gone
+    assert admin.post(listing, {"url": "https://127.0.0.1:8443/eleventh"}).status_code == 200
+
+
 def test_the_delivery_log_shows_each_real_attempt(world):
     endpoint, _secret = add_webhook(world, f"https://127.0.0.1:{closed_port()}/hook")
     alert = raise_alert(world.bank)

@@ -333,6 +333,14 @@ def _webhook_is(name: str, *, enabled: bool, action: str):
     return check
 
 
+def _webhook_removed(name: str):
+    def check(scene: Scene, user) -> None:
+        assert not WebhookEndpoint.objects.filter(pk=scene.objects[name].pk).exists()
+        _event("earlywarning.webhook.delete", user)
+
+    return check
+
+
 def _secret_rotated(scene: Scene, user) -> None:
     assert _fresh(scene, "hook").secret != scene.objects["hook"].secret
     _event("earlywarning.webhook.rotate_secret", user)
@@ -463,6 +471,9 @@ ACTIONS: dict[str, Action] = {
     "webhook-rotate": Action(
         "post", _page("webhook_rotate", "hook"), ok=200, effect=_secret_rotated
     ),
+    "webhook-delete": Action(
+        "post", _page("webhook_delete", "hook"), effect=_webhook_removed("hook")
+    ),
     "notifications-bank": Action("get", _page("notifications", organisation="bank")),
     "notifications-other": Action("get", _page("notifications", organisation="other_bank")),
     "notifications-set": Action(
@@ -547,6 +558,7 @@ ROWS = {
     "webhook-disable":      "done 404  404  404  404  404  404  404  404  login",
     "webhook-enable":       "done 404  404  404  404  404  404  404  404  login",
     "webhook-rotate":       "done 404  404  404  404  404  404  404  404  login",
+    "webhook-delete":       "done 404  404  404  404  404  404  404  404  login",
     # One's own alert e-mail: every member of the organisation, for themselves
     "notifications-bank":   "200  200  200  404  404  404  404  404  404  login",
     "notifications-other":  "404  404  404  404  404  404  404  200  404  login",
@@ -563,7 +575,7 @@ ROWS = {
 }
 # A GET on an address that only acts on POST never acts: 405 (after the login check).
 POST_ONLY = ("alert-state", "time-zone", "asset-check", "asset-withdraw", "approve", "refuse",
-             "settle", "webhook-disable", "webhook-enable", "webhook-rotate")
+             "settle", "webhook-disable", "webhook-enable", "webhook-rotate", "webhook-delete")
 GET_ON_POST_ONLY = "405  405  405  405  405  405  405  405  405  login"
 # fmt: on
 assert set(ROWS) == set(ACTIONS)
@@ -589,6 +601,7 @@ SECRETS = {
     "webhook-other": "other-hook",
     "webhook-disable": "bank-hook",
     "webhook-rotate": "bank-hook",
+    "webhook-delete": "bank-hook",
 }
 
 

@@ -267,7 +267,9 @@ def _write_log(outcomes, now: dt.datetime) -> None:
 
 
 def _disable_if_failing(endpoint_id: int, now: dt.datetime, last_error: str) -> bool:
-    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)
+    endpoint = WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return False  # removed by its organisation while this attempt was under way
     if not endpoint.enabled or endpoint.failing_since is None:
         return False
     if not webhooks.should_disable(endpoint.consecutive_failures, now - endpoint.failing_since):

@@ -1,4 +1,5 @@
-"""An organisation's webhooks: registering one, turning it off and on, rotating its secret.
+"""An organisation's webhooks: registering one, turning it off and on, rotating its secret,
+removing it.
 
 Only the organisation's administrators do these (``permissions.can_manage_webhooks``), and each
 is an audit entry (never with the secret). A URL must pass ``webhooks.check_destination`` — an
@@ -166,3 +167,21 @@ def rotate_secret(actor, access, endpoint: WebhookEndpoint) -> tuple[WebhookEndp
         details={"url": endpoint.url},
     )
     return endpoint, secret
+
+
+@transaction.atomic
+def delete_endpoint(actor, access, endpoint: WebhookEndpoint) -> int:
+    """Remove a webhook with its delivery log and what still waited for it (a limit of ten
+    makes room again); the audit trail keeps that it was there. Returns the deliveries removed."""
+    _require_manager(access, endpoint.organisation_id)
+    endpoint = _locked(endpoint)
+    deliveries = endpoint.deliveries.count()
+    audit.record(
+        actor,
+        "earlywarning.webhook.delete",
+        endpoint,
+        organisation=endpoint.organisation_id,
+        details={"url": endpoint.url, "enabled": endpoint.enabled, "deliveries": deliveries},
+    )
+    endpoint.delete()
+    return deliveries

@@ -70,6 +70,9 @@ urlpatterns = [
         "earlywarning/webhooks/<int:pk>/rotate/", views_notify.webhook_rotate, name="webhook_rotate"
     ),
     path(
+        "earlywarning/webhooks/<int:pk>/delete/", views_notify.webhook_delete, name="webhook_delete"
+    ),
+    path(
         "earlywarning/organisations/<int:organisation>/notifications/",
         views_notify.notification_settings,
         name="notifications",

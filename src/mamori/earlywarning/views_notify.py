@@ -184,6 +184,24 @@ def webhook_rotate(request, pk: int):
     return render_webhook(request, endpoint, secret=secret)
 
 
+@login_required
+@require_POST
+def webhook_delete(request, pk: int):
+    """Remove the webhook and its delivery log; back to the organisation's webhooks."""
+    endpoint = _get_endpoint(request, pk)
+    try:
+        endpoints.delete_endpoint(request.user, _access(request), endpoint)
+    except MamoriError as exc:
+        messages.error(request, exc.message)
+        return redirect("earlywarning:webhook", pk=endpoint.pk)
+    messages.success(
+        request,
+        _("The webhook for %(url)s was removed; nothing more is sent to it.")
+        % {"url": endpoint.url},
+    )
+    return redirect("earlywarning:webhooks", organisation=endpoint.organisation_id)
+
+
 # --- one's own alert e-mail --------------------------------------------------------------------
 
 
