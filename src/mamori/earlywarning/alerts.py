@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -177,13 +177,13 @@ def upsert(sightings: Iterable[Sighting], *, feed: Feed | None, now=None) -> Ups
         result.updated.append(alert)
         result.alert_of[group_key] = alert
     # COPY on PostgreSQL: one KEV entry can raise thousands of alerts at once, and a multi-row
-    # INSERT of them spends seconds quoting their evidence in Python.
-    insert_rows(Alert, to_create)
-    _set_primary_keys(to_create)
-    AlertEvent.objects.bulk_create(
+    # INSERT of them spends seconds quoting their evidence in Python. With their ids: the audit
+    # entries, the events and the callers name them.
+    insert_rows(Alert, to_create, with_ids=True)
+    insert_rows(
+        AlertEvent,
         [AlertEvent(alert=alert, at=now, state=AlertState.NEW) for alert in to_create]
         + [AlertEvent(alert=alert, at=now, state=AlertState.NEW) for alert in result.reopened],
-        batch_size=1000,
     )
     if to_update:
         Alert.objects.bulk_update(
@@ -213,16 +213,6 @@ def upsert(sightings: Iterable[Sighting], *, feed: Feed | None, now=None) -> Ups
         ],
     )  # fmt: skip
     return result
-
-
-def _set_primary_keys(created: list[Alert]) -> None:
-    """Give alerts inserted by COPY their ids (the audit entries and the callers name them)."""
-    missing = {(alert.organisation_id, alert.key): alert for alert in created if alert.pk is None}
-    for pair, stored in _by_key(missing, Alert.objects.only("pk", "organisation_id", "key")):
-        missing[pair].pk = stored.pk
-    for alert in created:
-        alert._state.adding = False
-        alert._state.db = connection.alias
 
 
 def _due(sighting: Sighting, hours: dict[str, int], now) -> dt.datetime:

@@ -331,18 +331,21 @@ class AlertQuerySet(models.QuerySet):
 
 
 class Alert(models.Model):
+    # No index of its own: the unique (organisation, key) and the inbox index begin with it, and
+    # every index more is written for each of the thousands of alerts one KEV entry raises.
     organisation = models.ForeignKey(
         "organisations.Organisation",
         on_delete=models.CASCADE,
         related_name="alerts",
         verbose_name=_("organisation"),
+        db_index=False,
     )
     type = models.CharField(_("type"), max_length=24, choices=AlertType.choices)
     state = models.CharField(
         _("state"), max_length=16, choices=AlertState.choices, default=AlertState.NEW
     )
     # What makes two sightings the same alert (sha256 over the type and what was seen).
-    key = models.CharField(max_length=64, db_index=True)
+    key = models.CharField(max_length=64)
     category = models.CharField(_("category"), max_length=80)
     severity = models.CharField(
         _("severity"), max_length=8, choices=Severity.choices, default=Severity.MEDIUM
@@ -413,6 +416,9 @@ class Alert(models.Model):
         indexes = [
             models.Index(fields=["organisation", "state", "-last_seen"], name="ew_alert_inbox"),
             models.Index(fields=["state", "due_at"], name="ew_alert_due"),
+            # Upserts look alerts up by key across organisations (``alerts._by_key``); a plain
+            # index, not the LIKE twin a ``db_index`` CharField gets on PostgreSQL.
+            models.Index(fields=["key"], name="ew_alert_key"),
         ]
 
     def __str__(self) -> str:

@@ -256,29 +256,11 @@ def _queue_deliveries(events: list[tuple[Alert, str, dict | None]], now: dt.date
         ]
     # COPY on PostgreSQL: a KEV entry on thousands of hosts is as many deliveries, each with its
     # JSON body, and a multi-row INSERT of them takes most of the time the raise may take.
-    insert_rows(WebhookDelivery, deliveries)
-    ids = _delivery_ids(deliveries, now)
+    insert_rows(WebhookDelivery, deliveries, with_ids=True)
+    ids = [item.pk for item in deliveries]
     for start in range(0, len(ids), DELIVERIES_PER_MESSAGE):
         # Never run inside the request that made the change: receivers may be slow.
         outbox.enqueue_off_request(DELIVER_WEBHOOKS, ids[start : start + DELIVERIES_PER_MESSAGE])
-
-
-def _delivery_ids(deliveries: list[WebhookDelivery], now: dt.datetime) -> list[int]:
-    """The ids of deliveries just inserted (COPY returns none): those of these alerts and
-    events first due at this very moment."""
-    if all(delivery.pk is not None for delivery in deliveries):
-        return [delivery.pk for delivery in deliveries]
-    alert_ids = sorted({delivery.alert_id for delivery in deliveries})
-    events = {delivery.event for delivery in deliveries}
-    ids: list[int] = []
-    for start in range(0, len(alert_ids), 1000):
-        ids += WebhookDelivery.objects.filter(
-            alert_id__in=alert_ids[start : start + 1000],
-            event__in=events,
-            next_attempt_at=now,
-            attempt=0,
-        ).values_list("pk", flat=True)
-    return sorted(ids)
 
 
 # --- the messages -----------------------------------------------------------------------------

@@ -8,10 +8,11 @@ meaning and type. Times are RFC 3339 in UTC with a ``Z``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+
+import orjson
 
 from mamori.core.site import absolute_url
 from mamori.earlywarning.models import Alert, Asset
@@ -114,7 +115,9 @@ def event_body(
         "alert": alert_document(alert, asset=asset),
         "change": change,
     }
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    # orjson: compact UTF-8 like json.dumps(ensure_ascii=False, separators=(",", ":")), several
+    # times faster, and a KEV entry builds thousands of these inside the raise's transaction.
+    return orjson.dumps(document).decode("utf-8")
 
 
 def related(alerts: Iterable[Alert]) -> tuple[dict[int, Organisation], dict[int, Asset]]:
