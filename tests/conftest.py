@@ -43,6 +43,16 @@ def _fast_password_hashing():
         yield production
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _static_files_found_on_request():
+    """WhiteNoise finds a static file when it is asked for, instead of scanning them all (and
+    building each one's headers) whenever a test client starts a request handler: a few hundred
+    files for every client, about 5 % of the suite's time. Production settings still scan at
+    start-up (the deployment tests serve static files through gunicorn)."""
+    with override_settings(WHITENOISE_AUTOREFRESH=True):
+        yield
+
+
 @pytest.fixture
 def production_hashing(_fast_password_hashing):
     """Production's hashers first (new hashes are Argon2); the fast one last, so passwords set
@@ -335,11 +345,28 @@ def uses_database(item: pytest.Item) -> bool:
     )
 
 
+# The authorization matrices (about 4,700 requests) run in full on SQLite. On PostgreSQL each
+# action is asked by three roles, so every scoping query runs on the production database — the
+# organisation's own administrator (its rows found), the administrator of another organisation
+# (its rows never found) and the assigned assessor (found through the certification body) — at
+# a third of the time: the other roles' cells differ by the Python deciding them, not by SQL.
+MATRIX_ROLES_ON_POSTGRESQL = frozenset({"applicant_admin", "other_org_admin", "assigned_assessor"})
+
+
+def runs_on_postgresql(item: pytest.Item) -> bool:
+    if not uses_database(item):
+        return False
+    if item.get_closest_marker("matrix") is None:
+        return True
+    role = getattr(item, "callspec", None) and item.callspec.params.get("role")
+    return role is None or role in MATRIX_ROLES_ON_POSTGRESQL
+
+
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("MAMORI_DATABASE_TESTS_ONLY") != "1":
         return
-    kept = [item for item in items if uses_database(item)]
-    dropped = [item for item in items if not uses_database(item)]
+    kept = [item for item in items if runs_on_postgresql(item)]
+    dropped = [item for item in items if not runs_on_postgresql(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

@@ -95,7 +95,7 @@ from mamori.verification.models import (
 from tests.conftest import World, api_token, built_once, client_for, make_user
 from tests.verification.factory import debian12_evidence
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.matrix]
 
 # The columns of every table, with the World persona playing each role and the organisation
 # its API token is scoped to. The outsider's token names the bank although she is no member of

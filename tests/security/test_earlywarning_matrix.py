@@ -49,7 +49,7 @@ from tests.earlywarning.localdns import local_dns_server
 from tests.earlywarning.scene import network_feed, raise_alert
 from tests.security.test_authorization_matrix import PERSONA, ROLES, _routes, new_client, row
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.matrix]
 
 # Markers in the two organisations' report rows: no page or answer that is not theirs may show
 # them (the scheme owner's included).
