@@ -34,15 +34,17 @@ from mamori.advisories.models import ImportRun, KevEntry
 from mamori.audit.models import AuditEvent
 from mamori.catalogue.services import sync_catalogue
 from mamori.core.models import OutboxMessage
-from mamori.earlywarning import feeding, software, tasks
+from mamori.earlywarning import endpoints, feeding, software, tasks
 from mamori.earlywarning.models import (
     AdvisoryFeedImport,
     Alert,
+    AlertEvent,
     EpssScore,
     Feed,
     FeedKind,
     FeedRun,
     RunState,
+    WebhookDelivery,
 )
 from mamori.verification.models import Host
 from tests.conftest import World, built_once, newest_bundled
@@ -533,6 +535,28 @@ def test_an_upload_with_nothing_kev_listed_or_overdue_queues_nothing(world):
         store(world.admin, world.bank, payload)
     assert queued.count() == before
     assert not software_alerts().exists()
+
+
+def test_what_an_alert_names_without_a_database_constraint_goes_with_it(world, hosts, settings):
+    """The references a KEV raise writes thousands of have no constraint in the database (it
+    cost a third of the raise): Django keeps them — a removed host leaves its alerts without a
+    host, a removed alert takes its events and webhook deliveries."""
+    settings.WEBHOOK_ALLOW_LOOPBACK = True  # a receiver on this machine (nothing is sent here)
+    endpoints.create_endpoint(
+        world.admin, world.access(world.admin), world.bank, url="https://127.0.0.1:8443/hook"
+    )
+    read("kev", KEV)
+    alert = software_alerts().get(hostname="old-webp")
+    assert (alert.events.count(), alert.webhook_deliveries.count()) == (1, 1)
+    Host.objects.filter(pk=hosts["old-webp"].pk).delete()
+    alert.refresh_from_db()
+    assert (alert.host_id, alert.hostname) == (None, "old-webp")
+    events, deliveries = AlertEvent.objects.all(), WebhookDelivery.objects.all()
+    assert (events.filter(alert=alert).count(), deliveries.filter(alert=alert).count()) == (1, 1)
+    alert.delete()
+    assert not events.filter(alert_id=alert.pk).exists()
+    assert not deliveries.filter(alert_id=alert.pk).exists()
+    assert software_alerts().count() == 1  # the other bank's
 
 
 class _Counting(SimpleHTTPRequestHandler):
