@@ -608,20 +608,9 @@ LISTS = {
 # --- The scene ------------------------------------------------------------------------------------
 
 
-@dataclass
-class Scene:
-    world: World
-    objects: dict[str, Assessment]
-    organisations: dict[str, Any]
-    attachment: Attachment
-    certificate: Certificate
-    sessions: dict[str, str]
-    tokens: dict[str, str]
-    alice_token: ApiToken
-    # per object: the question a write action answers, the new value and the version it edits
-    answer_targets: dict[str, tuple[str, str, int]]
-    fingerprint: tuple = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+class Personas:
+    """What a scene with ``world``, ``sessions`` and ``tokens`` gives each role: its user and a
+    client signed in as it (by session cookie, or by API token)."""
 
     def user(self, role: str):
         return None if role == "anonymous" else getattr(self.world, PERSONA[role][0])
@@ -635,6 +624,22 @@ class Scene:
         else:
             client.cookies[settings.SESSION_COOKIE_NAME] = self.sessions[role]
         return client
+
+
+@dataclass
+class Scene(Personas):
+    world: World
+    objects: dict[str, Assessment]
+    organisations: dict[str, Any]
+    attachment: Attachment
+    certificate: Certificate
+    sessions: dict[str, str]
+    tokens: dict[str, str]
+    alice_token: ApiToken
+    # per object: the question a write action answers, the new value and the version it edits
+    answer_targets: dict[str, tuple[str, str, int]]
+    fingerprint: tuple = ()
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # One request handler for every client in this module: a new handler loads the middleware

@@ -47,7 +47,13 @@ from mamori.earlywarning.models import (
 from tests.conftest import World, api_token, built_once, client_for
 from tests.earlywarning.localdns import local_dns_server
 from tests.earlywarning.scene import network_feed, raise_alert
-from tests.security.test_authorization_matrix import PERSONA, ROLES, _routes, new_client, row
+from tests.security.test_authorization_matrix import (
+    PERSONA,
+    ROLES,
+    Personas,
+    _routes,
+    row,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.matrix]
 
@@ -59,7 +65,7 @@ PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 
 
 @dataclass
-class Scene:
+class Scene(Personas):
     world: World
     objects: dict[str, Any]
     sessions: dict[str, str]
@@ -67,19 +73,6 @@ class Scene:
     dns: Any = None
     fingerprint: tuple = ()
     extra: dict[str, Any] = field(default_factory=dict)
-
-    def user(self, role: str):
-        return None if role == "anonymous" else getattr(self.world, PERSONA[role][0])
-
-    def client(self, role: str, *, api: bool) -> Client:
-        client = new_client()
-        if role == "anonymous":
-            return client
-        if api:
-            client.defaults["HTTP_AUTHORIZATION"] = f"Token {self.tokens[role]}"
-        else:
-            client.cookies[settings.SESSION_COOKIE_NAME] = self.sessions[role]
-        return client
 
 
 SUMMARIES = {
