@@ -117,6 +117,12 @@ def _configure(sender: Celery, **_kwargs) -> None:
                 "task": "mamori.earlywarning.tasks.sweep_software_deadlines",
                 "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
             },
+            # Each organisation's metric samples of yesterday, sealed once the day is over
+            # (hourly, so a beat that was away at midnight catches up).
+            "reporting-daily-samples": {
+                "task": "mamori.reporting.tasks.sample_days",
+                "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
+            },
             # Each feed is read on its own interval: this only finds the ones that are due.
             "earlywarning-feeds": {
                 "task": "mamori.earlywarning.tasks.read_due_feeds",

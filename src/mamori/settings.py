@@ -188,6 +188,7 @@ INSTALLED_APPS = [
     "mamori.plus",
     "mamori.supplychain",
     "mamori.earlywarning",
+    "mamori.reporting",
     "mamori.demo",
 ]
 
