@@ -93,6 +93,9 @@ RUN_TWICE = {
         "tests/earlywarning/test_notify_pages.py::"
         "test_sampling_the_sector_twice_stores_each_finished_day_once"
     ),
+    "mamori.reporting.tasks.sample_days": (
+        "tests/reporting/test_samples.py::test_the_nightly_run_catches_up_the_days_the_beat_missed"
+    ),
 }
 
 
