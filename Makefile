@@ -18,8 +18,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # the browser tests, rpm for the agent's RPM database tests, lynis and debsecan for the
 # side-by-side comparisons, nginx, openssl and systemd (systemd-analyze) for the deployment
 # test (deploy/). Installed with apt-get only when missing.
-RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-ipaexfont-gothic gettext
-TEST_PACKAGES := $(RUN_PACKAGES) chromium rpm lynis debsecan nginx openssl systemd
+RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-ipaexfont-gothic gettext
+TEST_PACKAGES := $(RUN_PACKAGES) chromium rpm lynis debsecan nginx openssl systemd poppler-utils
 # The load test's verifiers: a load generator in C, so the clients leave the 2 cores to the stack.
 BENCH_PACKAGES := wrk
 

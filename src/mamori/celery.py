@@ -123,6 +123,12 @@ def _configure(sender: Celery, **_kwargs) -> None:
                 "task": "mamori.reporting.tasks.sample_days",
                 "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
             },
+            # The last quarter's board packs once it is sampled, and the owner's reminder of
+            # a pack still unsigned 30 days after its quarter.
+            "reporting-quarterly-packs": {
+                "task": "mamori.reporting.tasks.quarterly_packs",
+                "schedule": float(settings.REMINDER_INTERVAL_SECONDS),
+            },
             # Each feed is read on its own interval: this only finds the ones that are due.
             "earlywarning-feeds": {
                 "task": "mamori.earlywarning.tasks.read_due_feeds",

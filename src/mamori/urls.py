@@ -41,6 +41,7 @@ urlpatterns = [
     path("", include("mamori.plus.urls")),
     path("", include("mamori.supplychain.urls")),
     path("", include("mamori.earlywarning.urls")),
+    path("", include("mamori.reporting.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/public/certificates/<str:number>",

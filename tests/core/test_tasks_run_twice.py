@@ -93,6 +93,18 @@ RUN_TWICE = {
         "tests/earlywarning/test_notify_pages.py::"
         "test_sampling_the_sector_twice_stores_each_finished_day_once"
     ),
+    "mamori.reporting.tasks.quarterly_packs": (
+        "tests/reporting/test_packs.py::"
+        "test_the_quarterly_pack_is_made_once_and_its_owner_reminded_after_30_days"
+    ),
+    "mamori.reporting.tasks.send_pack_reminder": (
+        "tests/reporting/test_packs.py::"
+        "test_the_quarterly_pack_is_made_once_and_its_owner_reminded_after_30_days"
+    ),
+    "mamori.reporting.tasks.render_pack": (
+        "tests/reporting/test_packs.py::"
+        "test_a_pack_is_made_from_the_samples_and_rendered_in_both_languages"
+    ),
     "mamori.reporting.tasks.sample_days": (
         "tests/reporting/test_samples.py::test_the_nightly_run_catches_up_the_days_the_beat_missed"
     ),

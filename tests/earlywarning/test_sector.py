@@ -105,6 +105,6 @@ def test_the_command_stores_and_prints_a_day(world, history, capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed["digest"] == SectorSample.objects.get(day=dt.date(2026, 11, 2)).digest
     assert printed["sector"]["raised"]["exposure"] == 2
-    with pytest.raises(Exception, match="not a date"):
+    with pytest.raises(Exception, match="日付ではありません"):
         call_command("earlywarning", "sector", "--date", "yesterday")
     assert timezone.is_aware(history.created_at)

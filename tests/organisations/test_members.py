@@ -783,7 +783,11 @@ def test_anonymous_visitors_are_sent_to_login_for_a_new_organisation(world):
         ),
         ("name_ja", "", "This field is required."),
         ("name_en", "x" * 201, "Ensure this value has at most 200 characters (it has 201)."),
-        ("category", "bank", "Select a valid choice. bank is not one of the available choices."),
+        (
+            "category",
+            "bakery",
+            "Select a valid choice. bakery is not one of the available choices.",
+        ),
         ("country", "J1", "Enter a two-letter country code such as JP."),
         ("country", "JPN", "Ensure this value has at most 2 characters (it has 3)."),
     ],

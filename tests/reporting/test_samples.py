@@ -160,7 +160,7 @@ def test_the_day_is_measured_from_its_history(world, bank_history):
     }  # fmt: skip
     # Every organisation of the world is sampled, each with every metric.
     assert DaySeal.objects.get(day=DAY).organisations == len(bank_history["day"].values)
-    assert MetricSample.objects.filter(organisation=world.bank, day=DAY).count() == 21
+    assert MetricSample.objects.filter(organisation=world.bank, day=DAY).count() == 22
 
 
 def test_the_day_is_sealed_once_and_chained_into_the_audit_trail(world, bank_history):
@@ -179,7 +179,7 @@ def test_the_day_is_sealed_once_and_chained_into_the_audit_trail(world, bank_his
     assert not again.stored_now
     assert again.matches_seal
     assert AuditEvent.objects.count() == count
-    assert MetricSample.objects.filter(day=DAY).count() == 21 * seal.organisations
+    assert MetricSample.objects.filter(day=DAY).count() == 22 * seal.organisations
 
 
 def test_a_past_day_recomputes_to_the_same_values_after_history_moved_on(

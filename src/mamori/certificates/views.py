@@ -20,6 +20,7 @@ from mamori.certificates.models import Certificate
 from mamori.core.errors import MamoriError
 from mamori.earlywarning.overdue import overdue_alerts
 from mamori.organisations.access import Access
+from mamori.reporting.services import board_reviewed_on
 from mamori.verification.services import continuous_assurance
 
 NUMBER_PATTERN = re.compile(r"^[A-Z0-9-]{4,32}$")
@@ -169,6 +170,9 @@ def _verify(request, number: str):
         {
             "certificate": certificate,
             "today": timezone.localdate(),
+            # Only the date of the board's latest review of a signed pack: nothing of its
+            # content reaches a public page.
+            "board_reviewed_on": board_reviewed_on(certificate.organisation_id),
         },
     )
 

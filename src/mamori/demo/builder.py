@@ -299,6 +299,15 @@ def build(credentials_file: Path) -> list[DemoUser]:
         owner_org,
         mfa=True,
     )
+    _user(
+        "observer",
+        "監督 太郎",
+        "observer@supervisor.example.jp",
+        credentials,
+        Role.OBSERVER,
+        _organisation(cast.SUPERVISOR),
+        mfa=True,
+    )
     assessor1 = _user(
         "assessor1", "審査 一郎", "assessor1@cb.example.jp", credentials, Role.ASSESSOR, body, True
     )

@@ -40,30 +40,38 @@ SECRETARIAT = Fictitious(
     "secretariat", "サイバー衛生制度事務局（架空）", "Cyber Hygiene Scheme Secretariat (fictitious)"
 )
 
+# A supervisor reading the sector's aggregated figures (the observer role).
+SUPERVISOR = Fictitious(
+    "supervisor",
+    "みなと金融監督局（架空）",
+    "Minato Financial Supervisory Office (fictitious)",
+    Category.GOVERNMENT,
+)
+
 # Applicants: financial institutions of four kinds and two IT vendors, with demo users.
 KOHAKU_BANK = Fictitious(
     "kohaku",
     "株式会社こはく銀行（架空）",
     "Kohaku Bank, Ltd. (fictitious)",
-    Category.FINANCIAL_INSTITUTION,
+    Category.BANK,
 )
 RURI_SHINKIN = Fictitious(
     "ruri",
     "るり信用金庫（架空）",
     "Ruri Shinkin Bank (fictitious)",
-    Category.FINANCIAL_INSTITUTION,
+    Category.SHINKIN_BANK,
 )
 HISUI_SECURITIES = Fictitious(
     "hisui",
     "ひすい証券株式会社（架空）",
     "Hisui Securities Co., Ltd. (fictitious)",
-    Category.FINANCIAL_INSTITUTION,
+    Category.SECURITIES,
 )
 SANGO_LIFE = Fictitious(
     "sango",
     "さんご生命保険株式会社（架空）",
     "Sango Life Insurance Company (fictitious)",
-    Category.FINANCIAL_INSTITUTION,
+    Category.INSURER,
 )
 MENOU_SYSTEMS = Fictitious(
     "menou",
@@ -79,7 +87,7 @@ SUISHO_IS = Fictitious(
 )
 
 APPLICANTS = (KOHAKU_BANK, RURI_SHINKIN, HISUI_SECURITIES, SANGO_LIFE, MENOU_SYSTEMS, SUISHO_IS)
-WITH_USERS = (CERTIFICATION_BODY, SECRETARIAT, *APPLICANTS)
+WITH_USERS = (CERTIFICATION_BODY, SECRETARIAT, SUPERVISOR, *APPLICANTS)
 
 
 def is_fictitious(name_ja: str, name_en: str) -> bool:

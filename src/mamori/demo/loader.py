@@ -1,6 +1,7 @@
 """Everything ``mamori demo`` loads, in one call: the roster and the fictitious scheme
 (``builder``), the hosts with agent evidence (``hosts``), the supply-chain surveys
-(``supplychain``) and the early-warning claims, alerts and webhook (``earlywarning``).
+(``supplychain``), the early-warning claims, alerts and webhook (``earlywarning``) and two
+years of board-reporting samples with a signed and an unsigned pack (``reporting``).
 Idempotent, so a test module can build the demo once and read it in every test, and
 ``mamori demo`` can be run again on a loaded database."""
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mamori.demo import builder, earlywarning, hosts, supplychain
+from mamori.demo import reporting as board_reporting
 
 CREDENTIALS_FILE = "demo-credentials.json"
 
@@ -23,6 +25,7 @@ class Loaded:
     hosts: hosts.Loaded
     supplychain: supplychain.Result
     earlywarning: earlywarning.Result
+    reporting: board_reporting.Result
 
 
 def load(var_dir: Path, *, now: dt.datetime | None = None) -> Loaded:
@@ -40,4 +43,6 @@ def load(var_dir: Path, *, now: dt.datetime | None = None) -> Loaded:
     chains = supplychain.build()
     # After the surveys: a supplier's alert reaches the bank through the bank's survey.
     warnings = earlywarning.build(now=now)
-    return Loaded(created, credentials_file, credentials, loaded_hosts, chains, warnings)
+    # Last: the samples are computed from everything above.
+    reporting = board_reporting.build(now=now)
+    return Loaded(created, credentials_file, credentials, loaded_hosts, chains, warnings, reporting)

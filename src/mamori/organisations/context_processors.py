@@ -1,4 +1,5 @@
 from mamori.organisations.access import Access, second_factor_required
+from mamori.organisations.models import Role
 
 
 def navigation(request):
@@ -18,5 +19,7 @@ def navigation(request):
             "applicant": bool(access.applicant_organisation_ids),
             "assessor": access.is_assessor,
             "scheme_owner": access.is_scheme_owner,
+            # The sector dashboard's readers: scheme owners and observers (supervisors).
+            "sector": bool(access.organisations_with({Role.SCHEME_OWNER, Role.OBSERVER})),
         }
     }

@@ -12,6 +12,14 @@ from mamori.core.text import NAME_VALIDATORS
 
 
 class Category(models.TextChoices):
+    # The working group's kinds of financial institution: peers are compared within one kind
+    # (reporting.peers), so a bank is not ranked against an insurer.
+    BANK = "bank", _("Bank")
+    SHINKIN_BANK = "shinkin_bank", _("Shinkin bank")
+    CREDIT_COOPERATIVE = "credit_cooperative", _("Credit cooperative")
+    INSURER = "insurer", _("Insurer")
+    SECURITIES = "securities", _("Securities firm")
+    EXCHANGE = "exchange", _("Exchange or market infrastructure")
     FINANCIAL_INSTITUTION = "financial_institution", _("Financial institution")
     IT_VENDOR = "it_vendor", _("IT vendor")
     INDUSTRY_ASSOCIATION = "industry_association", _("Industry association")
@@ -20,19 +28,35 @@ class Category(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+FINANCIAL_CATEGORIES = frozenset(
+    {
+        Category.BANK,
+        Category.SHINKIN_BANK,
+        Category.CREDIT_COOPERATIVE,
+        Category.INSURER,
+        Category.SECURITIES,
+        Category.EXCHANGE,
+        Category.FINANCIAL_INSTITUTION,
+    }
+)
+
+
 class Role(models.TextChoices):
     APPLICANT_ADMIN = "applicant_admin", _("Applicant administrator")
     APPLICANT_CONTRIBUTOR = "applicant_contributor", _("Applicant contributor")
     BOARD_SIGNATORY = "board_signatory", _("Board signatory")
     ASSESSOR = "assessor", _("Assessor")
     SCHEME_OWNER = "scheme_owner", _("Scheme owner")
+    # A supervisor (e.g. the regulator's staff): reads the sector's aggregated figures, nothing
+    # of any one organisation, and changes nothing.
+    OBSERVER = "observer", _("Observer (supervisor, read-only)")
 
 
 APPLICANT_ROLES = frozenset(
     {Role.APPLICANT_ADMIN, Role.APPLICANT_CONTRIBUTOR, Role.BOARD_SIGNATORY}
 )
 EDITOR_ROLES = frozenset({Role.APPLICANT_ADMIN, Role.APPLICANT_CONTRIBUTOR})
-MFA_ROLES = frozenset({Role.ASSESSOR, Role.SCHEME_OWNER})
+MFA_ROLES = frozenset({Role.ASSESSOR, Role.SCHEME_OWNER, Role.OBSERVER})
 
 
 def validate_corporate_number(value: str) -> None:

@@ -1,6 +1,6 @@
 """Charts as SVG strings, for the board pack (PDF through WeasyPrint) and for HTML pages.
 
-Pure: standard library only, no Django, no JavaScript. Each function returns one complete
+Pure logic, no Django imports: standard library only, no JavaScript. Each function returns one complete
 ``<svg>`` element with a ``<title>`` and a ``<desc>``, so a screen reader gets the gist in words.
 It can be inlined as is in a template (mark it safe: every piece of text in it is escaped here)
 or written to a file.

@@ -48,6 +48,7 @@ def inputs_for(organisation_ids: Sequence[int], day: dt.date) -> dict[int, metri
         _episodes(found, chunk, day)
         _supply(found, chunk, day)
         _alerts(found, chunk, end)
+        _board_reviews(found, chunk, end)
     return found
 
 
@@ -184,6 +185,19 @@ def _alerts(found, organisation_ids, end) -> None:
         found[organisation_id].alerts.append(
             metrics.AlertLife(kind, life.raised, life.state, life.acknowledged, life.mitigated)
         )
+
+
+def _board_reviews(found, organisation_ids, end) -> None:
+    """The meeting date of each organisation's latest pack signed before the day's end."""
+    from mamori.reporting.models import BoardPack
+
+    rows = (
+        BoardPack.objects.filter(organisation_id__in=organisation_ids, signed_at__lt=end)
+        .order_by("organisation_id", "meeting_date")
+        .values_list("organisation_id", "meeting_date")
+    )
+    for organisation_id, meeting_date in rows:
+        found[organisation_id].board_review = meeting_date.isoformat()
 
 
 # --- keeping the history of what changes in place ---------------------------------------------

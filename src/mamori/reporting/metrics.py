@@ -1,5 +1,5 @@
 """The figures a board needs, for one organisation and one day, from its history as of the end
-of that day (``DayInputs``, gathered by ``reporting.history``). No Django here: the same inputs
+of that day (``DayInputs``, gathered by ``reporting.history``). Pure logic, no Django imports: the same inputs
 always give the same values, which is what lets a past day be recomputed and its digest match.
 
 A metric is a key in ``METRICS`` and a value (a number, a short text, an object, or None when
@@ -70,6 +70,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("alerts_raised", better="lower"),
     Metric("alerts_time_to_acknowledge", better="lower", unit="hours"),
     Metric("alerts_time_to_mitigate", better="lower", unit="hours"),
+    # The board meeting of the latest signed pack (an ISO date), None before the first.
+    Metric("board_review"),
 )
 METRIC_KEYS = tuple(metric.key for metric in METRICS)
 BY_KEY = {metric.key: metric for metric in METRICS}
@@ -132,6 +134,7 @@ class DayInputs:
     episodes: list[Episode] = field(default_factory=list)
     alerts: list[AlertLife] = field(default_factory=list)
     supply: SupplyFigures | None = None
+    board_review: str | None = None
 
 
 def percentile(values: Iterable[float], share: float) -> float | None:
@@ -150,6 +153,7 @@ def compute(inputs: DayInputs) -> dict[str, object]:
     values.update(_vulnerabilities(inputs))
     values.update(_supply(inputs.supply))
     values.update(_alerts(inputs))
+    values["board_review"] = inputs.board_review
     assert tuple(values) == METRIC_KEYS, "compute must give every metric, in order"
     return values
 

@@ -15,7 +15,9 @@ version is stored when its content changes).
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -52,6 +54,13 @@ class DaySeal(models.Model):
     organisations = models.PositiveIntegerField(_("organisations sampled"), default=0)
     sampled_at = models.DateTimeField(_("sampled"))
     audit_seq = models.PositiveBigIntegerField(_("audit entry"), null=True, blank=True)
+    # Figures of the whole sector computed with the day (supplier hot spots from the supply
+    # graphs in force): read by the dashboard, outside the digest of the samples.
+    sector = models.JSONField(_("sector figures"), default=dict)
+    # "sampled": computed from history by the nightly run or the command, and recomputable;
+    # "demo": written by ``mamori demo`` from its storyline (a demo has no two years of uploads
+    # to recompute from), and said so wherever the day is shown or checked.
+    origin = models.CharField(_("origin"), max_length=8, default="sampled")
 
     class Meta:
         verbose_name = _("sampled day")
@@ -134,3 +143,118 @@ class GraphVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation_id} {self.day} {self.digest[:12]}"
+
+
+class CyberRiskOwner(models.Model):
+    """The director an organisation names as owner of its cyber risk: the one who reviews and
+    signs its board packs."""
+
+    organisation = models.OneToOneField(
+        "organisations.Organisation", on_delete=models.CASCADE, related_name="cyber_risk_owner"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("owner"),
+    )
+    named_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    named_at = models.DateTimeField(_("named"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("cyber-risk owner")
+        verbose_name_plural = _("cyber-risk owners")
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id} {self.user_id}"
+
+
+class BoardPackQuerySet(models.QuerySet):
+    def visible_to(self, access) -> BoardPackQuerySet:
+        """Packs are the board's: its members and the organisation's administrators see them."""
+        from mamori.organisations.models import Role
+
+        return self.filter(
+            organisation_id__in=access.organisations_with(
+                {Role.APPLICANT_ADMIN, Role.BOARD_SIGNATORY}
+            )
+        )
+
+
+class BoardPack(models.Model):
+    """One board pack: its content (``pack.compose``) and digest never change once made; a pack
+    made again for the same period with different figures is a new version. Signed by the
+    organisation's cyber-risk owner, with the meeting it was reviewed at."""
+
+    organisation = models.ForeignKey(
+        "organisations.Organisation", on_delete=models.CASCADE, related_name="board_packs"
+    )
+    period_from = models.DateField(_("period start"))
+    period_to = models.DateField(_("period end"))
+    version = models.PositiveIntegerField(_("version"), default=1)
+    quarterly = models.BooleanField(_("quarterly pack"), default=False)
+    content = models.JSONField(_("content"))
+    digest = models.CharField(_("digest"), max_length=64)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    pdf_ja = models.FileField(upload_to="board-packs/", blank=True)
+    pdf_en = models.FileField(upload_to="board-packs/", blank=True)
+    xlsx_ja = models.FileField(upload_to="board-packs/", blank=True)
+    xlsx_en = models.FileField(upload_to="board-packs/", blank=True)
+    rendered_at = models.DateTimeField(_("rendered"), null=True, blank=True)
+    signed_at = models.DateTimeField(_("signed"), null=True, blank=True)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    signer_name = models.CharField(_("signed by"), max_length=150, blank=True)
+    meeting_date = models.DateField(_("board meeting"), null=True, blank=True)
+    minutes_reference = models.CharField(_("minutes reference"), max_length=100, blank=True)
+    comment = models.TextField(_("comment"), blank=True, max_length=2000)
+    signature_seq = models.PositiveBigIntegerField(_("audit entry"), null=True, blank=True)
+    reminded_at = models.DateTimeField(_("owner reminded"), null=True, blank=True)
+
+    objects = BoardPackQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("board pack")
+        verbose_name_plural = _("board packs")
+        ordering = ["-period_to", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "period_from", "period_to", "version"],
+                name="reporting_pack_version",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id} {self.period_from}–{self.period_to} v{self.version}"
+
+    @property
+    def signed(self) -> bool:
+        return self.signed_at is not None
+
+    def file_for(self, kind: str, language: str):
+        return getattr(self, f"{kind}_{'en' if language == 'en' else 'ja'}")
+
+
+class PeerCohort(models.Model):
+    """Who is compared with whom for one metric in one quarter (``peers.Cohort``), fixed when
+    first needed so that no day of the quarter counts a different set of organisations."""
+
+    metric = models.CharField(_("metric"), max_length=64)
+    quarter = models.CharField(_("quarter"), max_length=8)
+    data = models.JSONField(_("cohort"))
+
+    class Meta:
+        verbose_name = _("peer cohort")
+        verbose_name_plural = _("peer cohorts")
+        constraints = [
+            models.UniqueConstraint(fields=["metric", "quarter"], name="reporting_cohort_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.quarter}"

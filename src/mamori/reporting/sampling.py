@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from mamori.audit.services import record
 from mamori.reporting import history, metrics
+from mamori.reporting.benchmark import supply_hot_spots
 from mamori.reporting.models import DaySeal, MetricSample
 
 # Finished days the nightly sampling still fills in when the beat was away that long.
@@ -20,6 +21,11 @@ CATCH_UP_DAYS = 7
 
 class DayNotOver(ValueError):
     """A day is sampled once it is over (in the instance's time zone)."""
+
+
+class DemoDay(ValueError):
+    """The day's samples were written by the demo's storyline: there is no history to
+    recompute them from."""
 
 
 def today() -> dt.date:
@@ -70,6 +76,8 @@ def sample(day: dt.date, *, record_history: bool = False) -> Day:
     if day >= today():
         raise DayNotOver(day)
     sealed = DaySeal.objects.filter(day=day).first()
+    if sealed is not None and sealed.origin != "sampled":
+        raise DemoDay(day)
     if sealed is None and record_history:
         history.record_day(day)
     result = compute(day)
@@ -91,6 +99,7 @@ def sample(day: dt.date, *, record_history: bool = False) -> Day:
                 },
                 organisations=len(result.values),
                 sampled_at=timezone.now(),
+                sector={"supply": supply_hot_spots(day)},
             )
             MetricSample.objects.bulk_create(
                 (

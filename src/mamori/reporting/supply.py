@@ -1,5 +1,5 @@
 """An organisation's supply-chain figures for its board, from its supply graph
-(``mamori.supplygraph/1``) through the supply-chain analysis. No Django.
+(``mamori.supplygraph/1``) through the supply-chain analysis. Pure logic, no Django imports.
 
 - coverage by tier: of the suppliers at each tier (provider steps from the nearest critical
   service), how many answered with their own suppliers (disclosure full or partial);

@@ -26,7 +26,7 @@ import secrets
 from django.db.models import Q
 
 from mamori.organisations.access import Access
-from mamori.organisations.models import EDITOR_ROLES, Category, Organisation, Role
+from mamori.organisations.models import EDITOR_ROLES, FINANCIAL_CATEGORIES, Organisation, Role
 from mamori.supplychain.models import Invitation
 
 SESSION_KEY = "supplychain_invitations"
@@ -44,7 +44,7 @@ def can_create_campaign(access: Access, organisation) -> bool:
         return True
     return (
         access.has_role(organisation.pk, Role.APPLICANT_ADMIN)
-        and organisation.category == Category.FINANCIAL_INSTITUTION
+        and organisation.category in FINANCIAL_CATEGORIES
     )
 
 

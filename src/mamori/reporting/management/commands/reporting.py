@@ -58,6 +58,15 @@ class Command(BaseCommand):
         organisation = for_command(reference) if reference else None
         try:
             result = sampling.sample(day)
+        except sampling.DemoDay:
+            raise CommandError(
+                _(
+                    "The samples of %(day)s were written by the demo (mamori demo) from its "
+                    "storyline, not sampled from history: there is nothing to recompute."
+                )
+                % {"day": day.isoformat()},
+                returncode=2,
+            ) from None
         except sampling.DayNotOver:
             raise CommandError(
                 _("%(day)s is not over yet: a day is sampled once it has ended.")
