@@ -1,4 +1,4 @@
-"""``mamori reporting sample`` — board and sector reporting for operators and scripts.
+"""``mamori reporting sample|pack`` — board and sector reporting for operators and scripts.
 
 - ``sample [--date D] [--organisation ORG] [--format json|text]``: the metric samples of a
   finished day (default: yesterday), recomputed from the stored history. A day not sampled yet
@@ -8,8 +8,13 @@
   ``digest`` is the day's digest (over every organisation's); ``--organisation`` limits the
   samples printed to one organisation (an id or a corporate number).
 
-Exit status 0 on success, 2 for bad input (one line on stderr), 1 when a recomputed day differs
-from its seal.
+- ``pack ORGANISATION [--from D --to D] [--lang ja|en] --output FILE.pdf|FILE.xlsx``: the board
+  pack of a period (the last finished quarter by default) as PDF or XLSX, by the output's
+  suffix. The pack is stored like one made on the pages (the same figures give the same pack;
+  other figures a new version) and the file written whole or not at all.
+
+ORGANISATION is an id or a corporate number. Exit status 0 on success, 2 for bad input (one line
+on stderr), 1 when a recomputed day differs from its seal.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
@@ -44,11 +50,76 @@ class Command(BaseCommand):
         sampled.add_argument("--date", metavar="YYYY-MM-DD", help="the day (default: yesterday)")
         sampled.add_argument("--organisation", metavar="ORGANISATION")
         sampled.add_argument("--format", choices=("json", "text"), default="text")
+        packed = sub.add_parser("pack", help="write a board pack as PDF or XLSX")
+        packed.add_argument("organisation", metavar="ORGANISATION")
+        packed.add_argument("--from", dest="first", metavar="YYYY-MM-DD")
+        packed.add_argument("--to", dest="last", metavar="YYYY-MM-DD")
+        packed.add_argument("--lang", choices=("ja", "en"), default="ja")
+        packed.add_argument("--output", required=True, metavar="FILE.pdf|FILE.xlsx")
 
     def handle(self, *args, action, **options):
         if action == "sample":
             return self.sample(options["date"], options["organisation"], options["format"])
-        return None
+        return self.pack(
+            options["organisation"],
+            options["first"],
+            options["last"],
+            options["lang"],
+            options["output"],
+        )
+
+    def pack(self, reference, first, last, language, output) -> None:
+        from mamori.organisations.reference import for_command
+        from mamori.reporting import pack, render, sampling, services
+
+        path = Path(output)
+        kind = path.suffix.lower().lstrip(".")
+        if kind not in ("pdf", "xlsx"):
+            raise CommandError(
+                _("--output must name a .pdf or an .xlsx file, not %(name)s.")
+                % {"name": path.name[:80]},
+                returncode=2,
+            )
+        if (first is None) != (last is None):
+            raise CommandError(_("Give both --from and --to, or neither."), returncode=2)
+        organisation = for_command(reference)
+        if first is None:
+            period = pack.last_finished_quarter(sampling.today())
+        else:
+            period = pack.Period(parse_day(first, "--from"), parse_day(last, "--to"))
+        try:
+            made = services.make_pack(None, organisation, period)
+        except services.ReportingError as error:
+            raise CommandError(str(error), returncode=2) from None
+        made.refresh_from_db()
+        stored = made.file_for(kind, language)
+        if stored:
+            with stored.open("rb") as handle:
+                data = handle.read()
+        else:  # a worker renders the stored files; this file is wanted now
+            self.stderr.write(_("Rendering the pack…"))
+            data = (render.pdf if kind == "pdf" else render.xlsx)(made.content, language)
+        temporary = path.with_name(f".{path.name}.part")
+        try:
+            temporary.write_bytes(data)
+            temporary.replace(path)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            raise CommandError(
+                _("Cannot write %(path)s: %(reason)s")
+                % {"path": path, "reason": error.strerror or error},
+                returncode=2,
+            ) from None
+        self.stdout.write(
+            _("%(path)s: board pack %(start)s – %(end)s, version %(version)s, digest %(digest)s.")
+            % {
+                "path": path,
+                "start": period.first.isoformat(),
+                "end": period.last.isoformat(),
+                "version": made.version,
+                "digest": made.digest,
+            }
+        )
 
     def sample(self, date: str | None, reference: str | None, output: str) -> None:
         from mamori.organisations.reference import for_command
