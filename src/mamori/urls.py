@@ -57,6 +57,7 @@ urlpatterns = [
         name="api-evidence-upload-status",
     ),
     path("api/earlywarning/", include("mamori.earlywarning.api.urls")),
+    path("api/reporting/", include("mamori.reporting.api.urls")),
     path("api/", include(router.urls)),
 ]
 

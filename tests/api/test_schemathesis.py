@@ -50,6 +50,7 @@ class Known:
     questions: list[str] = field(default_factory=list)
     alerts: list[int] = field(default_factory=list)
     assets: list[int] = field(default_factory=list)
+    packs: list[int] = field(default_factory=list)
 
 
 KNOWN = Known()
@@ -73,6 +74,8 @@ def flatmap_path_parameters(context, path_parameters):
         ids = KNOWN.alerts
     elif path.startswith("/api/earlywarning/assets/"):
         ids = KNOWN.assets
+    elif path.startswith("/api/reporting/packs/"):
+        ids = KNOWN.packs
     else:
         ids = KNOWN.assessments
     choices = {
@@ -208,6 +211,22 @@ def _early_warning(world: World) -> tuple[list[int], list[int]]:
     return [alert.pk for alert in alerts], [prefix.pk, domain.pk, theirs.pk]
 
 
+def _board_packs(world: World) -> list[int]:
+    """A board pack of each bank (a finished quarter, without samples: every figure empty)."""
+    import datetime as dt
+
+    from mamori.reporting import pack, services
+
+    quarter = pack.Period(dt.date(2026, 7, 1), dt.date(2026, 9, 30))
+    return [
+        services.make_pack(admin, organisation, quarter).pk
+        for admin, organisation in (
+            (world.admin, world.bank),
+            (world.other_admin, world.other_bank),
+        )
+    ]
+
+
 @pytest.fixture(scope="module")
 def seeded(django_db_setup, django_db_blocker) -> Iterator[dict[str, str]]:
     """One realistic database for every generated case of this module, built once and rolled
@@ -230,6 +249,7 @@ def seeded(django_db_setup, django_db_blocker) -> Iterator[dict[str, str]]:
             )
         )
         KNOWN.alerts, KNOWN.assets = _early_warning(world)
+        KNOWN.packs = _board_packs(world)
         tokens = {
             "applicant": api_token(world.admin, world.bank),
             "assessor": api_token(world.assessor, world.body),

@@ -9,7 +9,7 @@ import datetime as dt
 from unittest import mock
 
 import pytest
-from django.test import TestCase
+from django.test import Client, TestCase
 from django.urls import reverse
 
 from mamori.audit.models import AuditEvent
@@ -198,7 +198,6 @@ def test_the_public_page_says_when_the_board_reviewed_and_nothing_more(bank):
             meeting_date=dt.date(2026, 10, 20), minutes_reference="BM-2026-10",
             comment="Secret remark", code=scene.totp_code(bank.signatory),
         )  # fmt: skip
-    from django.test import Client
 
     text = Client().get(url).content.decode()
     assert "2026-10-20" in text
@@ -266,3 +265,22 @@ def test_a_bad_period_is_a_form_error(bank, period_from, period_to, message):
     assert response.status_code == 422
     assert message in response.content.decode()
     assert not BoardPack.objects.exists()
+
+
+def test_the_api_gives_a_pack_with_its_content_to_its_board(bank):
+    made = make(bank)
+    from tests.conftest import api_token
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {api_token(bank.signatory, bank.bank)}")
+    listed = client.get("/api/reporting/packs/").json()["results"]
+    assert [item["id"] for item in listed] == [made.pk]
+    detail = client.get(f"/api/reporting/packs/{made.pk}/").json()
+    assert detail["digest"] == made.digest
+    assert detail["content"] == made.content
+    assert (detail["period_from"], detail["rendered"], detail["signed_at"]) == (
+        "2026-07-01", False, None
+    )  # fmt: skip
+    other = Client(HTTP_AUTHORIZATION=f"Token {api_token(bank.other_admin, bank.other_bank)}")
+    refused = other.get(f"/api/reporting/packs/{made.pk}/")
+    assert refused.status_code == 404
+    assert made.digest not in refused.content.decode()

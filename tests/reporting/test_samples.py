@@ -18,7 +18,7 @@ from mamori.audit.services import verify_trail
 from mamori.certificates.models import Certificate
 from mamori.earlywarning import alerts
 from mamori.earlywarning.models import AlertState
-from mamori.organisations.models import Organisation
+from mamori.organisations.models import Membership, Organisation
 from mamori.reporting import history, sampling
 from mamori.reporting.models import DaySeal, MetricSample, VulnerabilityEpisode
 from mamori.supplychain.services import import_graph
@@ -93,8 +93,9 @@ def bank_history(world):
     """World's bank, as of 10 November 2026 (JST): a CE certificate, three hosts (one out of
     scope, one without recent check-in), vulnerabilities, two alerts and a supply graph."""
     bank = world.bank
-    # The organisations were registered before the history begins.
+    # The organisations and their people were registered before the history begins.
     Organisation.objects.update(created_at=at(1, 0))
+    Membership.objects.update(created_at=at(1, 0))
     world.passed()  # the assessor's decision issues the certificate; dated back here
     Certificate.objects.filter(organisation=bank).update(
         issued_on=dt.date(2026, 6, 1), expires_on=dt.date(2027, 5, 31)
@@ -158,8 +159,10 @@ def test_the_day_is_measured_from_its_history(world, bank_history):
     assert values["alerts_time_to_acknowledge"] == {
         "count": 1, "median_hours": 3.0, "p90_hours": 3.0
     }  # fmt: skip
-    # Every organisation of the world is sampled, each with every metric.
-    assert DaySeal.objects.get(day=DAY).organisations == len(bank_history["day"].values)
+    # The applicants are sampled, each with every metric; the certification bodies and the
+    # scheme owner's secretariat have no figures of their own.
+    assert set(bank_history["day"].values) == {world.bank.pk, world.other_bank.pk}
+    assert DaySeal.objects.get(day=DAY).organisations == 2
     assert MetricSample.objects.filter(organisation=world.bank, day=DAY).count() == 22
 
 

@@ -9,6 +9,7 @@ import datetime as dt
 import io
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from openpyxl import load_workbook
 
@@ -118,3 +119,15 @@ def test_certification_counts_keep_small_categories_out_of_reach(world):
     assert counts["groups"] == []
     assert counts["others"] == {"organisations": 7, "certified": 4}
     assert counts["sector"] == {"organisations": 7, "certified": 4}
+
+
+def test_the_api_gives_the_dashboard_to_observers_and_refuses_a_bad_day(sector):
+    from tests.conftest import api_token
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {api_token(sector.observer, sector.secretariat)}")
+    figures = client.get("/api/reporting/sector/?day=2026-09-30").json()
+    assert figures["day"] == "2026-09-30"
+    assert figures["metrics"]["kev_open"]["schema"] == "mamori.peers/1"
+    bad = client.get("/api/reporting/sector/?day=yesterday")
+    assert bad.status_code == 400
+    assert bad.json()["detail"]

@@ -34,7 +34,7 @@ from mamori.catalogue.services import load_bundled
 from mamori.organisations.models import Role
 from mamori.reporting import pack, services
 from mamori.reporting.models import BoardPack, CyberRiskOwner
-from tests.conftest import World, built_once, client_for, make_user
+from tests.conftest import World, api_token, built_once, client_for, make_user
 from tests.reporting import scene as samples
 
 pytestmark = [pytest.mark.django_db, pytest.mark.matrix]
@@ -51,7 +51,12 @@ PERSONA = {
     "ooa": "other_admin",
     "out": "outsider",
 }
-OUTCOMES = {"done", "login", "200", "302", "404", "422"}
+OUTCOMES = {"done", "login", "200", "302", "401", "404", "422"}
+# The organisation each role's API token is for (the outsider has none: it signs in).
+TOKEN_FOR = {
+    "adm": "bank", "con": "bank", "brd": "bank", "rsk": "bank", "asr": "body",
+    "sch": "secretariat", "obs": "secretariat", "ooa": "other_bank",
+}  # fmt: skip
 QUARTER = pack.Period(dt.date(2026, 7, 1), dt.date(2026, 9, 30))
 NOW = dt.datetime(2026, 11, 5, 1, tzinfo=dt.UTC)
 
@@ -61,14 +66,17 @@ class Scene:
     world: World
     packs: dict[str, BoardPack]
     sessions: dict[str, str]
+    tokens: dict[str, str]
     fingerprint: tuple = ()
 
     def user(self, role: str):
         return None if role == "anon" else getattr(self.world, PERSONA[role])
 
-    def client(self, role: str) -> Client:
+    def client(self, role: str, *, api: bool = False) -> Client:
         client = Client(HTTP_ACCEPT_LANGUAGE="en")
-        if role != "anon":
+        if api and role in self.tokens:
+            client.defaults["HTTP_AUTHORIZATION"] = f"Token {self.tokens[role]}"
+        elif role != "anon":
             client.cookies[settings.SESSION_COOKIE_NAME] = self.sessions[role]
         return client
 
@@ -109,7 +117,11 @@ def build_scene() -> Scene:
         role: client_for(getattr(world, persona)).cookies[settings.SESSION_COOKIE_NAME].value
         for role, persona in PERSONA.items()
     }
-    built = Scene(world, packs, sessions)
+    tokens = {
+        role: api_token(getattr(world, PERSONA[role]), getattr(world, organisation))
+        for role, organisation in TOKEN_FOR.items()
+    }
+    built = Scene(world, packs, sessions, tokens)
     built.fingerprint = fingerprint()
     return built
 
@@ -126,6 +138,7 @@ class Action:
     url: Callable[[Scene], str]
     data: Callable[[Scene], dict] | None = None
     effect: Callable[[Scene, Any], None] | None = None
+    api: bool = False
 
 
 def _event(action: str, user) -> None:
@@ -203,6 +216,10 @@ ACTIONS = {
     "sector": Action("get", _url("sector")),
     "sector-csv": Action("get", lambda s: reverse("reporting:sector_export", args=["csv"])),
     "sector-xlsx": Action("get", lambda s: reverse("reporting:sector_export", args=["xlsx"])),
+    "api-packs": Action("get", lambda s: "/api/reporting/packs/", api=True),
+    "api-pack": Action("get", lambda s: f"/api/reporting/packs/{_pack(s)}/", api=True),
+    "api-pack-other": Action("get", lambda s: f"/api/reporting/packs/{_other_pack(s)}/", api=True),
+    "api-sector": Action("get", lambda s: "/api/reporting/sector/", api=True),
 }
 
 # fmt: off
@@ -222,6 +239,10 @@ ROWS = {
     "sector":             "404  404   404   404   404   200   200   404   404   login",
     "sector-csv":         "404  404   404   404   404   200   200   404   404   login",
     "sector-xlsx":        "404  404   404   404   404   200   200   404   404   login",
+    "api-packs":          "200  200   200   200   200   200   200   200   200   401",
+    "api-pack":           "200  404   200   200   404   404   404   404   404   401",
+    "api-pack-other":     "404  404   404   404   404   404   404   200   404   401",
+    "api-sector":         "404  404   404   404   404   200   200   404   404   401",
 }
 # fmt: on
 assert set(ROWS) == set(ACTIONS)
@@ -244,7 +265,7 @@ def row(cells: str) -> dict[str, str]:
 )
 def test_reporting_matrix(scene, action, role, expected):
     chosen = ACTIONS[action]
-    client = scene.client(role)
+    client = scene.client(role, api=chosen.api)
     url = chosen.url(scene)
     with mock.patch("django.utils.timezone.now", return_value=NOW):
         if chosen.method == "get":
@@ -277,6 +298,26 @@ def test_every_reporting_url_is_in_the_matrix(scene):
 
     from tests.security.test_authorization_matrix import _routes
 
-    every = {r for r in _routes(get_resolver().url_patterns) if r.startswith("reporting/")}
+    every = {
+        route
+        for route in _routes(get_resolver().url_patterns)
+        if route.startswith(("reporting/", "api/reporting/")) and "(?P<format>" not in route
+    }
     covered = {resolve(action.url(scene)).route for action in ACTIONS.values()}
     assert every - covered == set()
+
+
+# Which packs each role's API list shows.
+LISTED = {
+    "adm": {"bank"}, "con": set(), "brd": {"bank"}, "rsk": {"bank"}, "asr": set(), "sch": set(),
+    "obs": set(), "ooa": {"other"}, "out": set(),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("role", list(LISTED))
+def test_the_api_lists_exactly_the_packs_the_role_reads(scene, role):
+    response = scene.client(role, api=True).get("/api/reporting/packs/")
+    listed = {item["id"] for item in response.json()["results"]}
+    assert listed == {scene.packs[name].pk for name in LISTED[role]}
+    for item in response.json()["results"]:
+        assert "content" not in item

@@ -335,10 +335,18 @@ def _record_graphs(day: dt.date) -> None:
 
 
 def organisations_with_history(day: dt.date) -> list[int]:
-    """The organisations sampled for ``day``: every organisation that existed by its end."""
-    from mamori.organisations.models import Organisation
+    """The organisations sampled for ``day``: those taking part as applicants by its end (an
+    administrator, contributor or board member). Certification bodies, the scheme owner, a
+    supervisor and organisations known only by name (a working group's roster) have no figures
+    of their own, and none are made up for them."""
+    from mamori.organisations.models import APPLICANT_ROLES, Membership, Organisation
 
     _start, end = bounds(day)
+    applicants = Membership.objects.filter(role__in=APPLICANT_ROLES, created_at__lt=end).values(
+        "organisation_id"
+    )
     return list(
-        Organisation.objects.filter(created_at__lt=end).order_by("pk").values_list("pk", flat=True)
+        Organisation.objects.filter(created_at__lt=end, pk__in=applicants)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )

@@ -60,9 +60,11 @@ class Day:
         ]
 
 
-def compute(day: dt.date) -> Day:
-    """Every organisation's metrics for ``day`` from history, writing nothing."""
-    organisation_ids = history.organisations_with_history(day)
+def compute(day: dt.date, organisation_ids: list[int] | None = None) -> Day:
+    """The metrics of ``day`` from history, writing nothing: of the organisations taking part
+    by its end, or of those given (a sealed day is recomputed for the ones it sealed)."""
+    if organisation_ids is None:
+        organisation_ids = history.organisations_with_history(day)
     inputs = history.inputs_for(organisation_ids, day)
     values = {pk: metrics.compute(inputs[pk]) for pk in organisation_ids}
     digests = {pk: metrics.organisation_digest(v) for pk, v in values.items()}
@@ -80,7 +82,7 @@ def sample(day: dt.date, *, record_history: bool = False) -> Day:
         raise DemoDay(day)
     if sealed is None and record_history:
         history.record_day(day)
-    result = compute(day)
+    result = compute(day, sorted(int(pk) for pk in sealed.organisation_digests) if sealed else None)
     if sealed is not None:
         result.sealed = sealed
         result.differing = [
