@@ -37,3 +37,13 @@ def exception_handler(exc, context):
     ):
         response.data = {"detail": "Invalid input.", "code": "invalid", "errors": response.data}
     return response
+
+
+def path_id(value) -> int:
+    """A path's id as a number; anything else (text, zero, beyond a bigint) finds nothing
+    (-1, so a 404), never an error."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return -1
+    return number if 0 < number < 2**62 else -1

@@ -23,6 +23,7 @@ import yaml
 # reusing it keeps one definition of "the line of a key" across Mamori's YAML files.
 from mamori.catalogue.loader import _LineLoader, _Mapping, _Sequence
 from mamori.core.controls import FIVE_CONTROLS
+from mamori.reporting import metrics
 
 BUNDLED_PATH = Path(__file__).resolve().parent / "data" / "governance-mapping.yaml"
 MAX_FILE_BYTES = 1024 * 1024
@@ -41,27 +42,8 @@ DOMAIN_KEYS = (
 )
 LEVELS = ("basic", "desirable")
 SOURCE_KINDS = ("control", "metric", "question")
-# The keys of the daily metric samples a source may cite; callers with a different set pass it.
-METRIC_KEYS = (
-    "certificate_level",
-    "certificate_days_to_expiry",
-    "hosts_in_scope",
-    "hosts_checked_in",
-    *(f"control_passing.{control}" for control in FIVE_CONTROLS),
-    "vulnerabilities_open",
-    "vulnerabilities_overdue",
-    "kev_open",
-    "kev_open_age_days",
-    "remediation_days",
-    "supplier_coverage_by_tier",
-    "supplier_spof",
-    "supplier_uncertified_on_critical_path",
-    "alerts_open",
-    "alerts_raised",
-    "alerts_time_to_acknowledge",
-    "alerts_time_to_mitigate",
-    "board_review",
-)
+# The keys of the daily metric samples a source may cite (callers with another set pass it).
+METRIC_KEYS = metrics.METRIC_KEYS
 
 TOP_KEYS = {"version", "source", "principles", "domains", "items"}
 SOURCE_NOTE_KEYS = {"documents", "note"}

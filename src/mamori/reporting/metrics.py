@@ -16,13 +16,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-CONTROLS = (
-    "firewalls",
-    "secure_configuration",
-    "security_update_management",
-    "user_access_control",
-    "malware_protection",
-)
+from mamori.core.controls import FIVE_CONTROLS
+
+CONTROLS = FIVE_CONTROLS
 SEVERITIES = ("critical", "high", "medium", "low", "unknown")
 ALERT_TYPES = (
     "incident",

@@ -18,6 +18,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from mamori.audit.models import AuditEvent
+from mamori.core.api import path_id
 from mamori.core.errors import MamoriError
 from mamori.earlywarning import alerts, registry
 from mamori.earlywarning.api.serializers import (
@@ -50,15 +51,6 @@ FILTER_PARAMETERS = [
     OpenApiParameter("severity", str, enum=Severity.values, description="Of this severity."),
     OpenApiParameter("asset", int, description="About this registered asset (its id)."),
 ]
-
-
-def _pk(value) -> int:
-    """A path id as a number; anything else finds nothing (404), never an error."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return -1
-    return number if 0 < number < 2**62 else -1
 
 
 def history(alert: Alert) -> list[dict]:
@@ -96,7 +88,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         return found.order_by("-last_seen", "-pk")
 
     def get_object(self):
-        return get_object_or_404(self.get_queryset(), pk=_pk(self.kwargs.get("pk")))
+        return get_object_or_404(self.get_queryset(), pk=path_id(self.kwargs.get("pk")))
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "now": timezone.now()}
@@ -173,7 +165,7 @@ class AssetViewSet(
         ).order_by("organisation_id", "kind", "value", "pk")
 
     def get_object(self):
-        return get_object_or_404(self.get_queryset(), pk=_pk(self.kwargs.get("pk")))
+        return get_object_or_404(self.get_queryset(), pk=path_id(self.kwargs.get("pk")))
 
     def _organisation(self, wanted: int | None) -> Organisation:
         mine = self.access.applicant_organisation_ids

@@ -17,6 +17,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mamori.core.api import path_id
 from mamori.organisations.access import Access
 from mamori.reporting import benchmark, permissions
 from mamori.reporting.api.serializers import BoardPackDetailSerializer, BoardPackSerializer
@@ -24,15 +25,6 @@ from mamori.reporting.models import BoardPack
 from mamori.verification.api.serializers import ErrorSerializer
 
 ERRORS = {401: ErrorSerializer, 404: ErrorSerializer}
-
-
-def _pk(value) -> int:
-    """A path id as a number; anything else finds nothing (404), never an error."""
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return -1
-    return number if 0 < number < 2**62 else -1
 
 
 class BoardPackViewSet(viewsets.ReadOnlyModelViewSet):
@@ -48,7 +40,7 @@ class BoardPackViewSet(viewsets.ReadOnlyModelViewSet):
         return found.order_by("-period_to", "-period_from", "-version", "-pk")
 
     def get_object(self):
-        return get_object_or_404(self.get_queryset(), pk=_pk(self.kwargs.get("pk")))
+        return get_object_or_404(self.get_queryset(), pk=path_id(self.kwargs.get("pk")))
 
     @extend_schema(responses={200: BoardPackSerializer(many=True), **ERRORS})
     def list(self, request):
