@@ -15,6 +15,7 @@ from django.urls import reverse
 from mamori.audit.models import AuditEvent
 from mamori.audit.services import verify_trail
 from mamori.certificates.models import Certificate
+from mamori.core.tasks import deliver_outbox
 from mamori.organisations.models import Role
 from mamori.reporting import pack, services
 from mamori.reporting.models import BoardPack, CyberRiskOwner
@@ -46,15 +47,20 @@ def bank(world):
 
 
 def make(world, client=None, *, render=False):
-    """The admin makes the Q3 2026 pack on the page; ``render``: its files too (seconds)."""
+    """The admin makes the Q3 2026 pack on the page; ``render``: the embedded worker's outbox
+    run then renders its files (seconds; never in the request itself)."""
     client = client or client_for(world.admin)
-    with frozen(), TestCase.captureOnCommitCallbacks(execute=render):
+    with frozen(), TestCase.captureOnCommitCallbacks(execute=True):
         response = client.post(
             reverse("reporting:make", args=[world.bank.pk]),
             {"period_from": "2026-07-01", "period_to": "2026-09-30"},
         )
     assert response.status_code == 302, response.content.decode()[:500]
-    return BoardPack.objects.get(pk=int(response.url.rstrip("/").rsplit("/", 1)[1]))
+    made = BoardPack.objects.get(pk=int(response.url.rstrip("/").rsplit("/", 1)[1]))
+    assert made.rendered_at is None  # the request did not render
+    if render:
+        assert deliver_outbox() >= 1
+    return made
 
 
 def test_a_pack_is_made_from_the_samples_and_rendered_in_both_languages(bank):

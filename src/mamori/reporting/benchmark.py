@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import JSONField, OuterRef, Subquery
 from django.utils.translation import gettext as _
 
 from mamori.organisations.models import Category, Organisation
@@ -64,23 +65,30 @@ def values_on(day: dt.date, metric: str, field: str | None = None) -> dict[int, 
 
 
 def last_known(day: dt.date, metric: str, organisation_ids, field: str | None = None) -> dict:
-    """Each organisation's latest value before ``day`` (for members without one on the day)."""
-    found: dict[int, float] = {}
+    """Each organisation's latest value before ``day`` (for members without one on the day):
+    one row per organisation, the newest with a value, found through the samples' unique index
+    (reading every earlier sample would grow with the history: 2.7 s at two years)."""
     if not organisation_ids:
-        return found
-    rows = (
-        MetricSample.objects.filter(
-            metric=metric, day__lt=day, organisation_id__in=list(organisation_ids)
+        return {}
+    newest = MetricSample.objects.filter(
+        organisation_id=OuterRef("pk"), metric=metric, day__lt=day
+    ).exclude(value__isnull=True)
+    if field is not None:
+        newest = newest.exclude(**{f"value__{field}": None}).exclude(
+            **{f"value__{field}__isnull": True}
         )
-        .exclude(value=None)
-        .order_by("organisation_id", "-day")
-        .values_list("organisation_id", "value")
+    rows = (
+        Organisation.objects.filter(pk__in=list(organisation_ids))
+        .annotate(
+            latest=Subquery(newest.order_by("-day").values("value")[:1], output_field=JSONField())
+        )
+        .values_list("pk", "latest")
     )
+    found: dict[int, float] = {}
     for organisation_id, value in rows:
-        if organisation_id not in found:
-            number = _number(value, field)
-            if number is not None:
-                found[organisation_id] = number
+        number = _number(value, field)
+        if number is not None:
+            found[organisation_id] = number
     return found
 
 

@@ -131,7 +131,9 @@ def make_pack(
                 "digest": made.digest,
             },
         )
-        outbox.enqueue(RENDER_PACK, made.pk)
+        # Seconds of rendering: never in the request that made the pack, even when the
+        # embedded default runs tasks in this process (its worker's beat takes the row).
+        outbox.enqueue_off_request(RENDER_PACK, made.pk)
     return made
 
 
