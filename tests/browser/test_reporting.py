@@ -36,7 +36,7 @@ def scene(world):
     TOTPDevice.objects.create(user=world.signatory, name="phone", confirmed=True)
     services.name_owner(world.admin, world.access(world.admin), world.bank, world.signatory.pk)
     world.pack = services.make_pack(None, world.bank, quarter, quarterly=True)
-    render_pack(world.pack.pk)
+    render_pack(world.pack.pk)  # as the worker does
     world.quarter = quarter
     return world
 

@@ -103,7 +103,7 @@ RUN_TWICE = {
     ),
     "mamori.reporting.tasks.render_pack": (
         "tests/reporting/test_packs.py::"
-        "test_a_pack_is_made_from_the_samples_and_rendered_in_both_languages"
+        "test_a_pack_is_made_from_the_samples_rendered_by_the_worker_and_downloaded"
     ),
     "mamori.reporting.tasks.sample_days": (
         "tests/reporting/test_samples.py::test_the_nightly_run_catches_up_the_days_the_beat_missed"

@@ -63,7 +63,7 @@ def make(world, client=None, *, render=False):
     return made
 
 
-def test_a_pack_is_made_from_the_samples_and_rendered_in_both_languages(bank):
+def test_a_pack_is_made_from_the_samples_rendered_by_the_worker_and_downloaded(bank):
     made = make(bank, render=True)
     content = made.content
     assert content["period"] == {"from": "2026-07-01", "to": "2026-09-30"}
@@ -89,10 +89,7 @@ def test_a_pack_is_made_from_the_samples_and_rendered_in_both_languages(bank):
     assert render_pack(made.pk) is False
     made.refresh_from_db()
     assert [made.pdf_ja.name, made.xlsx_en.name] == names
-
-
-def test_the_pack_page_shows_the_summary_and_serves_its_files_as_attachments(bank):
-    made = make(bank, render=True)
+    # The pack's page shows the summary and serves the files as attachments.
     client = client_for(bank.signatory)
     page = client.get(reverse("reporting:pack", args=[made.pk]))
     text = page.content.decode()
