@@ -90,9 +90,8 @@ def _episodes(organisation: Organisation, today: dt.date) -> list[metrics.Episod
     ).values_list("severity", "kev", "fix_published", "overdue")
     episodes = []
     for severity, kev, fix_published, overdue in rows:
-        opened = max(
-            fix_published or today - dt.timedelta(days=60), today - dt.timedelta(days=DAYS)
-        )
+        patch_round = today - dt.timedelta(days=PATCH_ROUND_DAYS)
+        opened = max(fix_published, patch_round) if fix_published else patch_round
         episodes.append(
             metrics.Episode(
                 severity=severity or "unknown",
