@@ -11,6 +11,7 @@ from unittest import mock
 import pytest
 from django.test import Client, TestCase
 from django.urls import reverse
+from django.utils import timezone
 
 from mamori.audit.models import AuditEvent
 from mamori.audit.services import verify_trail
@@ -246,6 +247,15 @@ def test_the_quarterly_pack_is_made_once_and_its_owner_reminded_after_30_days(ba
     assert send_pack_reminder(made.pk) == 0
     assert len([m for m in mailoutbox if m.to == [bank.signatory.email]]) == 1
     assert reverse("reporting:pack", args=[made.pk]) in to_owner[0].body
+    # A quarter whose pack was made again and the new version signed needs no reminder.
+    other_pack = BoardPack.objects.get(organisation=bank.other_bank)
+    BoardPack.objects.filter(pk=other_pack.pk).update(reminded_at=None)
+    BoardPack.objects.create(
+        organisation=bank.other_bank, period_from=other_pack.period_from,
+        period_to=other_pack.period_to, version=2, content={}, digest="x" * 64,
+        signed_at=timezone.now(),
+    )  # fmt: skip
+    assert services.packs_needing_reminder(dt.date(2026, 11, 30)) == []
     # The other bank has no owner yet: its administrator is asked to name one.
     assert [m.to for m in mailoutbox if m not in to_owner] == [[bank.other_admin.email]]
 

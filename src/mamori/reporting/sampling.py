@@ -141,16 +141,3 @@ def sample_finished_days(catch_up: int = CATCH_UP_DAYS) -> list[Day]:
     return [
         sample(day, record_history=day == yesterday) for day in sorted(days) if day not in sealed
     ]
-
-
-def series(organisation_id: int, first: dt.date, last: dt.date, keys=None) -> dict[str, list]:
-    """The stored samples of one organisation between two days: metric → [(day, value)]."""
-    rows = MetricSample.objects.filter(
-        organisation_id=organisation_id, day__gte=first, day__lte=last
-    )
-    if keys is not None:
-        rows = rows.filter(metric__in=list(keys))
-    found: dict[str, list] = {}
-    for day, key, value in rows.order_by("day").values_list("day", "metric", "value"):
-        found.setdefault(key, []).append((day, value))
-    return found

@@ -11,7 +11,7 @@ import datetime as dt
 from functools import lru_cache
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -297,11 +297,20 @@ def board_reviewed_on(organisation_id: int) -> dt.date | None:
 
 
 def packs_needing_reminder(today: dt.date) -> list[BoardPack]:
+    """Quarterly packs still unsigned 30 days after their quarter, not reminded of yet, whose
+    quarter no other version of the pack has been signed for."""
     cutoff = today - dt.timedelta(days=REMINDER_DAYS)
+    signed_version = BoardPack.objects.filter(
+        organisation_id=OuterRef("organisation_id"),
+        period_from=OuterRef("period_from"),
+        period_to=OuterRef("period_to"),
+        signed_at__isnull=False,
+    )
     return list(
         BoardPack.objects.filter(
             quarterly=True, signed_at__isnull=True, reminded_at__isnull=True, period_to__lte=cutoff
         )
+        .exclude(Exists(signed_version))
         .select_related("organisation")
         .order_by("pk")
     )
