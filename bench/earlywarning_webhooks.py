@@ -50,6 +50,8 @@ import threading
 import time
 from pathlib import Path
 
+import benchdb  # bench/benchdb.py: the scripts run from bench/, which is on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
@@ -144,34 +146,7 @@ def configure_environment() -> None:
 
 
 def check_database() -> dict:
-    from django.conf import settings
-
-    database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.postgresql":
-        sys.exit("The benchmark needs PostgreSQL: DATABASE_URL=postgres://.../mamori_bench_...")
-    if "bench" not in database["NAME"]:
-        sys.exit(
-            f"Refusing to use database {database['NAME']!r}: the benchmark drops and recreates "
-            "its database, so the name must contain 'bench'."
-        )
-    return database
-
-
-def recreate_database(database: dict) -> None:
-    import psycopg
-    from psycopg import sql
-
-    params = {
-        "dbname": "postgres",
-        "user": database.get("USER") or None,
-        "password": database.get("PASSWORD") or None,
-        "host": database.get("HOST") or None,
-        "port": database.get("PORT") or None,
-    }
-    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
-        name = sql.Identifier(database["NAME"])
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    return benchdb.check_database("mamori_bench_...")
 
 
 def step(label: str, started: float) -> float:
@@ -287,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     from mamori.earlywarning.tasks import retry_webhook_deliveries
 
     print(f"database {database['NAME']}: dropped, created, migrated", flush=True)
-    recreate_database(database)
+    benchdb.recreate_database(database)
     call_command("migrate", interactive=False, verbosity=0)
 
     certificate = tls_certificate(Path(tempfile.mkdtemp(dir=WORK)))

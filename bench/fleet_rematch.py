@@ -54,6 +54,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+import benchdb  # noqa: E402  (bench/benchdb.py; the scripts run from bench/, on sys.path)
 from mamori_agent.collect.packages import parse_dpkg_status  # noqa: E402
 from mamori_agent.collect.system import parse_os_release  # noqa: E402
 
@@ -120,34 +121,10 @@ def configure_environment() -> None:
 def check_database() -> dict:
     from django.conf import settings
 
-    database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.postgresql":
-        sys.exit("The benchmark needs PostgreSQL: DATABASE_URL=postgres://.../mamori_bench_fleet")
-    if "bench" not in database["NAME"]:
-        sys.exit(
-            f"Refusing to use database {database['NAME']!r}: the benchmark drops and recreates "
-            "its database, so the name must contain 'bench'."
-        )
+    database = benchdb.check_database("mamori_bench_fleet")
     if not settings.CELERY_TASK_ALWAYS_EAGER:
         sys.exit("The benchmark measures the in-process (eager) re-match: unset the broker.")
     return database
-
-
-def recreate_database(database: dict) -> None:
-    import psycopg
-    from psycopg import sql
-
-    params = {
-        "dbname": "postgres",
-        "user": database.get("USER") or None,
-        "password": database.get("PASSWORD") or None,
-        "host": database.get("HOST") or None,
-        "port": database.get("PORT") or None,
-    }
-    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
-        name = sql.Identifier(database["NAME"])
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
 
 
 def copy_rows(model, names: list[str], rows: Iterator[list]) -> int:
@@ -1424,7 +1401,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     load: dict = {}
     print(f"database {database['NAME']}: dropped, created, migrated", flush=True)
-    recreate_database(database)
+    benchdb.recreate_database(database)
     mark = time.perf_counter()
     call_command("migrate", interactive=False, verbosity=0)
     load["migrate_s"] = step("migrate", mark)

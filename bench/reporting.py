@@ -61,6 +61,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from unittest import mock
 
+import benchdb  # bench/benchdb.py: the scripts run from bench/, which is on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -119,36 +121,7 @@ def configure_environment() -> None:
 
 
 def check_database() -> dict:
-    from django.conf import settings
-
-    database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.postgresql":
-        sys.exit(
-            "The benchmark needs PostgreSQL: DATABASE_URL=postgres://.../mamori_bench_reporting"
-        )
-    if "bench" not in database["NAME"]:
-        sys.exit(
-            f"Refusing to use database {database['NAME']!r}: the benchmark drops and recreates "
-            "its database, so the name must contain 'bench'."
-        )
-    return database
-
-
-def recreate_database(database: dict) -> None:
-    import psycopg
-    from psycopg import sql
-
-    params = {
-        "dbname": "postgres",
-        "user": database.get("USER") or None,
-        "password": database.get("PASSWORD") or None,
-        "host": database.get("HOST") or None,
-        "port": database.get("PORT") or None,
-    }
-    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
-        name = sql.Identifier(database["NAME"])
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    return benchdb.check_database("mamori_bench_reporting")
 
 
 def days_between(first: dt.date, last: dt.date):
@@ -1405,7 +1378,7 @@ def build(args, first: dt.date, last: dt.date, sample_day: dt.date) -> tuple[dic
     database = check_database()
     figures: dict = {}
     print(f"database {database['NAME']}: dropped, created, migrated", flush=True)
-    recreate_database(database)
+    benchdb.recreate_database(database)
     connection.close()
     started = time.perf_counter()
     mark = time.perf_counter()
