@@ -1,5 +1,5 @@
 """The database a PostgreSQL benchmark measures on, shared by the scripts that drop and recreate
-their own (``earlywarning_webhooks``, ``fleet_rematch``, ``reporting``): it must be PostgreSQL
+their own (``scheme_core``, ``earlywarning_webhooks``, ``fleet_rematch``, ``reporting``): it must be PostgreSQL
 and its name must say ``bench``, since it is dropped."""
 
 from __future__ import annotations

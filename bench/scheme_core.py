@@ -27,6 +27,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import benchdb  # bench/benchdb.py: the scripts run from bench/, which is on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_FILE = ROOT / "bench" / "results" / "scheme_core.json"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mamori_bench"
@@ -65,35 +67,7 @@ def configure_environment() -> None:
 
 
 def check_database() -> dict:
-    from django.conf import settings
-
-    database = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.postgresql":
-        sys.exit("The benchmark needs PostgreSQL: set DATABASE_URL=postgres://.../mamori_bench")
-    if "bench" not in database["NAME"]:
-        sys.exit(
-            f"Refusing to use database {database['NAME']!r}: the benchmark drops and recreates "
-            "its database, so the name must contain 'bench'."
-        )
-    return database
-
-
-def recreate_database(database: dict) -> None:
-    """Drop and create the bench database through the server's maintenance database."""
-    import psycopg
-    from psycopg import sql
-
-    params = {
-        "dbname": "postgres",
-        "user": database.get("USER") or None,
-        "password": database.get("PASSWORD") or None,
-        "host": database.get("HOST") or None,
-        "port": database.get("PORT") or None,
-    }
-    with psycopg.connect(**{k: v for k, v in params.items() if v}, autocommit=True) as conn:
-        name = sql.Identifier(database["NAME"])
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    return benchdb.check_database("mamori_bench")
 
 
 def copy_rows(model, names: str, rows: Iterable[tuple]) -> int:
@@ -659,7 +633,7 @@ def load(database: dict) -> dict:
         return time.perf_counter()
 
     print(f"Recreating database {database['NAME']} ...", flush=True)
-    recreate_database(database)
+    benchdb.recreate_database(database)
     connection.close()
     mark = time.perf_counter()
     call_command("migrate", interactive=False, verbosity=0)

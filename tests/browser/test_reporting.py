@@ -9,7 +9,6 @@ import datetime as dt
 
 import pytest
 from django.utils import timezone
-from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from mamori.certificates.models import Certificate
@@ -41,12 +40,6 @@ def scene(world):
     return world
 
 
-def code(user) -> str:
-    device = TOTPDevice.objects.get(user=user, confirmed=True)
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    return f"{totp.token():0{device.digits}d}"
-
-
 @pytest.mark.parametrize("language", ["ja", "en"])
 def test_the_owner_reviews_downloads_and_signs_the_quarters_pack(scene, browse, language):
     tab = browse("owner", language)
@@ -74,7 +67,7 @@ def test_the_owner_reviews_downloads_and_signs_the_quarters_pack(scene, browse, 
     tab.page.fill("#id_meeting_date", meeting.isoformat())
     tab.page.fill("#id_minutes_reference", "BM-2026-Q3")
     tab.page.fill("#id_comment", "KEV remediation confirmed")
-    tab.page.fill("#id_code", code(scene.signatory))
+    tab.page.fill("#id_code", samples.totp_code(scene.signatory))
     tab.click_and_wait("#sign-form button[type=submit]")
     tab.see("#signed", meeting.isoformat())
     signed = BoardPack.objects.get(pk=scene.pack.pk)

@@ -165,7 +165,11 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
-class _Checker:
+class ShapeChecker:
+    """Checks of a composed YAML document's shape, each problem as ``file:line: problem``:
+    shared by the catalogue and the other YAML files read the same way (the governance
+    mapping, ``reporting.mapping``)."""
+
     def __init__(self, source: str) -> None:
         self.source = source
         self.problems: list[str] = []
@@ -186,6 +190,8 @@ class _Checker:
         for key in sorted(required - set(mapping)):
             self.problem(mapping.line, f"{what} lacks required key {key!r}")
 
+
+class _Checker(ShapeChecker):
     def text(
         self, mapping: _Mapping, key: str, what: str, settings: dict, required: bool = True
     ) -> dict:

@@ -21,7 +21,7 @@ import yaml
 
 # The catalogue loader's composed-node line tracking is plain PyYAML with no Django behind it;
 # reusing it keeps one definition of "the line of a key" across Mamori's YAML files.
-from mamori.catalogue.loader import _LineLoader, _Mapping, _Sequence
+from mamori.catalogue.loader import ShapeChecker, _LineLoader, _Mapping, _Sequence
 from mamori.core.controls import FIVE_CONTROLS
 from mamori.reporting import metrics
 
@@ -224,15 +224,16 @@ def parse(
 _EMPTY = Text("", "")
 
 
-class _Checker:
+class _Checker(ShapeChecker):
     """Walks the composed document, collecting problems; builds the result only from values that
     passed, so nothing it returns is used when a problem was found."""
 
     def __init__(self, source: str, metrics: frozenset[str], questions: frozenset[str] | None):
-        self.source = source
+        super().__init__(source)
         self.metrics = metrics
         self.questions = questions
-        self.problems: list[tuple[int, str]] = []
+        # (line, message): reported in file order, not check order (``report``).
+        self.problems: list[tuple[int, str]] = []  # type: ignore[assignment]
 
     def problem(self, line: int, message: str) -> None:
         self.problems.append((line, message))
@@ -245,24 +246,11 @@ class _Checker:
 
     # Shapes ------------------------------------------------------------------------------------
 
-    def mapping(self, value: Any, line: int, what: str) -> _Mapping | None:
-        if not isinstance(value, _Mapping):
-            self.problem(line, f"{what} must be a mapping")
-            return None
-        return value
-
     def sequence(self, value: Any, line: int, what: str) -> _Sequence | None:
         if not isinstance(value, _Sequence):
             self.problem(line, f"{what} must be a list")
             return None
         return value
-
-    def keys(self, mapping: _Mapping, allowed: set[str], required: set[str], what: str) -> None:
-        for key in mapping:
-            if key not in allowed:
-                self.problem(mapping.line_of(key), f"unknown key {key!r} in {what}")
-        for key in sorted(required - set(mapping)):
-            self.problem(mapping.line, f"{what} lacks required key {key!r}")
 
     def text(self, mapping: _Mapping, key: str, what: str) -> Text | None:
         """A ja/en text under ``key``; None (reported) when absent or incomplete."""
